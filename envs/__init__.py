@@ -1,0 +1,1 @@
+"""orz-rl's reward environments (installed as ``orz_rl.envs``)."""

@@ -1,0 +1,46 @@
+"""``orz-rl``: the command line.
+
+* ``orz-rl train RECIPE [--field value ...]``: train a recipe (``--help`` lists every field).
+* ``orz-rl build-model [--out DIR ...]``: build the embedded tiny model.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import tyro
+
+USAGE = "usage: orz-rl {train,build-model} ...  (orz-rl train --help lists the recipes)"
+
+
+def train(args: list[str]) -> None:
+    from orz_rl.recipes import RECIPES
+    from orz_rl.trainer import Trainer
+
+    cfg = tyro.extras.overridable_config_cli(RECIPES, args=args)
+    Trainer(cfg).train()
+    print(f"metrics: {cfg.run_dir / 'metrics.jsonl'}")
+
+
+def build_model(args: list[str]) -> None:
+    from orz_rl.tiny_model import TinyModelConfig, build
+
+    print(f"tiny model saved to {build(tyro.cli(TinyModelConfig, args=args))}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    commands = {"train": train, "build-model": build_model}
+    if not argv or argv[0] not in commands:
+        print(USAGE, file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        commands[argv[0]](argv[1:])
+    except (FileNotFoundError, ValueError) as e:
+        # Bad input (a path, a dataset line, a field value) is one clear line, not a traceback.
+        print(f"orz-rl: error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Training configuration: frozen dataclasses, one docstring per field (tyro's ``--help``).
+
+Every default is the ORZ figure from ``shared/ORZ_RECIPE.md`` unless the field
+says otherwise; recipes in ``recipes/`` override what their scale needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which base model the actor and the critic start from."""
+
+    path: str = "Qwen/Qwen2.5-7B"
+    """Hugging Face model directory (or hub name where a hub is reachable)."""
+    build_tiny_if_missing: bool = False
+    """Build the embedded tiny model at ``path`` when it does not exist (CPU default only)."""
+    dtype: Literal["float32", "bfloat16"] = "bfloat16"
+    """Parameter dtype of actor and critic."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the prompts come from."""
+
+    train_file: str = "orz_math_57k_collected.json"
+    """ORZ training file: a JSON list (or JSONL) of two-message dialogues."""
+    generate_toy_task: bool = False
+    """Write the single-digit addition task to ``train_file`` first (CPU default only)."""
+    seed: int = 0
+    """Seed of the prompt order (each pass over the data is a new permutation)."""
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    """Sampling of responses."""
+
+    prompts_per_step: int = 128
+    """Distinct prompts per generation step."""
+    samples_per_prompt: int = 64
+    """Responses sampled per prompt."""
+    temperature: float = 1.0
+    """Sampling temperature."""
+    top_p: float = 1.0
+    """Nucleus sampling threshold (1.0 = off)."""
+    top_k: int = 0
+    """Top-k sampling (0 = off, as in ORZ)."""
+    max_new_tokens: int = 8000
+    """Response length limit; a response cut by it earns reward 0."""
+    max_prompt_tokens: int = 2048
+    """Prompt length limit; longer prompts are rejected at start-up."""
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """The PPO update."""
+
+    gamma: float = 1.0
+    """GAE discount (ORZ: 1.0)."""
+    lmbda: float = 1.0
+    """GAE lambda (ORZ: 1.0)."""
+    clip_epsilon: float = 0.2
+    """Clip range of the policy ratio."""
+    value_clip: float = 0.2
+    """Clip range of the critic's value around its rollout-time value."""
+    value_loss_coeff: float = 0.5
+    """Factor of the critic loss (ORZ: 0.5 * max(clipped, unclipped))."""
+    reward_clip: float = 10.0
+    """Rewards are clipped to [-reward_clip, reward_clip] before use."""
+    normalize_advantages: bool = True
+    """Normalise advantages by mean/std over every valid token of the batch."""
+    aggregation: Literal["seq-mean-token-mean", "token-mean"] = "seq-mean-token-mean"
+    """Loss reduction: ORZ's mean over each sequence's tokens then over sequences, or a flat token mean."""
+    policy_steps_per_rollout: int = 1
+    """Actor optimiser steps per generation step (ORZ: exactly 1, strictly on-policy)."""
+    critic_steps_per_rollout: int = 12
+    """Critic mini-batch optimiser steps per generation step (ORZ: 12)."""
+    micro_batch_size: int = 8
+    """Sequences per forward/backward pass (gradients accumulate over micro-batches)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm of actor and critic."""
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW for actor and critic."""
+
+    actor_lr: float = 1e-6
+    """Actor learning rate."""
+    critic_lr: float = 5e-6
+    """Critic learning rate."""
+    betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW betas."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    warmup_steps: int = 50
+    """Linear learning-rate warm-up over this many optimiser steps, then constant."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole ORZ run."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """Base model."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Prompt data."""
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    """Sampling."""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    """PPO update."""
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    """Optimisers."""
+    run_dir: Path = Path("runs/orz")
+    """Where metrics.jsonl, TensorBoard events and checkpoints go."""
+    num_episodes: int = 20
+    """Passes over the prompt set (ORZ: 20)."""
+    max_steps: int = -1
+    """Stop after this many generation steps (-1: run all episodes)."""
+    max_minutes: float = -1.0
+    """Stop after this much wall-clock time (-1: no limit)."""
+    save_interval: int = 50
+    """Save actor and critic every this many steps (and at the end); 0 saves only at the end."""
+    seed: int = 0
+    """Seed of torch's RNG (sampling, initialisation)."""
+    threads: int = 0
+    """torch intra-op threads (0: torch's default)."""
+    progress: bool = True
+    """Show a progress bar."""

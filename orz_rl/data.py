@@ -1,0 +1,152 @@
+"""Prompt datasets in the ORZ file formats, and a resumable prompt sampler.
+
+Two formats (``shared/ORZ_RECIPE.md``):
+
+* training: a JSON list of two-message dialogues
+  ``[{"from": "human", "value": Q}, {"from": "assistant", "ground_truth": {"value": A}}]``
+* evaluation: a JSON list of ``{"prompt": [{"from": "user", "value": Q}], "final_answer": A}``
+  (GPQA adds ``"choices"``).
+
+Either may also be written as JSON Lines, one item per line. A malformed item
+raises :class:`DatasetFormatError` naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file that does not follow the ORZ format; the message names file and line."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One prompt of a rule-rewarded task."""
+
+    question: str
+    answer: str
+    choices: tuple[tuple[str, str], ...] = field(default=())
+    """Multiple-choice options as ``(letter, text)`` pairs (GPQA); empty otherwise."""
+
+
+def _item_lines(text: str) -> list[int]:
+    """1-based line on which each top-level item of a JSON list starts."""
+    decoder = json.JSONDecoder()
+    lines, pos = [], text.index("[") + 1
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return lines
+        lines.append(text.count("\n", 0, pos) + 1)
+        _, pos = decoder.raw_decode(text, pos)
+
+
+def _read_items(path: Path) -> list[tuple[int, Any]]:
+    """``(line, item)`` pairs of a JSON list or JSON Lines file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset file {str(path)!r} does not exist")
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DatasetFormatError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+        return list(zip(_item_lines(text), items))
+    out = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append((lineno, json.loads(line)))
+        except json.JSONDecodeError as e:
+            raise DatasetFormatError(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
+    return out
+
+
+def _train_item(item: Any) -> Problem:
+    human, assistant = item
+    return Problem(question=str(human["value"]), answer=str(assistant["ground_truth"]["value"]))
+
+
+def _eval_item(item: Any) -> Problem:
+    question = item["prompt"][0]["value"]
+    raw = item.get("choices") or {}
+    if isinstance(raw, dict):
+        choices = tuple((str(k), str(v)) for k, v in raw.items())
+    else:  # a plain list of options is lettered A, B, C, ...
+        choices = tuple((chr(ord("A") + i), str(v)) for i, v in enumerate(raw))
+    return Problem(question=str(question), answer=str(item["final_answer"]), choices=choices)
+
+
+def load_problems(path: str | Path) -> list[Problem]:
+    """Load an ORZ training or evaluation file (the format is detected per item)."""
+    path = Path(path)
+    problems = []
+    for lineno, item in _read_items(path):
+        try:
+            if isinstance(item, list):
+                problem = _train_item(item)
+            elif isinstance(item, dict) and "prompt" in item:
+                problem = _eval_item(item)
+            else:
+                raise TypeError("neither a training dialogue nor an evaluation item")
+            if not problem.question.strip():
+                raise ValueError("empty question")
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise DatasetFormatError(
+                f"{path}:{lineno}: malformed item ({type(e).__name__}: {e}); expected "
+                '[{"from": "human", "value": Q}, {"from": "assistant", "ground_truth": '
+                '{"value": A}}] or {"prompt": [{"from": "user", "value": Q}], '
+                '"final_answer": A}'
+            ) from None
+        problems.append(problem)
+    if not problems:
+        raise DatasetFormatError(f"{path}: no items")
+    return problems
+
+
+class PromptSampler:
+    """Shuffled passes over a dataset, resumable from :meth:`state_dict`.
+
+    Each pass (an ORZ "episode") is a fresh permutation drawn from ``seed`` and
+    the pass index, so a run restored at any position consumes exactly the
+    prompts an uninterrupted run would have.
+    """
+
+    def __init__(self, problems: list[Problem], seed: int = 0) -> None:
+        self.problems = problems
+        self.seed = seed
+        self.epoch = 0
+        self.position = 0
+        self._order = self._permutation(0)
+
+    def _permutation(self, epoch: int) -> list[int]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(len(self.problems), generator=g).tolist()
+
+    def next_batch(self, n: int) -> list[tuple[int, Problem]]:
+        """The next ``n`` ``(index, problem)`` pairs, crossing pass boundaries."""
+        out = []
+        while len(out) < n:
+            if self.position == len(self._order):
+                self.epoch += 1
+                self.position = 0
+                self._order = self._permutation(self.epoch)
+            idx = self._order[self.position]
+            self.position += 1
+            out.append((idx, self.problems[idx]))
+        return out
+
+    def state_dict(self) -> dict[str, int]:
+        return {"seed": self.seed, "epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
+        self._order = self._permutation(self.epoch)

@@ -1,0 +1,53 @@
+"""The TensorDict keys that flow from environment to loss, listed once.
+
+A training batch has batch size ``[N]`` (N = prompts x samples per prompt, the
+samples of a prompt adjacent) and these entries:
+
+============================  ===========  =======================================================
+key                           shape        meaning
+============================  ===========  =======================================================
+``prompt_tokens``             [N, P]       prompt token ids, left-padded with the pad id
+``prompt_mask``               [N, P]       True on real prompt tokens
+``action``                    [N, R]       sampled response token ids, right-padded
+``response_mask``             [N, R]       True on real response tokens
+``generation_log_prob``       [N, R]       log-probs reported by the generation backend
+``sample_log_prob``           [N, R]       log-probs of the actor before the update (PPO's old)
+``state_value``               [N, R, 1]    critic value V(s_t) before response token t
+``("next", "state_value")``   [N, R, 1]    V(s_{t+1}); 0 after the last token
+``("next", "reward")``        [N, R, 1]    episode reward on the last response token, 0 elsewhere
+``("next", "done")``          [N, R, 1]    True on the last response token and on padding
+``("next", "terminated")``    [N, R, 1]    same as done (episodes end, they are never truncated)
+``advantage``                 [N, R, 1]    GAE advantage, normalised over the batch's valid tokens
+``value_target``              [N, R, 1]    GAE return, the critic's regression target
+``episode_reward``            [N]          the environment's reward of the response
+``stopped``                   [N]          True if the response ended on a stop string
+``prompt_id``                 [N]          index of the prompt in its dataset
+``response_length``           [N]          number of response tokens
+``prompt_text``               [N] (str)    the rendered prompt
+``response_text``             [N] (str)    the decoded response
+``answer``                    [N] (str)    the ground truth
+============================  ===========  =======================================================
+"""
+
+from __future__ import annotations
+
+PROMPT_TOKENS = "prompt_tokens"
+PROMPT_MASK = "prompt_mask"
+ACTION = "action"
+RESPONSE_MASK = "response_mask"
+GENERATION_LOG_PROB = "generation_log_prob"
+SAMPLE_LOG_PROB = "sample_log_prob"
+STATE_VALUE = "state_value"
+NEXT_STATE_VALUE = ("next", "state_value")
+REWARD = ("next", "reward")
+DONE = ("next", "done")
+TERMINATED = ("next", "terminated")
+ADVANTAGE = "advantage"
+VALUE_TARGET = "value_target"
+EPISODE_REWARD = "episode_reward"
+STOPPED = "stopped"
+PROMPT_ID = "prompt_id"
+RESPONSE_LENGTH = "response_length"
+PROMPT_TEXT = "prompt_text"
+RESPONSE_TEXT = "response_text"
+ANSWER = "answer"

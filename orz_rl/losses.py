@@ -1,0 +1,173 @@
+"""ORZ's PPO losses on response tokens, built on TorchRL's loss modules.
+
+* :class:`TokenClipPPOLoss` is TorchRL's :class:`~torchrl.objectives.ClipPPOLoss`
+  (clipped surrogate, eps 0.2, no entropy bonus, no KL) evaluated per response
+  token; it only adds the masking of padded positions and ORZ's aggregation.
+* :class:`ClippedValueLoss` is ORZ's critic loss
+  ``0.5 * max((V_clip - R)^2, (V - R)^2)`` with ``V_clip = V_old + clamp(V - V_old, -0.2, 0.2)``,
+  written as a TorchRL :class:`~torchrl.objectives.LossModule` so the critic
+  trains on its own (ORZ: 12 critic steps per policy step).
+
+Aggregation (:func:`aggregate_token_loss`) is a named option: ORZ's code takes
+the mean over each sequence's valid tokens, then the mean over sequences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from tensordict.nn import TensorDictModule
+from tensordict.utils import NestedKey
+from torchrl.objectives import ClipPPOLoss, LossModule
+from torchrl.objectives.utils import distance_loss
+
+from orz_rl import keys
+
+Aggregation = Literal["seq-mean-token-mean", "token-mean"]
+
+
+def aggregate_token_loss(
+    loss: torch.Tensor,
+    mask: torch.Tensor,
+    mode: Aggregation = "seq-mean-token-mean",
+    num_sequences: int | None = None,
+    num_tokens: int | None = None,
+) -> torch.Tensor:
+    """Reduce a per-token loss ``[N, R]`` over valid tokens only.
+
+    ``num_sequences`` / ``num_tokens`` are the whole batch's counts when ``loss``
+    is one micro-batch of it, so that summing the micro-batch results (gradient
+    accumulation) gives exactly the full-batch loss.
+    """
+    # where, not multiply: a padded position may hold inf/nan and nan * 0 is nan.
+    loss = torch.where(mask, loss, torch.zeros((), dtype=loss.dtype))
+    if mode == "seq-mean-token-mean":
+        per_seq = loss.sum(-1) / mask.sum(-1).clamp_min(1)
+        return per_seq.sum() / (num_sequences or loss.shape[0])
+    if mode == "token-mean":
+        return loss.sum() / (num_tokens or mask.sum().clamp_min(1))
+    raise ValueError(f"unknown aggregation {mode!r}; expected 'seq-mean-token-mean' or 'token-mean'")
+
+
+class TokenClipPPOLoss(ClipPPOLoss):
+    """ClipPPOLoss over response tokens with padding masked out.
+
+    Reads ``action``, ``sample_log_prob`` ([N, R]) and ``advantage`` ([N, R, 1])
+    and the ``response_mask``; returns ``loss_objective`` (aggregated), the
+    masked ``clip_fraction`` and ``approx_kl``.
+    """
+
+    @dataclass
+    class _AcceptedKeys(ClipPPOLoss._AcceptedKeys):
+        """Adds ``mask``: the valid-token mask of the response."""
+
+        mask: NestedKey = keys.RESPONSE_MASK
+
+    default_keys = _AcceptedKeys
+
+    def __init__(self, actor_network, *, clip_epsilon: float = 0.2, aggregation: Aggregation = "seq-mean-token-mean"):
+        super().__init__(
+            actor_network,
+            critic_network=None,
+            clip_epsilon=clip_epsilon,
+            entropy_bonus=False,  # ORZ: no entropy bonus
+            normalize_advantage=False,  # ORZ normalises over the whole batch, before micro-batching
+            reduction="none",
+            functional=False,
+        )
+        self.set_keys(sample_log_prob=keys.SAMPLE_LOG_PROB, action=keys.ACTION, advantage=keys.ADVANTAGE)
+        self.loss_mask_key = None  # masking is ours, by response_mask
+        self.aggregation = aggregation
+        self._log_weight_cache: torch.Tensor | None = None
+
+    def _log_weight(self, tensordict, adv_shape):
+        out = super()._log_weight(tensordict, adv_shape)
+        self._log_weight_cache = out[0].detach()
+        return out
+
+    def forward(
+        self, tensordict: TensorDictBase, num_sequences: int | None = None, num_tokens: int | None = None
+    ) -> TensorDict:
+        td_out = super().forward(tensordict)
+        mask = tensordict.get(self.tensor_keys.mask)
+        loss = td_out.get("loss_objective").reshape(mask.shape)
+        log_weight = self._log_weight_cache.reshape(mask.shape)
+        self._log_weight_cache = None
+        lo, hi = self._clip_bounds
+        with torch.no_grad():
+            clipped = ((log_weight < lo) | (log_weight > hi)) & mask
+            valid = mask.sum().clamp_min(1)
+            # k3 estimator of KL(old || new) over valid tokens, for logging only.
+            approx_kl = torch.where(mask, log_weight.exp() - 1 - log_weight, 0.0).sum() / valid
+        return TensorDict(
+            {
+                "loss_objective": aggregate_token_loss(loss, mask, self.aggregation, num_sequences, num_tokens),
+                "clip_fraction": clipped.sum() / valid,
+                "approx_kl": approx_kl,
+            }
+        )
+
+
+class ClippedValueLoss(LossModule):
+    """ORZ's clipped critic loss on response tokens.
+
+    Reads the rollout-time ``state_value`` (V_old) and ``value_target`` (the GAE
+    return R), runs the critic for the current V, and returns ``loss_critic``
+    (``coeff * max((V_clip - R)^2, (V - R)^2)``, aggregated over valid tokens)
+    and ``value_clip_fraction``.
+    """
+
+    @dataclass
+    class _AcceptedKeys:
+        """Input keys, renamable with :meth:`set_keys`."""
+
+        value: NestedKey = keys.STATE_VALUE
+        value_target: NestedKey = keys.VALUE_TARGET
+        mask: NestedKey = keys.RESPONSE_MASK
+
+    default_keys = _AcceptedKeys
+    tensor_keys: _AcceptedKeys
+
+    def __init__(
+        self,
+        critic_network: TensorDictModule,
+        *,
+        clip_value: float = 0.2,
+        coeff: float = 0.5,
+        aggregation: Aggregation = "seq-mean-token-mean",
+    ) -> None:
+        super().__init__()
+        self._set_deprecated_ctor_keys()
+        self.critic_network = critic_network
+        self.clip_value = clip_value
+        self.coeff = coeff
+        self.aggregation = aggregation
+
+    def _forward_value_estimator_keys(self, **kwargs) -> None:
+        pass
+
+    def forward(
+        self, tensordict: TensorDictBase, num_sequences: int | None = None, num_tokens: int | None = None
+    ) -> TensorDict:
+        mask = tensordict.get(self.tensor_keys.mask)
+        old = tensordict.get(self.tensor_keys.value).squeeze(-1)
+        target = tensordict.get(self.tensor_keys.value_target).squeeze(-1)
+        # The critic writes its output under the same key: run it on a shallow copy.
+        value = self.critic_network(tensordict.clone(False)).get(self.tensor_keys.value).squeeze(-1)
+        clipped = old + (value - old).clamp(-self.clip_value, self.clip_value)
+        loss = torch.maximum(
+            distance_loss(target, value, loss_function="l2"),
+            distance_loss(target, clipped, loss_function="l2"),
+        )
+        with torch.no_grad():
+            clip_frac = (((value - old).abs() > self.clip_value) & mask).sum() / mask.sum().clamp_min(1)
+        return TensorDict(
+            {
+                "loss_critic": self.coeff
+                * aggregate_token_loss(loss, mask, self.aggregation, num_sequences, num_tokens),
+                "value_clip_fraction": clip_frac,
+            }
+        )

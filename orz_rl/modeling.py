@@ -1,0 +1,79 @@
+"""Loading base models and running them over (prompt, response) pairs.
+
+Actor and critic both read a batch laid out as in :mod:`orz_rl.keys`: prompts
+left-padded to ``P``, responses right-padded to ``R``. Concatenated, every
+row's response starts at column ``P``, so the states that predict response
+token ``t`` sit at column ``P - 1 + t`` for every row: one slice, no gather.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A model path that is neither a local directory nor loadable by name."""
+
+
+def _check_path(path: str) -> None:
+    p = Path(path)
+    looks_local = p.is_absolute() or path.startswith((".", "~")) or p.exists() or path.count("/") != 1
+    if looks_local and not p.is_dir():
+        raise ModelNotFoundError(f"model path {path!r} does not exist (expected a Hugging Face model directory)")
+
+
+def load_tokenizer(path: str):
+    """The tokenizer of ``path``, left-padding, with a pad token distinct from EOS where possible."""
+    from transformers import AutoTokenizer
+
+    _check_path(path)
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+    except OSError as e:
+        raise ModelNotFoundError(f"cannot load a tokenizer from {path!r}: {e}") from None
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(path: str, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """A causal LM from a local directory (or a hub name, where a hub is reachable)."""
+    from transformers import AutoModelForCausalLM
+
+    _check_path(path)
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    except OSError as e:
+        raise ModelNotFoundError(f"cannot load a model from {path!r}: {e}") from None
+
+
+def load_backbone(path: str, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """The base transformer of ``path`` without its LM head (the critic's trunk)."""
+    from transformers import AutoModel
+
+    _check_path(path)
+    try:
+        return AutoModel.from_pretrained(path, dtype=dtype)
+    except OSError as e:
+        raise ModelNotFoundError(f"cannot load a model from {path!r}: {e}") from None
+
+
+def response_hidden_states(
+    backbone: nn.Module,
+    prompt_tokens: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    action: torch.Tensor,
+    response_mask: torch.Tensor,
+) -> torch.Tensor:
+    """Hidden states ``[N, R, H]`` of the positions that predict each response token."""
+    input_ids = torch.cat([prompt_tokens, action], dim=-1)
+    mask = torch.cat([prompt_mask, response_mask], dim=-1).long()
+    # Left padding shifts the real tokens; positions must count real tokens only.
+    position_ids = (mask.cumsum(-1) - 1).clamp_min(0)
+    out = backbone(input_ids=input_ids, attention_mask=mask, position_ids=position_ids, use_cache=False)
+    p, r = prompt_tokens.shape[-1], action.shape[-1]
+    return out.last_hidden_state[:, p - 1 : p - 1 + r]

@@ -1,0 +1,33 @@
+"""The ORZ prompt template for base models (no chat template).
+
+The text is copied verbatim from ``shared/ORZ_RECIPE.md``; a test renders it
+against the string in that file so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+ORZ_TEMPLATE = (
+    "{bos}A conversation between User and Assistant. The User asks a question, and the "
+    "Assistant solves it. The Assistant first thinks about the reasoning process in the "
+    "mind and then provides the User with the answer. The reasoning process is enclosed "
+    "within <think> </think> and answer is enclosed within <answer> </answer> tags, "
+    "respectively, i.e., <think> reasoning process here </think> <answer> answer here "
+    "</answer>. User: You must put your answer inside <answer> </answer> tags, i.e., "
+    "<answer> answer here </answer>. And your final answer will be extracted "
+    "automatically by the \\boxed{{}} tag.\n"
+    "This is the problem:\n"
+    "{question}\n"
+    "\n"
+    "Assistant: <think>"
+)
+
+#: ORZ stops generation on any of these and keeps the stop string in the output.
+STOP_STRINGS: tuple[str, ...] = ("User:", "Human:", "Assistant:", "</answer>")
+
+
+def render_prompt(question: str, bos: str | None = None) -> str:
+    """Render the ORZ prompt for ``question``.
+
+    ``bos`` is the tokenizer's BOS text, or ``None`` when it has none (Qwen2.5).
+    """
+    return ORZ_TEMPLATE.format(bos=bos or "", question=question)

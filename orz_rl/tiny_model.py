@@ -1,0 +1,181 @@
+"""Build the embedded default model: a tiny Qwen2 causal LM and its tokenizer.
+
+Nothing is downloaded. The tokenizer is a byte-level BPE trained on a corpus
+generated here; the model is pre-trained for a few hundred steps on ORZ-format
+transcripts of the addition task whose boxed answers are *random*, so it learns
+the format (think, then ``<answer> \\boxed{..} </answer>``) but not the sums:
+its reward starts near 1/19 and can only rise through RL.
+
+Run ``python -m orz_rl.tiny_model --out artifacts/tiny-qwen2`` (``make model``).
+Both transformers and vLLM load the result from the directory.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import tyro
+
+from orz_rl.prompt import render_prompt
+from orz_rl.toy_task import addition_problems
+
+EOS = "<|endoftext|>"
+PAD = "<|pad|>"
+
+
+@dataclass(frozen=True)
+class TinyModelConfig:
+    """How the embedded default model is built."""
+
+    out: Path = Path("artifacts/tiny-qwen2")
+    """Directory the model and tokenizer are saved to (Hugging Face format)."""
+    seed: int = 0
+    """Seed for the corpus, the initialisation and the pre-training batches."""
+    vocab_size: int = 1024
+    """Target BPE vocabulary size (special tokens included)."""
+    hidden_size: int = 128
+    """Width of the transformer."""
+    num_layers: int = 2
+    """Number of decoder layers."""
+    head_dim: int = 64
+    """Attention head size; vLLM's CPU attention needs 64 or more."""
+    pretrain_steps: int = 300
+    """Optimiser steps of format pre-training."""
+    pretrain_batch: int = 32
+    """Transcripts per pre-training step."""
+    pretrain_lr: float = 3e-3
+    """Peak AdamW learning rate of the pre-training."""
+
+
+def _response(question: str, rng: random.Random) -> str:
+    """A well-formed response with a random (usually wrong) boxed answer."""
+    expr = question.removeprefix("What is ").removesuffix("?")
+    guess = rng.randint(0, 18)
+    return f" {expr} </think> <answer> \\boxed{{{guess}}} </answer>"
+
+
+def _corpus(seed: int, n: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    problems = addition_problems(seed)
+    return [
+        (render_prompt(q), _response(q, rng))
+        for q, _ in (problems[rng.randrange(len(problems))] for _ in range(n))
+    ]
+
+
+def build_tokenizer(seed: int, vocab_size: int):
+    """Train a Qwen2-style byte-level BPE on the generated corpus."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+    tok = Tokenizer(models.BPE())
+    # transformers (and so vLLM) load any qwen2 checkpoint's tokenizer through
+    # Qwen2Tokenizer, which imposes its own pre-tokenizer; train with that same
+    # one so the saved and the loaded tokenizer agree. It keeps digits single.
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS, PAD],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    texts = [p + r for p, r in _corpus(seed, 2000)]
+    tok.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=EOS, pad_token=PAD, padding_side="left"
+    )
+
+
+def build_model(cfg: TinyModelConfig, vocab_size: int, eos_id: int, pad_id: int):
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    heads = cfg.hidden_size // cfg.head_dim
+    config = Qwen2Config(
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden_size,
+        intermediate_size=4 * cfg.hidden_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        head_dim=cfg.head_dim,
+        max_position_embeddings=1024,
+        tie_word_embeddings=False,
+        eos_token_id=eos_id,
+        pad_token_id=pad_id,
+        bos_token_id=None,
+        torch_dtype="float32",
+    )
+    torch.manual_seed(cfg.seed)
+    return Qwen2ForCausalLM(config)
+
+
+def pretrain(model, tokenizer, cfg: TinyModelConfig) -> list[float]:
+    """Causal-LM loss on the response part of random-answer transcripts."""
+    from tqdm import tqdm
+
+    corpus = _corpus(cfg.seed + 1, cfg.pretrain_steps * cfg.pretrain_batch)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, betas=(0.9, 0.95))
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.pretrain_lr, total_steps=cfg.pretrain_steps, pct_start=0.1
+    )
+    losses = []
+    model.train()
+    for step in tqdm(range(cfg.pretrain_steps), desc="pre-training", leave=False):
+        batch = corpus[step * cfg.pretrain_batch : (step + 1) * cfg.pretrain_batch]
+        ids, labels = [], []
+        for prompt, response in batch:
+            p = tokenizer(prompt)["input_ids"]
+            r = tokenizer(response)["input_ids"] + [tokenizer.eos_token_id]
+            ids.append(p + r)
+            labels.append([-100] * len(p) + r)
+        width = max(map(len, ids))
+        pad = tokenizer.pad_token_id
+        input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids])
+        label_t = torch.tensor([x + [-100] * (width - len(x)) for x in labels])
+        mask = (label_t != -100) | (torch.arange(width) < torch.tensor([len(x) for x in ids])[:, None])
+        out = model(input_ids=input_ids, attention_mask=mask.long(), labels=label_t)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(out.loss.item())
+    model.eval()
+    return losses
+
+
+def build(cfg: TinyModelConfig) -> Path:
+    """Build, pre-train and save the tiny model; returns its directory."""
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    tokenizer = build_tokenizer(cfg.seed, cfg.vocab_size)
+    model = build_model(cfg, len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id)
+    losses = pretrain(model, tokenizer, cfg)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(cfg.out, safe_serialization=True)
+    tokenizer.save_pretrained(cfg.out)
+    (cfg.out / "pretrain_log.json").write_text(
+        json.dumps({"first_loss": losses[0], "last_loss": losses[-1], "steps": len(losses)})
+    )
+    return cfg.out
+
+
+def main() -> None:
+    out = build(tyro.cli(TinyModelConfig))
+    print(f"tiny model saved to {out}")
+
+
+if __name__ == "__main__":
+    main()

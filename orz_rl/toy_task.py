@@ -1,0 +1,34 @@
+"""The CPU default's task: single-digit addition, in the ORZ training format.
+
+Small enough that a tiny model learns it by RL on two CPU cores, honest enough
+that guessing does not pay: the answers range over 0..18, so the best constant
+answer (9) is right on 10 of the 100 problems.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+
+def addition_problems(seed: int = 0) -> list[tuple[str, str]]:
+    """Every ``a + b`` with single digits, as ``(question, answer)``, shuffled by ``seed``."""
+    problems = [(f"What is {a} + {b}?", str(a + b)) for a in range(10) for b in range(10)]
+    random.Random(seed).shuffle(problems)
+    return problems
+
+
+def write_orz_train_file(path: str | Path, seed: int = 0) -> Path:
+    """Write the addition problems as an ORZ training file (a JSON list of dialogues)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dialogues = [
+        [
+            {"from": "human", "value": question},
+            {"from": "assistant", "ground_truth": {"value": answer}},
+        ]
+        for question, answer in addition_problems(seed)
+    ]
+    path.write_text(json.dumps(dialogues, indent=1))
+    return path

@@ -1,0 +1,284 @@
+"""The ORZ training loop: collect, score, value, advantage, update actor, update critic.
+
+Read :meth:`Trainer.train_step` top to bottom: one function per phase, the
+phases in order. Everything ORZ-specific is a field of :class:`TrainConfig`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from tensordict import TensorDict, set_list_to_stack
+
+from orz_rl import keys
+from orz_rl.actor import make_generation_policy, make_training_actor
+from orz_rl.advantages import compute_advantages, make_gae, set_next_values, set_token_rewards
+from orz_rl.config import TrainConfig
+from orz_rl.critic import Critic, make_value_operator
+from orz_rl.data import load_problems
+from orz_rl.envs.math import MathEnv
+from orz_rl.losses import ClippedValueLoss, TokenClipPPOLoss
+from orz_rl.metrics import MetricsLogger, rollout_metrics
+from orz_rl.modeling import load_causal_lm, load_tokenizer
+from orz_rl.rollout import make_collector, make_replay_buffer
+
+_TEXT_KEYS = (keys.PROMPT_TEXT, keys.RESPONSE_TEXT, keys.ANSWER)
+
+
+class Timer:
+    """Accumulates wall-clock seconds per named phase of a step."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+def _warmup(steps: int):
+    # ORZ: linear warm-up over the first `steps` optimiser steps, then constant.
+    return lambda step: min(1.0, (step + 1) / max(steps, 1))
+
+
+def _micro_batches(batch: TensorDict, size: int):
+    for start in range(0, batch.shape[0], size):
+        yield batch[start : start + size]
+
+
+def prepare_inputs(cfg: TrainConfig) -> None:
+    """Build what the CPU default embeds (tiny model, toy data) and check every path, before any load."""
+    if cfg.data.generate_toy_task:
+        from orz_rl.toy_task import write_orz_train_file
+
+        write_orz_train_file(cfg.data.train_file, seed=cfg.data.seed)
+    if cfg.model.build_tiny_if_missing and not Path(cfg.model.path).is_dir():
+        from orz_rl.tiny_model import TinyModelConfig, build
+
+        print(f"building the embedded tiny model at {cfg.model.path} (about 30 s)")
+        build(TinyModelConfig(out=Path(cfg.model.path)))
+    if not Path(cfg.data.train_file).is_file():
+        raise FileNotFoundError(f"data.train_file {cfg.data.train_file!r} does not exist")
+
+
+class Trainer:
+    """Holds the actor, critic, env, collector, losses and optimisers of one run."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        set_list_to_stack(True).set()
+        prepare_inputs(cfg)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        dtype = getattr(torch, cfg.model.dtype)
+
+        self.tokenizer = load_tokenizer(cfg.model.path)
+        problems = load_problems(cfg.data.train_file)
+        self.actor_model = load_causal_lm(cfg.model.path, dtype=dtype).eval()
+        # Separate copy of the base model: actor and critic share no weights (ORZ).
+        self.critic = Critic.from_pretrained(cfg.model.path, dtype=dtype).eval()
+
+        r = cfg.rollout
+        self.env = MathEnv(
+            problems,
+            prompts_per_step=r.prompts_per_step,
+            samples_per_prompt=r.samples_per_prompt,
+            seed=cfg.data.seed,
+            bos=self.tokenizer.bos_token,
+            eos=self.tokenizer.eos_token,
+        )
+        self.policy = make_generation_policy(
+            self.actor_model,
+            self.tokenizer,
+            max_new_tokens=r.max_new_tokens,
+            temperature=r.temperature,
+            top_p=r.top_p,
+            top_k=r.top_k,
+        )
+        self.collector = make_collector(self.env, self.policy, self.tokenizer.pad_token_id)
+        self._rollouts = iter(self.collector)
+        self.batch_size = r.prompts_per_step * r.samples_per_prompt
+
+        p, o = cfg.ppo, cfg.optim
+        self.gae = make_gae(p.gamma, p.lmbda)
+        self.actor = make_training_actor(self.actor_model)
+        self.value_operator = make_value_operator(self.critic)
+        self.policy_loss = TokenClipPPOLoss(self.actor, clip_epsilon=p.clip_epsilon, aggregation=p.aggregation)
+        self.value_loss = ClippedValueLoss(
+            self.value_operator, clip_value=p.value_clip, coeff=p.value_loss_coeff, aggregation=p.aggregation
+        )
+        adamw = dict(betas=o.betas, weight_decay=o.weight_decay)
+        self.actor_optim = torch.optim.AdamW(self.actor_model.parameters(), lr=o.actor_lr, **adamw)
+        self.critic_optim = torch.optim.AdamW(self.critic.parameters(), lr=o.critic_lr, **adamw)
+        self.actor_sched = torch.optim.lr_scheduler.LambdaLR(self.actor_optim, _warmup(o.warmup_steps))
+        self.critic_sched = torch.optim.lr_scheduler.LambdaLR(self.critic_optim, _warmup(o.warmup_steps))
+
+        steps_per_episode = math.ceil(len(problems) / r.prompts_per_step)
+        self.total_steps = steps_per_episode * cfg.num_episodes
+        if cfg.max_steps >= 0:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.step = 0
+        self.logger = MetricsLogger(cfg.run_dir)
+
+    # --- phases -----------------------------------------------------------------
+
+    def collect(self, timer: Timer) -> TensorDict:
+        """Generate one response per env element and score it (the env's reward)."""
+        with timer("generation"):
+            batch = next(self._rollouts)
+        timer.seconds["generation"] -= self.env.last_score_seconds
+        timer.seconds["scoring"] = self.env.last_score_seconds
+        return batch
+
+    @torch.no_grad()
+    def evaluate_old_policy_and_values(self, batch: TensorDict, timer: Timer) -> None:
+        """PPO's old log-probs (from the trainer's actor, as ORZ does) and the critic's V_old."""
+        mb = self.cfg.ppo.micro_batch_size
+        with timer("old_log_probs"):
+            log_probs = []
+            for micro in _micro_batches(batch, mb):
+                dist = self.actor.get_dist(micro)
+                log_probs.append(dist.log_prob(micro.get(keys.ACTION)))
+            batch.set(keys.SAMPLE_LOG_PROB, torch.cat(log_probs))
+        with timer("critic_values"):
+            values = [self.value_operator(micro.clone(False)).get(keys.STATE_VALUE) for micro in _micro_batches(batch, mb)]
+            batch.set(keys.STATE_VALUE, torch.cat(values))
+
+    def compute_advantages(self, batch: TensorDict, timer: Timer) -> None:
+        """Sparse token rewards, then TorchRL's GAE (gamma = lambda = 1) and batch normalisation."""
+        with timer("advantages"):
+            set_token_rewards(batch, self.cfg.ppo.reward_clip)
+            set_next_values(batch)
+            compute_advantages(batch, self.gae, normalize=self.cfg.ppo.normalize_advantages)
+
+    def _optimise(self, loss_module, loss_key: str, optim, sched, params, num_steps: int) -> dict[str, float]:
+        """``num_steps`` optimiser steps over disjoint mini-batches of the buffer."""
+        mb = self.cfg.ppo.micro_batch_size
+        mini = math.ceil(len(self.buffer) / num_steps)
+        totals: dict[str, float] = {}
+        for _ in range(num_steps):
+            sample = self.buffer.sample(batch_size=mini)
+            n_seq = sample.shape[0]
+            n_tok = int(sample.get(keys.RESPONSE_MASK).sum())
+            optim.zero_grad(set_to_none=True)
+            for micro in _micro_batches(sample, mb):
+                out = loss_module(micro, num_sequences=n_seq, num_tokens=n_tok)
+                out.get(loss_key).backward()
+                weight = micro.shape[0] / n_seq
+                for k, v in out.items():
+                    totals[k] = totals.get(k, 0.0) + (v.item() if k == loss_key else v.item() * weight) / num_steps
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.ppo.max_grad_norm)
+            totals["grad_norm"] = totals.get("grad_norm", 0.0) + grad_norm.item() / num_steps
+            optim.step()
+            sched.step()
+        return totals
+
+    def update_policy(self, timer: Timer) -> dict[str, float]:
+        """ORZ: exactly one actor step per rollout (``policy_steps_per_rollout``)."""
+        with timer("policy_update"):
+            out = self._optimise(
+                self.policy_loss,
+                "loss_objective",
+                self.actor_optim,
+                self.actor_sched,
+                list(self.actor_model.parameters()),
+                self.cfg.ppo.policy_steps_per_rollout,
+            )
+        return {f"actor/{k}": v for k, v in out.items()} | {"actor/lr": self.actor_sched.get_last_lr()[0]}
+
+    def update_critic(self, timer: Timer) -> dict[str, float]:
+        """ORZ: 12 critic mini-batch steps per rollout (``critic_steps_per_rollout``)."""
+        with timer("critic_update"):
+            out = self._optimise(
+                self.value_loss,
+                "loss_critic",
+                self.critic_optim,
+                self.critic_sched,
+                list(self.critic.parameters()),
+                self.cfg.ppo.critic_steps_per_rollout,
+            )
+        return {f"critic/{k}": v for k, v in out.items()} | {"critic/lr": self.critic_sched.get_last_lr()[0]}
+
+    def train_step(self) -> dict[str, float]:
+        """One generation step of ORZ: the phases in order."""
+        timer = Timer()
+        start = time.perf_counter()
+        batch = self.collect(timer)
+        self.evaluate_old_policy_and_values(batch, timer)
+        self.compute_advantages(batch, timer)
+        # A fresh buffer per rollout: response widths change from step to step.
+        self.buffer = make_replay_buffer(batch.shape[0], batch.shape[0])
+        self.buffer.extend(batch.exclude(*_TEXT_KEYS))
+        metrics = rollout_metrics(batch, self.cfg.rollout.samples_per_prompt, self.cfg.rollout.max_new_tokens)
+        mask = batch.get(keys.RESPONSE_MASK)
+        raw_adv = batch.get(keys.VALUE_TARGET).squeeze(-1) - batch.get(keys.STATE_VALUE).squeeze(-1)
+        metrics["advantage/mean"] = raw_adv[mask].mean().item()
+        metrics["advantage/abs_mean"] = raw_adv[mask].abs().mean().item()
+        metrics["critic/value_mean"] = batch.get(keys.STATE_VALUE).squeeze(-1)[mask].mean().item()
+        metrics |= self.update_policy(timer)
+        metrics |= self.update_critic(timer)
+        # The generation policy wraps the actor's own module: no weight copy is needed.
+        timer.seconds["weight_sync"] = 0.0
+        timer.seconds["step"] = time.perf_counter() - start
+        metrics |= {f"time/{k}": v for k, v in timer.seconds.items()}
+        metrics["data/epoch"] = self.env.sampler.epoch
+        return metrics
+
+    # --- run --------------------------------------------------------------------
+
+    def save(self, tag: str) -> Path:
+        """Actor and critic in Hugging Face format under ``run_dir/checkpoints/tag``."""
+        final = self.cfg.run_dir / "checkpoints" / tag
+        tmp = final.with_name(final.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.actor_model.save_pretrained(tmp / "actor", safe_serialization=True)
+        self.tokenizer.save_pretrained(tmp / "actor")
+        self.critic.save_pretrained(tmp / "critic")
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        return final
+
+    def train(self) -> list[dict[str, float]]:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        history = []
+        started = time.monotonic()
+        bar = tqdm(total=self.total_steps, desc="orz-rl", disable=not cfg.progress, dynamic_ncols=True)
+        try:
+            while self.step < self.total_steps:
+                metrics = self.train_step()
+                self.step += 1
+                self.logger.log(self.step, metrics)
+                history.append(metrics)
+                bar.update(1)
+                bar.set_postfix(
+                    reward=f"{metrics['reward/mean']:.3f}",
+                    len=f"{metrics['response_length/mean']:.1f}",
+                    vloss=f"{metrics['critic/loss_critic']:.3f}",
+                )
+                if cfg.save_interval > 0 and self.step % cfg.save_interval == 0:
+                    self.save(f"step_{self.step}")
+                if cfg.max_minutes > 0 and time.monotonic() - started > cfg.max_minutes * 60:
+                    break
+        finally:
+            bar.close()
+            self.logger.close()
+            self.collector.shutdown()
+        self.save("final")
+        return history
