@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import tyro
 
-from orz_rl.prompt import render_prompt
+from orz_rl.prompt import ORZ_TEMPLATE, render_prompt
 from orz_rl.toy_task import addition_problems
 
 EOS = "<|endoftext|>"
@@ -69,7 +69,7 @@ def _corpus(seed: int, n: int) -> list[tuple[str, str]]:
 
 def build_tokenizer(seed: int, vocab_size: int):
     """Train a Qwen2-style byte-level BPE on the generated corpus."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
@@ -93,6 +93,11 @@ def build_tokenizer(seed: int, vocab_size: int):
     )
     texts = [p + r for p, r in _corpus(seed, 2000)]
     tok.train_from_iterator(texts, trainer=trainer)
+    # The template's fixed text becomes two added tokens: a tiny model learns
+    # nothing from reading ~140 constant tokens, and dropping them makes every
+    # forward pass ~5x cheaper on a CPU. The text itself is unchanged.
+    prefix, suffix = ORZ_TEMPLATE.format(bos="", question="\0").split("\0")
+    tok.add_tokens([AddedToken(prefix, normalized=False), AddedToken(suffix, normalized=False)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token=EOS, pad_token=PAD, padding_side="left"
     )

@@ -1,0 +1,64 @@
+"""The command line: recipes, field overrides and clear errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from .conftest import REPO
+
+
+def _orz(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "orz_rl.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
+def test_help_lists_every_recipe():
+    out = _orz("train", "--help")
+    assert out.returncode == 0
+    for name in ("cpu-default", "orz-0.5b", "orz-1.5b", "orz-7b", "orz-32b"):
+        assert name in out.stdout
+
+
+def test_recipe_help_documents_fields():
+    out = _orz("train", "cpu-default", "--help")
+    assert out.returncode == 0
+    assert "--rollout.samples-per-prompt" in out.stdout
+    assert "Responses sampled per prompt" in out.stdout
+
+
+def test_unknown_recipe_field_is_rejected_with_the_valid_names():
+    out = _orz("train", "cpu-default", "--rollout.samples-per-promt", "4")
+    assert out.returncode != 0
+    assert "samples-per-promt" in out.stderr
+    assert "--rollout.samples-per-prompt" in out.stderr
+
+
+def test_missing_model_path_names_the_path(tmp_path):
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps([[{"from": "human", "value": "Q"}, {"from": "assistant", "ground_truth": {"value": "1"}}]]))
+    missing = tmp_path / "no-such-model"
+    out = _orz(
+        "train", "cpu-default", "--model.path", str(missing), "--model.no-build-tiny-if-missing",
+        "--data.train-file", str(data), "--data.no-generate-toy-task", "--run-dir", str(tmp_path / "run"),
+    )
+    assert out.returncode == 1
+    assert f"model path {str(missing)!r} does not exist" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_malformed_dataset_names_file_and_line(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text('[{"from": "human", "value": "Q"}, {"from": "assistant", "ground_truth": {"value": "1"}}]\n[1]\n')
+    out = _orz(
+        "train", "cpu-default", "--data.train-file", str(data), "--data.no-generate-toy-task",
+        "--model.path", str(tmp_path / "m"), "--model.no-build-tiny-if-missing", "--run-dir", str(tmp_path / "r"),
+    )
+    assert out.returncode == 1
+    assert f"{data}:2: malformed item" in out.stderr

@@ -1,0 +1,70 @@
+"""Dataset loaders (ORZ train and eval formats) and the resumable prompt sampler."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from orz_rl.data import DatasetFormatError, Problem, PromptSampler, load_problems
+
+from .conftest import SHARED
+
+GOOD = [{"from": "human", "value": "What is 1 + 1?"}, {"from": "assistant", "ground_truth": {"value": "2"}}]
+
+
+def test_loads_the_real_orz_eval_files():
+    sizes = {"math500": 500, "aime2024": 30, "gpqa_diamond": 198}
+    for name, size in sizes.items():
+        problems = load_problems(SHARED / "data" / "orz_eval" / f"{name}.json")
+        assert len(problems) == size
+        assert all(p.question and p.answer for p in problems)
+    gpqa = load_problems(SHARED / "data" / "orz_eval" / "gpqa_diamond.json")
+    assert all({letter for letter, _ in p.choices} == {"A", "B", "C", "D"} for p in gpqa)
+
+
+def test_loads_the_training_format(tmp_path):
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps([GOOD, GOOD]))
+    assert load_problems(path) == [Problem("What is 1 + 1?", "2")] * 2
+
+
+def test_malformed_item_in_json_list_names_file_and_line(tmp_path):
+    bad = [{"from": "human", "value": "Q"}, {"from": "assistant", "value": "no ground truth"}]
+    path = tmp_path / "train.json"
+    path.write_text("[\n" + json.dumps(GOOD) + ",\n" + json.dumps(GOOD) + ",\n" + json.dumps(bad) + "\n]\n")
+    with pytest.raises(DatasetFormatError, match=rf"{path}:4: malformed item .*ground_truth"):
+        load_problems(path)
+
+
+def test_malformed_line_in_jsonl_names_file_and_line(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n" + json.dumps(GOOD) + "\n{not json\n")
+    with pytest.raises(DatasetFormatError, match=rf"{path}:3: invalid JSON"):
+        load_problems(path)
+
+
+def test_broken_json_list_names_the_line_of_the_error(tmp_path):
+    path = tmp_path / "train.json"
+    path.write_text("[\n" + json.dumps(GOOD) + ",\n" + json.dumps(GOOD)[:-5] + "\n]\n")
+    with pytest.raises(DatasetFormatError, match=rf"{path}:\d+: invalid JSON"):
+        load_problems(path)
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.json"):
+        load_problems(tmp_path / "nope.json")
+
+
+def test_sampler_resumes_at_the_same_prompt():
+    problems = [Problem(str(i), str(i)) for i in range(7)]
+    straight = PromptSampler(problems, seed=3)
+    expected = [i for i, _ in straight.next_batch(20)]
+    first = PromptSampler(problems, seed=3)
+    got = [i for i, _ in first.next_batch(9)]
+    resumed = PromptSampler(problems, seed=0)
+    resumed.load_state_dict(first.state_dict())
+    got += [i for i, _ in resumed.next_batch(11)]
+    assert got == expected
+    # every pass is a permutation of the whole dataset
+    assert sorted(expected[:7]) == list(range(7)) and sorted(expected[7:14]) == list(range(7))

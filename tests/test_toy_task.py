@@ -1,0 +1,25 @@
+"""The CPU default's task is honest: guessing a constant does not pay."""
+
+from __future__ import annotations
+
+from orz_rl.data import load_problems
+from orz_rl.grader import math_reward
+from orz_rl.toy_task import addition_problems, write_orz_train_file
+
+
+def test_a_policy_that_always_writes_the_same_answer_scores_below_0_2(tmp_path):
+    problems = load_problems(write_orz_train_file(tmp_path / "toy.json"))
+    best = 0.0
+    for constant in range(-1, 30):
+        response = f" x </think> <answer> \\boxed{{{constant}}} </answer>"
+        score = sum(math_reward(response, True, p.answer) for p in problems) / len(problems)
+        best = max(best, score)
+    assert 0 < best < 0.2
+
+
+def test_answers_vary_and_are_correct_sums():
+    problems = addition_problems()
+    assert len({a for _, a in problems}) == 19
+    for question, answer in problems:
+        a, b = question.removeprefix("What is ").removesuffix("?").split(" + ")
+        assert int(a) + int(b) == int(answer)
