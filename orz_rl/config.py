@@ -30,7 +30,9 @@ class DataConfig:
     train_file: str = "orz_math_57k_collected.json"
     """ORZ training file: a JSON list (or JSONL) of two-message dialogues."""
     generate_toy_task: bool = False
-    """Write the single-digit addition task to ``train_file`` first (CPU default only)."""
+    """Write the addition task to ``train_file`` first (CPU default only)."""
+    toy_max_operand: int = 9
+    """Largest operand of the generated addition task (its problems are every a + b up to it)."""
     seed: int = 0
     """Seed of the prompt order (each pass over the data is a new permutation)."""
 
@@ -98,7 +100,9 @@ class OptimConfig:
     weight_decay: float = 0.0
     """AdamW weight decay."""
     warmup_steps: int = 50
-    """Linear learning-rate warm-up over this many optimiser steps, then constant."""
+    """Actor: linear learning-rate warm-up over this many optimiser steps, then constant."""
+    critic_warmup_steps: int = 50
+    """Critic: linear learning-rate warm-up over this many optimiser steps, then constant."""
 
 
 @dataclass(frozen=True)

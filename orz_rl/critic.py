@@ -45,7 +45,9 @@ class Critic(nn.Module):
         """Hugging Face format: the backbone's files plus ``value_head.safetensors``."""
         path = Path(path)
         self.backbone.save_pretrained(path, safe_serialization=True)
-        save_file({k: v.contiguous() for k, v in self.value_head.state_dict().items()}, str(path / VALUE_HEAD_FILE))
+        save_file(
+            {k: v.contiguous() for k, v in self.value_head.state_dict().items()}, str(path / VALUE_HEAD_FILE)
+        )
         (path / "critic.json").write_text(json.dumps({"value_head": VALUE_HEAD_FILE, "bias": False}))
 
     def forward(self, prompt_tokens, prompt_mask, action, response_mask) -> torch.Tensor:

@@ -7,8 +7,8 @@ Two formats (``shared/ORZ_RECIPE.md``):
 * evaluation: a JSON list of ``{"prompt": [{"from": "user", "value": Q}], "final_answer": A}``
   (GPQA adds ``"choices"``).
 
-Either may also be written as JSON Lines, one item per line. A malformed item
-raises :class:`DatasetFormatError` naming the file and the line.
+Either may also be written as JSON Lines (a ``.jsonl`` file), one item per line.
+A malformed item raises :class:`DatasetFormatError` naming the file and the line.
 """
 
 from __future__ import annotations
@@ -49,16 +49,18 @@ def _item_lines(text: str) -> list[int]:
 
 
 def _read_items(path: Path) -> list[tuple[int, Any]]:
-    """``(line, item)`` pairs of a JSON list or JSON Lines file."""
+    """``(line, item)`` pairs of a JSON list, or of a JSON Lines file (``.jsonl``)."""
     if not path.is_file():
         raise FileNotFoundError(f"dataset file {str(path)!r} does not exist")
     text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
+    if path.suffix != ".jsonl":
         try:
             items = json.loads(text)
         except json.JSONDecodeError as e:
             raise DatasetFormatError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
-        return list(zip(_item_lines(text), items))
+        if not isinstance(items, list):
+            raise DatasetFormatError(f"{path}:1: expected a JSON list of items (or a .jsonl file)")
+        return list(zip(_item_lines(text), items, strict=True))
     out = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -69,9 +69,7 @@ def answers_match(predicted: str, truth: str, choices: tuple[tuple[str, str], ..
         return False
 
 
-def math_reward(
-    response: str, stopped: bool, truth: str, choices: tuple[tuple[str, str], ...] = ()
-) -> float:
+def math_reward(response: str, stopped: bool, truth: str, choices: tuple[tuple[str, str], ...] = ()) -> float:
     """The ORZ reward of one response."""
     if not stopped:
         return 0.0

@@ -68,7 +68,9 @@ class TokenClipPPOLoss(ClipPPOLoss):
 
     default_keys = _AcceptedKeys
 
-    def __init__(self, actor_network, *, clip_epsilon: float = 0.2, aggregation: Aggregation = "seq-mean-token-mean"):
+    def __init__(
+        self, actor_network, *, clip_epsilon: float = 0.2, aggregation: Aggregation = "seq-mean-token-mean"
+    ):
         super().__init__(
             actor_network,
             critic_network=None,
@@ -104,7 +106,9 @@ class TokenClipPPOLoss(ClipPPOLoss):
             approx_kl = torch.where(mask, log_weight.exp() - 1 - log_weight, 0.0).sum() / valid
         return TensorDict(
             {
-                "loss_objective": aggregate_token_loss(loss, mask, self.aggregation, num_sequences, num_tokens),
+                "loss_objective": aggregate_token_loss(
+                    loss, mask, self.aggregation, num_sequences, num_tokens
+                ),
                 "clip_fraction": clipped.sum() / valid,
                 "approx_kl": approx_kl,
             }

@@ -22,7 +22,9 @@ def _check_path(path: str) -> None:
     p = Path(path)
     looks_local = p.is_absolute() or path.startswith((".", "~")) or p.exists() or path.count("/") != 1
     if looks_local and not p.is_dir():
-        raise ModelNotFoundError(f"model path {path!r} does not exist (expected a Hugging Face model directory)")
+        raise ModelNotFoundError(
+            f"model path {path!r} does not exist (expected a Hugging Face model directory)"
+        )
 
 
 def load_tokenizer(path: str):

@@ -60,7 +60,9 @@ def _response(question: str, rng: random.Random) -> str:
 
 def _corpus(seed: int, n: int) -> list[tuple[str, str]]:
     rng = random.Random(seed)
-    problems = addition_problems(seed)
+    # Questions with operands up to 9, so the corpus covers every digit; the
+    # boxed answers are uniform over 0..18 whatever the question.
+    problems = addition_problems(seed, max_operand=9)
     return [
         (render_prompt(q), _response(q, rng))
         for q, _ in (problems[rng.randrange(len(problems))] for _ in range(n))
@@ -69,7 +71,16 @@ def _corpus(seed: int, n: int) -> list[tuple[str, str]]:
 
 def build_tokenizer(seed: int, vocab_size: int):
     """Train a Qwen2-style byte-level BPE on the generated corpus."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
@@ -98,9 +109,7 @@ def build_tokenizer(seed: int, vocab_size: int):
     # forward pass ~5x cheaper on a CPU. The text itself is unchanged.
     prefix, suffix = ORZ_TEMPLATE.format(bos="", question="\0").split("\0")
     tok.add_tokens([AddedToken(prefix, normalized=False), AddedToken(suffix, normalized=False)])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token=EOS, pad_token=PAD, padding_side="left"
-    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD, padding_side="left")
 
 
 def build_model(cfg: TinyModelConfig, vocab_size: int, eos_id: int, pad_id: int):

@@ -1,8 +1,8 @@
-"""The CPU default's task: single-digit addition, in the ORZ training format.
+"""The CPU default's task: small-number addition, in the ORZ training format.
 
 Small enough that a tiny model learns it by RL on two CPU cores, honest enough
-that guessing does not pay: the answers range over 0..18, so the best constant
-answer (9) is right on 10 of the 100 problems.
+that guessing does not pay: with operands 0..9 the answers range over 0..18 and
+the best constant answer (9) is right on 10 of the 100 problems.
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ import random
 from pathlib import Path
 
 
-def addition_problems(seed: int = 0) -> list[tuple[str, str]]:
-    """Every ``a + b`` with single digits, as ``(question, answer)``, shuffled by ``seed``."""
-    problems = [(f"What is {a} + {b}?", str(a + b)) for a in range(10) for b in range(10)]
+def addition_problems(seed: int = 0, max_operand: int = 9) -> list[tuple[str, str]]:
+    """Every ``a + b`` with ``0 <= a, b <= max_operand``, as ``(question, answer)``, shuffled by ``seed``."""
+    span = range(max_operand + 1)
+    problems = [(f"What is {a} + {b}?", str(a + b)) for a in span for b in span]
     random.Random(seed).shuffle(problems)
     return problems
 
 
-def write_orz_train_file(path: str | Path, seed: int = 0) -> Path:
+def write_orz_train_file(path: str | Path, seed: int = 0, max_operand: int = 9) -> Path:
     """Write the addition problems as an ORZ training file (a JSON list of dialogues)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,7 +29,7 @@ def write_orz_train_file(path: str | Path, seed: int = 0) -> Path:
             {"from": "human", "value": question},
             {"from": "assistant", "ground_truth": {"value": answer}},
         ]
-        for question, answer in addition_problems(seed)
+        for question, answer in addition_problems(seed, max_operand)
     ]
     path.write_text(json.dumps(dialogues, indent=1))
     return path

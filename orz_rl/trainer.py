@@ -63,7 +63,7 @@ def prepare_inputs(cfg: TrainConfig) -> None:
     if cfg.data.generate_toy_task:
         from orz_rl.toy_task import write_orz_train_file
 
-        write_orz_train_file(cfg.data.train_file, seed=cfg.data.seed)
+        write_orz_train_file(cfg.data.train_file, seed=cfg.data.seed, max_operand=cfg.data.toy_max_operand)
     if cfg.model.build_tiny_if_missing and not Path(cfg.model.path).is_dir():
         from orz_rl.tiny_model import TinyModelConfig, build
 
@@ -87,8 +87,9 @@ class Trainer:
         np.random.seed(cfg.seed)
         dtype = getattr(torch, cfg.model.dtype)
 
-        self.tokenizer = load_tokenizer(cfg.model.path)
+        # The data first: a malformed line is reported before any model loads.
         problems = load_problems(cfg.data.train_file)
+        self.tokenizer = load_tokenizer(cfg.model.path)
         self.actor_model = load_causal_lm(cfg.model.path, dtype=dtype).eval()
         # Separate copy of the base model: actor and critic share no weights (ORZ).
         self.critic = Critic.from_pretrained(cfg.model.path, dtype=dtype).eval()
@@ -118,7 +119,9 @@ class Trainer:
         self.gae = make_gae(p.gamma, p.lmbda)
         self.actor = make_training_actor(self.actor_model)
         self.value_operator = make_value_operator(self.critic)
-        self.policy_loss = TokenClipPPOLoss(self.actor, clip_epsilon=p.clip_epsilon, aggregation=p.aggregation)
+        self.policy_loss = TokenClipPPOLoss(
+            self.actor, clip_epsilon=p.clip_epsilon, aggregation=p.aggregation
+        )
         self.value_loss = ClippedValueLoss(
             self.value_operator, clip_value=p.value_clip, coeff=p.value_loss_coeff, aggregation=p.aggregation
         )
@@ -126,7 +129,9 @@ class Trainer:
         self.actor_optim = torch.optim.AdamW(self.actor_model.parameters(), lr=o.actor_lr, **adamw)
         self.critic_optim = torch.optim.AdamW(self.critic.parameters(), lr=o.critic_lr, **adamw)
         self.actor_sched = torch.optim.lr_scheduler.LambdaLR(self.actor_optim, _warmup(o.warmup_steps))
-        self.critic_sched = torch.optim.lr_scheduler.LambdaLR(self.critic_optim, _warmup(o.warmup_steps))
+        self.critic_sched = torch.optim.lr_scheduler.LambdaLR(
+            self.critic_optim, _warmup(o.critic_warmup_steps)
+        )
 
         steps_per_episode = math.ceil(len(problems) / r.prompts_per_step)
         self.total_steps = steps_per_episode * cfg.num_episodes
@@ -156,7 +161,10 @@ class Trainer:
                 log_probs.append(dist.log_prob(micro.get(keys.ACTION)))
             batch.set(keys.SAMPLE_LOG_PROB, torch.cat(log_probs))
         with timer("critic_values"):
-            values = [self.value_operator(micro.clone(False)).get(keys.STATE_VALUE) for micro in _micro_batches(batch, mb)]
+            values = [
+                self.value_operator(micro.clone(False)).get(keys.STATE_VALUE)
+                for micro in _micro_batches(batch, mb)
+            ]
             batch.set(keys.STATE_VALUE, torch.cat(values))
 
     def compute_advantages(self, batch: TensorDict, timer: Timer) -> None:
@@ -181,7 +189,9 @@ class Trainer:
                 out.get(loss_key).backward()
                 weight = micro.shape[0] / n_seq
                 for k, v in out.items():
-                    totals[k] = totals.get(k, 0.0) + (v.item() if k == loss_key else v.item() * weight) / num_steps
+                    totals[k] = (
+                        totals.get(k, 0.0) + (v.item() if k == loss_key else v.item() * weight) / num_steps
+                    )
             grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.ppo.max_grad_norm)
             totals["grad_norm"] = totals.get("grad_norm", 0.0) + grad_norm.item() / num_steps
             optim.step()

@@ -42,11 +42,21 @@ def test_unknown_recipe_field_is_rejected_with_the_valid_names():
 
 def test_missing_model_path_names_the_path(tmp_path):
     data = tmp_path / "d.json"
-    data.write_text(json.dumps([[{"from": "human", "value": "Q"}, {"from": "assistant", "ground_truth": {"value": "1"}}]]))
+    data.write_text(
+        json.dumps([[{"from": "human", "value": "Q"}, {"from": "assistant", "ground_truth": {"value": "1"}}]])
+    )
     missing = tmp_path / "no-such-model"
     out = _orz(
-        "train", "cpu-default", "--model.path", str(missing), "--model.no-build-tiny-if-missing",
-        "--data.train-file", str(data), "--data.no-generate-toy-task", "--run-dir", str(tmp_path / "run"),
+        "train",
+        "cpu-default",
+        "--model.path",
+        str(missing),
+        "--model.no-build-tiny-if-missing",
+        "--data.train-file",
+        str(data),
+        "--data.no-generate-toy-task",
+        "--run-dir",
+        str(tmp_path / "run"),
     )
     assert out.returncode == 1
     assert f"model path {str(missing)!r} does not exist" in out.stderr
@@ -55,10 +65,20 @@ def test_missing_model_path_names_the_path(tmp_path):
 
 def test_malformed_dataset_names_file_and_line(tmp_path):
     data = tmp_path / "d.jsonl"
-    data.write_text('[{"from": "human", "value": "Q"}, {"from": "assistant", "ground_truth": {"value": "1"}}]\n[1]\n')
+    data.write_text(
+        '[{"from": "human", "value": "Q"}, {"from": "assistant", "ground_truth": {"value": "1"}}]\n[1]\n'
+    )
     out = _orz(
-        "train", "cpu-default", "--data.train-file", str(data), "--data.no-generate-toy-task",
-        "--model.path", str(tmp_path / "m"), "--model.no-build-tiny-if-missing", "--run-dir", str(tmp_path / "r"),
+        "train",
+        "cpu-default",
+        "--data.train-file",
+        str(data),
+        "--data.no-generate-toy-task",
+        "--model.path",
+        str(tmp_path / "m"),
+        "--model.no-build-tiny-if-missing",
+        "--run-dir",
+        str(tmp_path / "r"),
     )
     assert out.returncode == 1
     assert f"{data}:2: malformed item" in out.stderr

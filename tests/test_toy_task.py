@@ -20,6 +20,7 @@ def test_a_policy_that_always_writes_the_same_answer_scores_below_0_2(tmp_path):
 def test_answers_vary_and_are_correct_sums():
     problems = addition_problems()
     assert len({a for _, a in problems}) == 19
+    assert len(addition_problems(max_operand=5)) == 36
     for question, answer in problems:
         a, b = question.removeprefix("What is ").removesuffix("?").split(" + ")
         assert int(a) + int(b) == int(answer)
