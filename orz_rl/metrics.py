@@ -11,7 +11,6 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import torch
 from tensordict import TensorDict
 
 from orz_rl import keys
@@ -87,6 +86,3 @@ class MetricsLogger:
         if self._tb is not None:
             self._tb.close()
 
-
-def as_float(value: torch.Tensor | float) -> float:
-    return float(value.item() if isinstance(value, torch.Tensor) else value)

@@ -158,7 +158,7 @@ def pretrain(model, tokenizer, cfg: TinyModelConfig) -> list[float]:
         pad = tokenizer.pad_token_id
         input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids])
         label_t = torch.tensor([x + [-100] * (width - len(x)) for x in labels])
-        mask = (label_t != -100) | (torch.arange(width) < torch.tensor([len(x) for x in ids])[:, None])
+        mask = torch.arange(width) < torch.tensor([len(x) for x in ids])[:, None]
         out = model(input_ids=input_ids, attention_mask=mask.long(), labels=label_t)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

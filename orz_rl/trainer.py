@@ -187,6 +187,8 @@ class Trainer:
             for micro in _micro_batches(sample, mb):
                 out = loss_module(micro, num_sequences=n_seq, num_tokens=n_tok)
                 out.get(loss_key).backward()
+                # The loss is already normalised by the mini-batch counts (its parts
+                # sum to the whole); diagnostics are micro-batch means, so weight them.
                 weight = micro.shape[0] / n_seq
                 for k, v in out.items():
                     totals[k] = (
