@@ -85,4 +85,3 @@ class MetricsLogger:
         self._file.close()
         if self._tb is not None:
             self._tb.close()
-
