@@ -42,26 +42,26 @@ def load_tokenizer(path: str):
     return tok
 
 
+def _load_model(auto_class, path: str, dtype: torch.dtype) -> nn.Module:
+    _check_path(path)
+    try:
+        return auto_class.from_pretrained(path, dtype=dtype)
+    except OSError as e:
+        raise ModelNotFoundError(f"cannot load a model from {path!r}: {e}") from None
+
+
 def load_causal_lm(path: str, dtype: torch.dtype = torch.float32) -> nn.Module:
     """A causal LM from a local directory (or a hub name, where a hub is reachable)."""
     from transformers import AutoModelForCausalLM
 
-    _check_path(path)
-    try:
-        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    except OSError as e:
-        raise ModelNotFoundError(f"cannot load a model from {path!r}: {e}") from None
+    return _load_model(AutoModelForCausalLM, path, dtype)
 
 
 def load_backbone(path: str, dtype: torch.dtype = torch.float32) -> nn.Module:
     """The base transformer of ``path`` without its LM head (the critic's trunk)."""
     from transformers import AutoModel
 
-    _check_path(path)
-    try:
-        return AutoModel.from_pretrained(path, dtype=dtype)
-    except OSError as e:
-        raise ModelNotFoundError(f"cannot load a model from {path!r}: {e}") from None
+    return _load_model(AutoModel, path, dtype)
 
 
 def response_hidden_states(
