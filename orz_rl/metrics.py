@@ -38,13 +38,10 @@ def rollout_metrics(batch: TensorDict, samples_per_prompt: int, max_new_tokens: 
     stopped = batch.get(keys.STOPPED)
     correct = reward > 0.5
     texts = batch.get(keys.RESPONSE_TEXT).tolist()
+    pass_at_n = correct.view(-1, samples_per_prompt).any(-1).float().mean().item()
     out = {
         "reward/mean": reward.mean().item(),
-        f"reward/pass@{samples_per_prompt}": correct.view(-1, samples_per_prompt)
-        .any(-1)
-        .float()
-        .mean()
-        .item(),
+        f"reward/pass@{samples_per_prompt}": pass_at_n,
         "response_length/mean": length.mean().item(),
         "response_length/std": length.std(unbiased=False).item(),
         "response_length/correct_mean": length[correct].mean().item() if correct.any() else 0.0,

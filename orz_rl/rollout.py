@@ -17,10 +17,7 @@ from torchrl.data.replay_buffers.samplers import SamplerWithoutReplacement
 from torchrl.envs import EnvBase
 
 from orz_rl import keys
-
-
-def _strings(value) -> list[str]:
-    return value.tolist() if hasattr(value, "tolist") else list(value)
+from orz_rl.text_env import as_strings
 
 
 class ToTrainingBatch:
@@ -62,9 +59,9 @@ class ToTrainingBatch:
                 keys.STOPPED: td.get(("next", keys.STOPPED)).reshape(n),
                 keys.PROMPT_ID: td.get(keys.PROMPT_ID).reshape(n),
                 keys.RESPONSE_LENGTH: resp_len,
-                keys.PROMPT_TEXT: NonTensorStack(*_strings(td.get(("text", "prompt")))),
-                keys.RESPONSE_TEXT: NonTensorStack(*_strings(td.get(("text", "response")))),
-                keys.ANSWER: NonTensorStack(*_strings(td.get(keys.ANSWER))),
+                keys.PROMPT_TEXT: NonTensorStack(*as_strings(td.get(("text", "prompt")))),
+                keys.RESPONSE_TEXT: NonTensorStack(*as_strings(td.get(("text", "response")))),
+                keys.ANSWER: NonTensorStack(*as_strings(td.get(keys.ANSWER))),
             },
             batch_size=[n],
         )

@@ -23,7 +23,8 @@ from orz_rl.data import Problem, PromptSampler
 from orz_rl.prompt import STOP_STRINGS
 
 
-def _texts(value) -> list[str]:
+def as_strings(value) -> list[str]:
+    """The strings of a NonTensorStack (or list, or single string) as a list."""
     if isinstance(value, str):
         return [value]
     return value.tolist() if hasattr(value, "tolist") else list(value)
@@ -104,7 +105,7 @@ class RuleRewardEnv(EnvBase):
         return out
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
-        responses = _texts(tensordict.get(("text", "response")))
+        responses = as_strings(tensordict.get(("text", "response")))
         prompt_ids = tensordict.get(keys.PROMPT_ID).tolist()
         problems = [self.problems[i] for i in prompt_ids]
         stopped = torch.tensor([r.endswith(self.stop_strings) for r in responses])

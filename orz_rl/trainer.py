@@ -113,7 +113,6 @@ class Trainer:
         )
         self.collector = make_collector(self.env, self.policy, self.tokenizer.pad_token_id)
         self._rollouts = iter(self.collector)
-        self.batch_size = r.prompts_per_step * r.samples_per_prompt
 
         p, o = cfg.ppo, cfg.optim
         self.gae = make_gae(p.gamma, p.lmbda)
