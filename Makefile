@@ -24,9 +24,8 @@ model: $(STAMP)
 train: $(STAMP)
 	$(VENV)/bin/orz-rl train cpu-default $(ARGS)
 
-## Run the test suite (and ruff).
-test: $(STAMP)
-	$(VENV)/bin/ruff check orz_rl envs recipes tests
+## Run ruff, then the test suite.
+test: lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
