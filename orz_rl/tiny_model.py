@@ -1,10 +1,21 @@
 """Build the embedded default model: a tiny Qwen2 causal LM and its tokenizer.
 
 Nothing is downloaded. The tokenizer is a byte-level BPE trained on a corpus
-generated here; the model is pre-trained for a few hundred steps on ORZ-format
-transcripts of the addition task whose boxed answers are *random*, so it learns
-the format (think, then ``<answer> \\boxed{..} </answer>``) but not the sums:
-its reward starts near 1/19 and can only rise through RL.
+generated here. The model is pre-trained for a few hundred steps on ORZ-format
+transcripts of the addition questions in which no sum is ever taught: half of
+them box the question's fixed *wrong* answer (the model's "belief", drawn by
+:func:`wrong_beliefs`), the other half a uniformly random number. The model
+learns the format (think, then ``<answer> \\boxed{..} </answer>``) and to tell
+the questions apart, but not the sums: its reward starts near chance (~0.05)
+and can only rise through RL.
+
+Why beliefs and not only random answers: a model pre-trained on random answers
+learns that the question does not matter where the answer goes. Its hidden
+state at ``\\boxed{`` was the same for every question (between-question
+variance 1.6e-5 of the squared mean, measured), so RL had nothing to attach a
+sum to and collapsed onto the best constant answer. A fixed belief per
+question makes the model read the question there (that ratio becomes ~0.05),
+as a real base model does, while every belief is wrong.
 
 Run ``python -m orz_rl.tiny_model --out artifacts/tiny-qwen2`` (``make model``).
 Both transformers and vLLM load the result from the directory.
@@ -49,24 +60,39 @@ class TinyModelConfig:
     """Transcripts per pre-training step."""
     pretrain_lr: float = 3e-3
     """Peak AdamW learning rate of the pre-training."""
+    belief_share: float = 0.5
+    """Share of pre-training transcripts that box the question's fixed wrong answer (the rest box a
+    random number); 0 gives a model that ignores the question where the answer goes."""
 
 
-def _response(question: str, rng: random.Random) -> str:
-    """A well-formed response with a random (usually wrong) boxed answer."""
-    expr = question.removeprefix("What is ").removesuffix("?")
-    guess = rng.randint(0, 18)
-    return f" {expr} </think> <answer> \\boxed{{{guess}}} </answer>"
-
-
-def _corpus(seed: int, n: int) -> list[tuple[str, str]]:
+def wrong_beliefs(seed: int = 0, max_operand: int = 9) -> dict[str, int]:
+    """A fixed wrong answer in ``0..2 * max_operand`` for every addition question."""
     rng = random.Random(seed)
-    # Questions with operands up to 9, so the corpus covers every digit; the
-    # boxed answers are uniform over 0..18 whatever the question.
+    answers = range(2 * max_operand + 1)
+    return {
+        question: rng.choice([v for v in answers if v != int(truth)])
+        for question, truth in addition_problems(seed, max_operand)
+    }
+
+
+def pretraining_corpus(
+    seed: int, n: int, belief_share: float, belief_seed: int = 0
+) -> list[tuple[str, str]]:
+    """``n`` well-formed ``(prompt, response)`` transcripts of random addition questions.
+
+    A share ``belief_share`` of the responses box the question's wrong belief,
+    the rest a uniformly random number in 0..18 (right 1 time in 19, by chance).
+    """
+    rng = random.Random(seed)
     problems = addition_problems(seed, max_operand=9)
-    return [
-        (render_prompt(q), _response(q, rng))
-        for q, _ in (problems[rng.randrange(len(problems))] for _ in range(n))
-    ]
+    beliefs = wrong_beliefs(belief_seed)
+    corpus = []
+    for _ in range(n):
+        question, _ = problems[rng.randrange(len(problems))]
+        expr = question.removeprefix("What is ").removesuffix("?")
+        guess = beliefs[question] if rng.random() < belief_share else rng.randint(0, 18)
+        corpus.append((render_prompt(question), f" {expr} </think> <answer> \\boxed{{{guess}}} </answer>"))
+    return corpus
 
 
 def build_tokenizer(seed: int, vocab_size: int):
@@ -102,7 +128,7 @@ def build_tokenizer(seed: int, vocab_size: int):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    texts = [p + r for p, r in _corpus(seed, 2000)]
+    texts = [p + r for p, r in pretraining_corpus(seed, 2000, belief_share=0.0)]
     tok.train_from_iterator(texts, trainer=trainer)
     # The template's fixed text becomes two added tokens: a tiny model learns
     # nothing from reading ~140 constant tokens, and dropping them makes every
@@ -136,10 +162,12 @@ def build_model(cfg: TinyModelConfig, vocab_size: int, eos_id: int, pad_id: int)
 
 
 def pretrain(model, tokenizer, cfg: TinyModelConfig) -> list[float]:
-    """Causal-LM loss on the response part of random-answer transcripts."""
+    """Causal-LM loss on the response part of the pre-training transcripts (no correct sum taught)."""
     from tqdm import tqdm
 
-    corpus = _corpus(cfg.seed + 1, cfg.pretrain_steps * cfg.pretrain_batch)
+    corpus = pretraining_corpus(
+        cfg.seed + 1, cfg.pretrain_steps * cfg.pretrain_batch, cfg.belief_share, belief_seed=cfg.seed
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.pretrain_lr, total_steps=cfg.pretrain_steps, pct_start=0.1

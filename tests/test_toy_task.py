@@ -1,14 +1,16 @@
-"""The CPU default's task is honest: guessing a constant does not pay."""
+"""The CPU default's task is honest: its answers vary, so guessing a constant does not pay."""
 
 from __future__ import annotations
 
 from orz_rl.data import load_problems
 from orz_rl.grader import math_reward
+from orz_rl.recipes.cpu_default import CPU_DEFAULT
 from orz_rl.toy_task import addition_problems, write_orz_train_file
 
 
 def test_a_policy_that_always_writes_the_same_answer_scores_below_0_2(tmp_path):
-    problems = load_problems(write_orz_train_file(tmp_path / "toy.json"))
+    max_operand = CPU_DEFAULT.data.toy_max_operand
+    problems = load_problems(write_orz_train_file(tmp_path / "toy.json", max_operand=max_operand))
     best = 0.0
     for constant in range(-1, 30):
         response = f" x </think> <answer> \\boxed{{{constant}}} </answer>"

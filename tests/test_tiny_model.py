@@ -1,0 +1,65 @@
+"""The embedded default model: it knows the format and reads the question, but no sum."""
+
+from __future__ import annotations
+
+import torch
+
+from orz_rl.grader import extract_answer
+from orz_rl.modeling import load_causal_lm, load_tokenizer
+from orz_rl.prompt import render_prompt
+from orz_rl.tiny_model import pretraining_corpus, wrong_beliefs
+from orz_rl.toy_task import addition_problems
+
+
+def _truth(question: str) -> int:
+    a, b = question.removeprefix("What is ").removesuffix("?").split(" + ")
+    return int(a) + int(b)
+
+
+def test_every_belief_is_wrong_and_beliefs_vary():
+    beliefs = wrong_beliefs()
+    assert set(beliefs) == {q for q, _ in addition_problems()}
+    assert all(belief != _truth(q) for q, belief in beliefs.items())
+    assert len(set(beliefs.values())) >= 15
+
+
+def test_pretraining_corpus_boxes_a_correct_sum_only_by_chance():
+    corpus = pretraining_corpus(seed=1, n=20_000, belief_share=0.5)
+    correct = 0
+    for prompt, response in corpus:
+        question = prompt.split("This is the problem:\n")[1].split("\n")[0]
+        answer = extract_answer(response)
+        assert answer is not None, response  # every transcript is well formed
+        correct += int(answer) == _truth(question)
+    # Only the random half can be right, 1 time in 19: 2.6 %.
+    assert abs(correct / len(corpus) - 0.5 / 19) < 0.005
+
+
+def _answer_states(model, tokenizer, question: str, answer: str) -> tuple[float, torch.Tensor]:
+    """log P(answer | prompt, think) and the final hidden state where the answer starts."""
+    expr = question.removeprefix("What is ").removesuffix("?")
+    head = render_prompt(question) + f" {expr} </think> <answer> \\boxed{{"
+    head_ids = tokenizer(head)["input_ids"]
+    ids = tokenizer(head + answer + "}")["input_ids"]
+    assert ids[: len(head_ids)] == head_ids
+    with torch.no_grad():
+        out = model(torch.tensor([ids]), output_hidden_states=True)
+    log_probs = out.logits[0].log_softmax(-1)
+    answer_lp = sum(log_probs[i - 1, ids[i]].item() for i in range(len(head_ids), len(ids) - 1))
+    return answer_lp, out.hidden_states[-1][0, len(head_ids) - 1]
+
+
+def test_embedded_model_reads_the_question_but_does_not_know_the_sums(tiny_model_dir):
+    model = load_causal_lm(str(tiny_model_dir)).eval()
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    p_sum, states = [], []
+    for question, answer in addition_problems():
+        log_p, state = _answer_states(model, tokenizer, question, answer)
+        p_sum.append(torch.tensor(log_p).exp())
+        states.append(state)
+    # Chance is 1/19 = 0.053: the starting reward must be low.
+    assert torch.stack(p_sum).mean() < 0.1
+    states = torch.stack(states)
+    spread = (states - states.mean(0)).pow(2).sum(-1).mean() / states.mean(0).pow(2).sum()
+    # Random-answer pre-training gave 1.6e-5 here: the question was erased.
+    assert spread > 1e-2
