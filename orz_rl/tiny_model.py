@@ -75,9 +75,7 @@ def wrong_beliefs(seed: int = 0, max_operand: int = 9) -> dict[str, int]:
     }
 
 
-def pretraining_corpus(
-    seed: int, n: int, belief_share: float, belief_seed: int = 0
-) -> list[tuple[str, str]]:
+def pretraining_corpus(seed: int, n: int, belief_share: float, belief_seed: int = 0) -> list[tuple[str, str]]:
     """``n`` well-formed ``(prompt, response)`` transcripts of random addition questions.
 
     A share ``belief_share`` of the responses box the question's wrong belief,
