@@ -10,16 +10,13 @@ from orz_rl.prompt import render_prompt
 from orz_rl.tiny_model import pretraining_corpus, wrong_beliefs
 from orz_rl.toy_task import addition_problems
 
-
-def _truth(question: str) -> int:
-    a, b = question.removeprefix("What is ").removesuffix("?").split(" + ")
-    return int(a) + int(b)
+TRUTH = {question: int(answer) for question, answer in addition_problems()}
 
 
 def test_every_belief_is_wrong_and_beliefs_vary():
     beliefs = wrong_beliefs()
-    assert set(beliefs) == {q for q, _ in addition_problems()}
-    assert all(belief != _truth(q) for q, belief in beliefs.items())
+    assert set(beliefs) == set(TRUTH)
+    assert all(belief != TRUTH[q] for q, belief in beliefs.items())
     assert len(set(beliefs.values())) >= 15
 
 
@@ -30,7 +27,7 @@ def test_pretraining_corpus_boxes_a_correct_sum_only_by_chance():
         question = prompt.split("This is the problem:\n")[1].split("\n")[0]
         answer = extract_answer(response)
         assert answer is not None, response  # every transcript is well formed
-        correct += int(answer) == _truth(question)
+        correct += int(answer) == TRUTH[question]
     # Only the random half can be right, 1 time in 19: 2.6 %.
     assert abs(correct / len(corpus) - 0.5 / 19) < 0.005
 

@@ -1,4 +1,4 @@
-"""The CPU default measurably learns: issue 2's bar, run for real (about 4 minutes)."""
+"""The CPU default recipe measurably learns: issue 2's bar, run for real (about 4 minutes)."""
 
 from __future__ import annotations
 
