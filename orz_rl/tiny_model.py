@@ -75,6 +75,12 @@ def wrong_beliefs(seed: int = 0, max_operand: int = 9) -> dict[str, int]:
     }
 
 
+def well_formed_response(question: str, answer: str) -> str:
+    """The response the tiny model is pre-trained to write: copy the sum, then box ``answer``."""
+    expr = question.removeprefix("What is ").removesuffix("?")
+    return f" {expr} </think> <answer> \\boxed{{{answer}}} </answer>"
+
+
 def pretraining_corpus(seed: int, n: int, belief_share: float, belief_seed: int = 0) -> list[tuple[str, str]]:
     """``n`` well-formed ``(prompt, response)`` transcripts of random addition questions.
 
@@ -87,9 +93,8 @@ def pretraining_corpus(seed: int, n: int, belief_share: float, belief_seed: int 
     corpus = []
     for _ in range(n):
         question, _ = problems[rng.randrange(len(problems))]
-        expr = question.removeprefix("What is ").removesuffix("?")
         guess = beliefs[question] if rng.random() < belief_share else rng.randint(0, 18)
-        corpus.append((render_prompt(question), f" {expr} </think> <answer> \\boxed{{{guess}}} </answer>"))
+        corpus.append((render_prompt(question), well_formed_response(question, str(guess))))
     return corpus
 
 

@@ -7,7 +7,7 @@ import torch
 from orz_rl.grader import extract_answer
 from orz_rl.modeling import load_causal_lm, load_tokenizer
 from orz_rl.prompt import render_prompt
-from orz_rl.tiny_model import pretraining_corpus, wrong_beliefs
+from orz_rl.tiny_model import pretraining_corpus, well_formed_response, wrong_beliefs
 from orz_rl.toy_task import addition_problems
 
 TRUTH = {question: int(answer) for question, answer in addition_problems()}
@@ -34,8 +34,8 @@ def test_pretraining_corpus_boxes_a_correct_sum_only_by_chance():
 
 def _answer_states(model, tokenizer, question: str, answer: str) -> tuple[float, torch.Tensor]:
     """log P(answer | prompt, think) and the final hidden state where the answer starts."""
-    expr = question.removeprefix("What is ").removesuffix("?")
-    head = render_prompt(question) + f" {expr} </think> <answer> \\boxed{{"
+    # The pre-training response up to where its boxed answer starts.
+    head = render_prompt(question) + well_formed_response(question, "\0").split("\0")[0]
     head_ids = tokenizer(head)["input_ids"]
     ids = tokenizer(head + answer + "}")["input_ids"]
     assert ids[: len(head_ids)] == head_ids
