@@ -1,11 +1,9 @@
-"""The actor: a causal LM, as a TorchRL policy for generation and for the loss.
+"""The actor for the loss: a causal LM as a TorchRL probabilistic policy.
 
-* Generation: TorchRL's :class:`~torchrl.modules.llm.TransformersWrapper` in
-  ``"text"`` mode, with ORZ's sampling (temperature 1, top_p 1, no top_k) and
-  stop strings.
-* Training: a :class:`~tensordict.nn.ProbabilisticTensorDictSequential` whose
-  distribution is a per-token ``Categorical`` over the response positions, so
-  TorchRL's ``ClipPPOLoss`` reads per-token log-probs of ``action``.
+A :class:`~tensordict.nn.ProbabilisticTensorDictSequential` whose distribution
+is a per-token ``Categorical`` over the response positions, so TorchRL's
+``ClipPPOLoss`` reads per-token log-probs of ``action``. Generation (vLLM or
+transformers) is :mod:`orz_rl.generation`.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from torch import nn
 
 from orz_rl import keys
 from orz_rl.modeling import response_hidden_states
-from orz_rl.prompt import STOP_STRINGS
 
 
 class ResponseLogits(nn.Module):
@@ -52,41 +49,3 @@ def make_training_actor(model: nn.Module) -> ProbabilisticTensorDictSequential:
         return_log_prob=False,
     )
     return ProbabilisticTensorDictSequential(logits, dist)
-
-
-def make_generation_policy(
-    model: nn.Module,
-    tokenizer,
-    *,
-    max_new_tokens: int,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    top_k: int = 0,
-    stop_strings: tuple[str, ...] = STOP_STRINGS,
-):
-    """TorchRL's TransformersWrapper sampling one response per env element."""
-    from torchrl.modules.llm import TransformersWrapper
-
-    policy = TransformersWrapper(
-        model,
-        tokenizer=tokenizer,
-        input_mode="text",
-        generate=True,
-        return_log_probs=True,
-        pad_output=False,
-        generate_kwargs={
-            "do_sample": True,
-            "temperature": temperature,
-            "top_p": top_p,
-            # transformers samples from the top 50 unless told otherwise; ORZ has no top_k.
-            "top_k": top_k if top_k > 0 else None,
-            "max_new_tokens": max_new_tokens,
-            "pad_token_id": tokenizer.pad_token_id,
-        },
-    )
-    # TorchRL 0.14.1's TransformersWrapper drops stop strings (it warns on
-    # "stop_sequences" and filters unknown keys), while transformers' generate
-    # supports them natively: hand them to generate directly. Like vLLM with
-    # include_stop_str_in_output, generate keeps the stop string in the output.
-    policy.generate_kwargs["stop_strings"] = list(stop_strings)
-    return policy

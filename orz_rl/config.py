@@ -55,6 +55,12 @@ class RolloutConfig:
     """Response length limit; a response cut by it earns reward 0."""
     max_prompt_tokens: int = 2048
     """Prompt length limit; longer prompts are rejected at start-up."""
+    backend: Literal["auto", "vllm", "transformers"] = "auto"
+    """Generation backend: ``vllm`` (``auto`` picks it wherever vLLM imports) or ``transformers``
+    (``generate`` on the actor itself, the fallback)."""
+    vllm_gpu_memory_utilization: float | None = None
+    """Share of memory vLLM reserves for weights and KV cache (None: 0.85 on a GPU; 0.2 on a CPU,
+    where vLLM reads it as a share of CPU memory)."""
 
 
 @dataclass(frozen=True)

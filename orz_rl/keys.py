@@ -20,7 +20,9 @@ key                           shape        meaning
 ``advantage``                 [N, R, 1]    GAE advantage, normalised over the batch's valid tokens
 ``value_target``              [N, R, 1]    GAE return, the critic's regression target
 ``episode_reward``            [N]          the environment's reward of the response
-``stopped``                   [N]          True if the response ended on a stop string
+``stopped``                   [N]          True if the response ended on a stop string (or EOS)
+``finish_reason``             [N] (str)    ``"stop"`` (stop string or EOS) or ``"length"`` (cut by the limit)
+``policy_version``            [N]          version of the weights that sampled the response
 ``prompt_id``                 [N]          index of the prompt in its dataset
 ``response_length``           [N]          number of response tokens
 ``prompt_text``               [N] (str)    the rendered prompt
@@ -46,6 +48,8 @@ ADVANTAGE = "advantage"
 VALUE_TARGET = "value_target"
 EPISODE_REWARD = "episode_reward"
 STOPPED = "stopped"
+FINISH_REASON = "finish_reason"
+POLICY_VERSION = "policy_version"
 PROMPT_ID = "prompt_id"
 RESPONSE_LENGTH = "response_length"
 PROMPT_TEXT = "prompt_text"

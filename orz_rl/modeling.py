@@ -18,7 +18,8 @@ class ModelNotFoundError(FileNotFoundError):
     """A model path that is neither a local directory nor loadable by name."""
 
 
-def _check_path(path: str) -> None:
+def check_model_path(path: str) -> None:
+    """Raise :class:`ModelNotFoundError` for a local-looking path that is not a directory."""
     p = Path(path)
     looks_local = p.is_absolute() or path.startswith((".", "~")) or p.exists() or path.count("/") != 1
     if looks_local and not p.is_dir():
@@ -31,7 +32,7 @@ def load_tokenizer(path: str):
     """The tokenizer of ``path``, left-padding, with a pad token distinct from EOS where possible."""
     from transformers import AutoTokenizer
 
-    _check_path(path)
+    check_model_path(path)
     try:
         tok = AutoTokenizer.from_pretrained(path)
     except OSError as e:
@@ -43,7 +44,7 @@ def load_tokenizer(path: str):
 
 
 def _load_model(auto_class, path: str, dtype: torch.dtype) -> nn.Module:
-    _check_path(path)
+    check_model_path(path)
     try:
         return auto_class.from_pretrained(path, dtype=dtype)
     except OSError as e:

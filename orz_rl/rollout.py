@@ -3,7 +3,17 @@
 :func:`make_collector` returns a plain :class:`~torchrl.collectors.llm.LLMCollector`
 (one env step = one response per env element) whose ``postproc`` turns the
 ragged, lazily stacked output into the dense batch documented in
-:mod:`orz_rl.keys`, ready for a :class:`~torchrl.data.ReplayBuffer`.
+:mod:`orz_rl.keys`. It works with any orz-rl text env and either generation
+backend of :mod:`orz_rl.generation`; outside orz-rl's trainer it is a TorchRL
+collector like any other (``README.md`` has a script)::
+
+    llm = make_vllm_engine("artifacts/tiny-qwen2", dtype="float32")
+    policy = make_vllm_policy(llm, tokenizer, max_new_tokens=32)
+    buffer = make_replay_buffer(1024, batch_size=64, ragged=True)
+    collector = make_collector(env, policy, tokenizer.pad_token_id, replay_buffer=buffer,
+                               weight_updater=vLLMInProcessUpdater(llm))
+    for _ in collector:   # each iteration writes one rollout into the buffer
+        ...               # train, then collector.update_policy_weights_(model)
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ import torch
 from tensordict import NonTensorStack, TensorDict, TensorDictBase
 from torch.nn.utils.rnn import pad_sequence
 from torchrl.collectors.llm import LLMCollector
-from torchrl.data import LazyTensorStorage, ReplayBuffer
+from torchrl.data import LazyStackStorage, LazyTensorStorage, ReplayBuffer
 from torchrl.data.replay_buffers.samplers import SamplerWithoutReplacement
 from torchrl.envs import EnvBase
 
@@ -48,6 +58,14 @@ class ToTrainingBatch:
             action[i, : r.numel()] = r
             log_prob[i, : lp.numel()] = lp
         response_mask = torch.arange(r_width).expand(n, r_width) < resp_len[:, None]
+        stopped = td.get(("next", keys.STOPPED)).reshape(n)
+        if keys.FINISH_REASON in td.keys():
+            finish_reason = as_strings(td.get(keys.FINISH_REASON))
+        else:  # the transformers backend reports none: the env's stop rule decided
+            finish_reason = ["stop" if s else "length" for s in stopped.tolist()]
+        # Tagged at step time, i.e. after generation: the version that sampled the response.
+        # Without version tracking every response counts as sampled by version 0.
+        version = td.get(("next", keys.POLICY_VERSION), torch.zeros(n, dtype=torch.int64)).reshape(n)
         return TensorDict(
             {
                 keys.PROMPT_TOKENS: prompt_tokens,
@@ -56,7 +74,9 @@ class ToTrainingBatch:
                 keys.RESPONSE_MASK: response_mask,
                 keys.GENERATION_LOG_PROB: log_prob,
                 keys.EPISODE_REWARD: td.get(("next", "reward")).reshape(n).float(),
-                keys.STOPPED: td.get(("next", keys.STOPPED)).reshape(n),
+                keys.STOPPED: stopped,
+                keys.FINISH_REASON: NonTensorStack(*finish_reason),
+                keys.POLICY_VERSION: version,
                 keys.PROMPT_ID: td.get(keys.PROMPT_ID).reshape(n),
                 keys.RESPONSE_LENGTH: resp_len,
                 keys.PROMPT_TEXT: NonTensorStack(*as_strings(td.get(("text", "prompt")))),
@@ -67,8 +87,30 @@ class ToTrainingBatch:
         )
 
 
-def make_collector(env: EnvBase, policy, pad_token_id: int, total_steps: int = -1) -> LLMCollector:
-    """An LLMCollector yielding one dense batch (every env element once) per iteration."""
+def make_collector(
+    env: EnvBase,
+    policy,
+    pad_token_id: int,
+    total_steps: int = -1,
+    *,
+    replay_buffer: ReplayBuffer | None = None,
+    weight_updater=None,
+    track_policy_version: bool = True,
+) -> LLMCollector:
+    """An LLMCollector producing one dense batch (every env element once) per iteration.
+
+    Args:
+        env: an orz-rl text env (:class:`orz_rl.text_env.RuleRewardEnv`).
+        policy: a generation policy of :mod:`orz_rl.generation`.
+        pad_token_id: the id that pads prompts (left) and responses (right).
+        total_steps: rollouts to produce (-1: no end).
+        replay_buffer: when given, each rollout is written into it and the
+            iterator yields ``None``; otherwise the iterator yields the batch.
+        weight_updater: what ``collector.update_policy_weights_(model)`` calls
+            (:class:`orz_rl.weight_sync.vLLMInProcessUpdater` for vLLM).
+        track_policy_version: tag every response with ``policy_version`` (TorchRL's
+            ``PolicyVersion`` transform), incremented by each weight update.
+    """
     steps = -1 if total_steps < 0 else total_steps * env.batch_size.numel()
     return LLMCollector(
         env,
@@ -76,13 +118,22 @@ def make_collector(env: EnvBase, policy, pad_token_id: int, total_steps: int = -
         dialog_turns_per_batch=env.batch_size.numel(),
         total_dialog_turns=steps,
         postproc=ToTrainingBatch(pad_token_id),
+        replay_buffer=replay_buffer,
+        weight_updater=weight_updater,
+        track_policy_version=track_policy_version,
     )
 
 
-def make_replay_buffer(size: int, batch_size: int) -> ReplayBuffer:
-    """A buffer holding one rollout, sampled in mini-batches without replacement."""
+def make_replay_buffer(size: int, batch_size: int, *, ragged: bool = False) -> ReplayBuffer:
+    """A buffer of training batches, sampled in mini-batches without replacement.
+
+    The default stores dense rows of one width, which is what the trainer keeps
+    (one rollout at a time). ``ragged=True`` stores rows as a lazy stack, so that
+    rollouts of different response widths accumulate in one buffer.
+    """
+    storage = LazyStackStorage(size) if ragged else LazyTensorStorage(size)
     return ReplayBuffer(
-        storage=LazyTensorStorage(size),
+        storage=storage,
         sampler=SamplerWithoutReplacement(drop_last=False),
         batch_size=batch_size,
     )

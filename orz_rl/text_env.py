@@ -3,7 +3,7 @@
 Reset draws the next prompts from a dataset, renders them, and repeats each
 one ``samples_per_prompt`` times (the samples of a prompt stay adjacent). The
 policy (TorchRL's ``TransformersWrapper`` or ``vLLMWrapper`` in ``"text"``
-mode) writes ``("text", "response")``; step scores each response with
+mode) writes ``("text", "response")`` (and vLLM a ``finish_reason``); step scores each response with
 :meth:`RuleRewardEnv.score` and ends the episode. Subclasses supply
 :meth:`render` and :meth:`score`; ``envs/math.py`` is one.
 """
@@ -108,7 +108,12 @@ class RuleRewardEnv(EnvBase):
         responses = as_strings(tensordict.get(("text", "response")))
         prompt_ids = tensordict.get(keys.PROMPT_ID).tolist()
         problems = [self.problems[i] for i in prompt_ids]
-        stopped = torch.tensor([r.endswith(self.stop_strings) for r in responses])
+        if keys.FINISH_REASON in tensordict.keys():
+            # The backend's own verdict: a stop string can end inside a token, and the
+            # decoded text then runs past it.
+            stopped = torch.tensor([r == "stop" for r in as_strings(tensordict.get(keys.FINISH_REASON))])
+        else:
+            stopped = torch.tensor([r.endswith(self.stop_strings) for r in responses])
         start = time.perf_counter()
         reward = self.score(responses, stopped, problems).to(torch.float32)
         self.last_score_seconds = time.perf_counter() - start

