@@ -58,9 +58,11 @@ class RolloutConfig:
     backend: Literal["auto", "vllm", "transformers"] = "auto"
     """Generation backend: ``vllm`` (``auto`` picks it wherever vLLM imports) or ``transformers``
     (``generate`` on the actor itself, the fallback)."""
-    vllm_gpu_memory_utilization: float | None = None
-    """Share of memory vLLM reserves for weights and KV cache (None: 0.85 on a GPU; 0.2 on a CPU,
-    where vLLM reads it as a share of CPU memory)."""
+    vllm_gpu_memory_utilization: float = 0.85
+    """On a GPU: the share of its memory vLLM reserves for weights and KV cache."""
+    vllm_cpu_kv_cache_gib: float = 1.0
+    """On a CPU: GiB of memory for vLLM's KV cache (set explicitly: vLLM's automatic sizing counts
+    the trainer's own memory in the same process)."""
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,8 @@ def make_vllm_engine(
     dtype: str = "bfloat16",
     seed: int = 0,
     max_model_len: int | None = None,
-    gpu_memory_utilization: float | None = None,
+    gpu_memory_utilization: float = 0.85,
+    cpu_kv_cache_gib: float = 1.0,
     enable_prefix_caching: bool = True,
 ):
     """An in-process ``vllm.LLM`` for ``path``, set up for this machine.
@@ -80,17 +81,21 @@ def make_vllm_engine(
     In-process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) so that weight sync hands
     the trainer's tensors to the engine by reference
     (:class:`orz_rl.weight_sync.vLLMInProcessUpdater`) and so that scripts need no
-    ``__main__`` guard. ``gpu_memory_utilization`` defaults to 0.85 on a GPU and to
-    0.2 on a CPU, where vLLM reads it as a share of the *CPU* memory it sees on
-    one NUMA node (0.92 failed on the 2-core machine, 0.2 worked).
+    ``__main__`` guard. On a GPU vLLM reserves ``gpu_memory_utilization`` of its
+    memory. On a CPU the KV cache gets an explicit ``cpu_kv_cache_gib``: vLLM's
+    automatic sizing there subtracts the whole process's resident memory, which
+    in-process includes the trainer's models (and any other engine) and fails.
     """
     check_model_path(path)
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     from vllm import LLM
 
     on_gpu = torch.cuda.is_available()
-    if gpu_memory_utilization is None:
-        gpu_memory_utilization = 0.85 if on_gpu else 0.2
+    memory = (
+        {"gpu_memory_utilization": gpu_memory_utilization}
+        if on_gpu
+        else {"kv_cache_memory_bytes": int(cpu_kv_cache_gib * 2**30)}
+    )
     with _torch_threads_kept():
         return LLM(
             model=path,
@@ -98,10 +103,10 @@ def make_vllm_engine(
             dtype=dtype,
             seed=seed,
             max_model_len=max_model_len,
-            gpu_memory_utilization=gpu_memory_utilization,
             # CUDA graphs pay off on a GPU; the CPU backend runs eagerly.
             enforce_eager=not on_gpu,
             enable_prefix_caching=enable_prefix_caching,
+            **memory,
         )
 
 

@@ -75,6 +75,24 @@ def prepare_inputs(cfg: TrainConfig) -> None:
         raise FileNotFoundError(f"data.train_file {cfg.data.train_file!r} does not exist")
 
 
+def check_lengths(cfg: TrainConfig, env: MathEnv, tokenizer, max_positions: int) -> None:
+    """Every rendered prompt fits ``max_prompt_tokens``, and prompt plus response fit the model."""
+    r = cfg.rollout
+    if r.max_prompt_tokens + r.max_new_tokens > max_positions:
+        raise ValueError(
+            f"rollout.max_prompt_tokens + rollout.max_new_tokens = {r.max_prompt_tokens} + "
+            f"{r.max_new_tokens} exceeds the model's {max_positions} positions ({cfg.model.path})"
+        )
+    prompts = [env.render(p) for p in env.problems]
+    lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
+    longest = max(range(len(lengths)), key=lengths.__getitem__)
+    if lengths[longest] > r.max_prompt_tokens:
+        raise ValueError(
+            f"{cfg.data.train_file}: item {longest + 1} renders to a {lengths[longest]}-token prompt, "
+            f"over rollout.max_prompt_tokens = {r.max_prompt_tokens}"
+        )
+
+
 class Trainer:
     """Holds the actor, critic, env, collector, losses and optimisers of one run."""
 
@@ -105,6 +123,7 @@ class Trainer:
             bos=self.tokenizer.bos_token,
             eos=self.tokenizer.eos_token,
         )
+        check_lengths(cfg, self.env, self.tokenizer, self.actor_model.config.max_position_embeddings)
         sampling = dict(
             max_new_tokens=r.max_new_tokens, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k
         )
@@ -117,6 +136,7 @@ class Trainer:
                 seed=cfg.seed,
                 max_model_len=r.max_prompt_tokens + r.max_new_tokens,
                 gpu_memory_utilization=r.vllm_gpu_memory_utilization,
+                cpu_kv_cache_gib=r.vllm_cpu_kv_cache_gib,
             )
             self.policy = make_vllm_policy(self.llm, self.tokenizer, **sampling)
             self.weight_updater = vLLMInProcessUpdater(self.llm)

@@ -52,7 +52,9 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
         cpu,
         model=replace(cpu.model, path=str(tiny_model_dir), build_tiny_if_missing=False),
         data=replace(cpu.data, train_file=str(tmp_path / "toy.json")),
-        rollout=RolloutConfig(prompts_per_step=4, samples_per_prompt=4, max_new_tokens=24),
+        rollout=RolloutConfig(
+            prompts_per_step=4, samples_per_prompt=4, max_new_tokens=24, max_prompt_tokens=64
+        ),
         ppo=PPOConfig(micro_batch_size=8, critic_steps_per_rollout=3),
         run_dir=tmp_path / "run",
         max_steps=2,

@@ -1,0 +1,127 @@
+"""Generation throughput: vLLM against transformers' ``generate``, same prompts, same run.
+
+    python bench/generation.py [--model artifacts/tiny-qwen2] [--samples 8] [--max-new-tokens 32]
+
+Both backends sample the CPU default's prompts (every ``a + b`` question of the
+recipe, ``--samples`` times each) with ORZ's parameters (temperature 1, top_p 1,
+no top_k, the stop strings) and the same number of torch threads. Two rows each:
+the engine called directly, and through the TorchRL wrapper that the collector
+uses (which adds TorchRL's output conversion). Each figure is the median of
+``--repeats`` timed runs after one warm-up run; tokens are the generated ones
+(up to and including the stop string or EOS).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import tyro
+from tensordict import NonTensorStack, TensorDict, set_list_to_stack
+
+from orz_rl.generation import make_transformers_policy, make_vllm_engine, make_vllm_policy
+from orz_rl.modeling import load_causal_lm, load_tokenizer
+from orz_rl.prompt import STOP_STRINGS, render_prompt
+from orz_rl.recipes.cpu_default import CPU_DEFAULT
+from orz_rl.toy_task import addition_problems
+
+
+@dataclass(frozen=True)
+class Args:
+    """What to benchmark."""
+
+    model: Path = Path(CPU_DEFAULT.model.path)
+    """The model directory (built as the CPU default's if missing)."""
+    samples: int = CPU_DEFAULT.rollout.samples_per_prompt
+    """Responses per prompt."""
+    max_new_tokens: int = CPU_DEFAULT.rollout.max_new_tokens
+    """Response length limit."""
+    repeats: int = 3
+    """Timed runs per row (the median is reported)."""
+
+
+def timed(fn, repeats: int) -> tuple[float, int]:
+    """Median seconds of ``fn`` over ``repeats`` runs after a warm-up, and its token count."""
+    fn()
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        tokens = fn()
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs), tokens
+
+
+def main(args: Args) -> None:
+    set_list_to_stack(True).set()
+    if not args.model.is_dir():
+        from orz_rl.tiny_model import TinyModelConfig, build
+
+        build(TinyModelConfig(out=args.model))
+    tok = load_tokenizer(str(args.model))
+    model = load_causal_lm(str(args.model)).eval()
+    llm = make_vllm_engine(str(args.model), dtype="float32", seed=0)
+    prompts = [render_prompt(q, tok.bos_token) for q, _ in addition_problems(max_operand=5)]
+    prompts = [p for p in prompts for _ in range(args.samples)]
+    n = args.max_new_tokens
+    print(f"{len(prompts)} prompts, max {n} new tokens, {torch.get_num_threads()} torch threads")
+
+    from vllm import SamplingParams
+
+    stop = list(STOP_STRINGS)
+    params = SamplingParams(
+        temperature=1.0, top_p=1.0, max_tokens=n, stop=stop, include_stop_str_in_output=True, logprobs=0
+    )
+
+    def vllm_engine() -> int:
+        outs = llm.generate(prompts, params, use_tqdm=False)
+        return sum(len(o.outputs[0].token_ids) for o in outs)
+
+    batch = tok(prompts, return_tensors="pt", padding=True)
+
+    @torch.no_grad()
+    def transformers_generate() -> int:
+        out = model.generate(
+            **batch,
+            do_sample=True,
+            temperature=1.0,
+            top_p=1.0,
+            top_k=None,
+            max_new_tokens=n,
+            stop_strings=stop,
+            tokenizer=tok,
+            pad_token_id=tok.pad_token_id,
+        )
+        return int((out[:, batch["input_ids"].shape[1] :] != tok.pad_token_id).sum())
+
+    def through(policy):
+        def run() -> int:
+            td = TensorDict({"text": {"prompt": NonTensorStack(*prompts)}}, batch_size=[len(prompts)])
+            out = policy(td)
+            return sum(t.numel() for t in out.get(("tokens", "response"), as_list=True))
+
+        return run
+
+    reps = args.repeats
+    rows = {
+        "vLLM engine": timed(vllm_engine, reps),
+        "transformers generate": timed(transformers_generate, reps),
+        "vLLM via TorchRL vLLMWrapper": timed(through(make_vllm_policy(llm, tok, max_new_tokens=n)), reps),
+        "transformers via TorchRL TransformersWrapper": timed(
+            through(make_transformers_policy(model, tok, max_new_tokens=n)), reps
+        ),
+    }
+    print(f"{'backend':46} {'seconds':>8} {'tokens':>7} {'tokens/s':>9}")
+    rate = {}
+    for name, (seconds, tokens) in rows.items():
+        rate[name] = tokens / seconds
+        print(f"{name:46} {seconds:8.3f} {tokens:7d} {rate[name]:9.0f}")
+    print(f"ratio vLLM / transformers, engines:  {rate['vLLM engine'] / rate['transformers generate']:.2f}x")
+    wrapped = rate["vLLM via TorchRL vLLMWrapper"] / rate["transformers via TorchRL TransformersWrapper"]
+    print(f"ratio vLLM / transformers, wrappers: {wrapped:.2f}x")
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
