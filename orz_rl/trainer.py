@@ -94,9 +94,18 @@ def check_lengths(cfg: TrainConfig, env: MathEnv, tokenizer, max_positions: int)
 
 
 class Trainer:
-    """Holds the actor, critic, env, collector, losses and optimisers of one run."""
+    """Holds the actor, critic, env, collector, losses and optimisers of one run.
 
-    def __init__(self, cfg: TrainConfig) -> None:
+    Args:
+        cfg: the run.
+        llm: a ``vllm.LLM`` to generate with instead of starting one. In-process
+            vLLM engines share process-wide state (their parallel groups): deleting
+            one breaks any other alive in the process, so a process that trains
+            several times passes its one engine along. The trainer loads its
+            actor's weights into it before the first rollout.
+    """
+
+    def __init__(self, cfg: TrainConfig, *, llm=None) -> None:
         self.cfg = cfg
         set_list_to_stack(True).set()
         prepare_inputs(cfg)
@@ -129,17 +138,25 @@ class Trainer:
         )
         self.backend = resolve_backend(r.backend)
         self.weight_updater = None
+        print(f"orz-rl: generating with {self.backend}")
         if self.backend == "vllm":
-            self.llm = make_vllm_engine(
-                cfg.model.path,
-                dtype=cfg.model.dtype,
-                seed=cfg.seed,
-                max_model_len=r.max_prompt_tokens + r.max_new_tokens,
-                gpu_memory_utilization=r.vllm_gpu_memory_utilization,
-                cpu_kv_cache_gib=r.vllm_cpu_kv_cache_gib,
-            )
-            self.policy = make_vllm_policy(self.llm, self.tokenizer, **sampling)
-            self.weight_updater = vLLMInProcessUpdater(self.llm)
+            reused = llm is not None
+            if not reused:
+                llm = make_vllm_engine(
+                    cfg.model.path,
+                    dtype=cfg.model.dtype,
+                    seed=cfg.seed,
+                    max_model_len=r.max_prompt_tokens + r.max_new_tokens,
+                    gpu_memory_utilization=r.vllm_gpu_memory_utilization,
+                    cpu_kv_cache_gib=r.vllm_cpu_kv_cache_gib,
+                )
+            self.llm = llm
+            self.weight_updater = vLLMInProcessUpdater(llm)
+            if reused:
+                # It may hold another run's weights. Pushed straight to the engine,
+                # not through the collector: the policy version stays 0.
+                self.weight_updater.push_weights(self.actor_model)
+            self.policy = make_vllm_policy(llm, self.tokenizer, **sampling)
         else:
             # Generation runs on the actor's own module: its weights need no copy.
             self.policy = make_transformers_policy(self.actor_model, self.tokenizer, **sampling)

@@ -31,6 +31,7 @@ def test_recipe_help_documents_fields():
     assert out.returncode == 0
     assert "--rollout.samples-per-prompt" in out.stdout
     assert "Responses sampled per prompt" in out.stdout
+    assert "--rollout.backend {auto,vllm,transformers}" in out.stdout
 
 
 def test_unknown_recipe_field_is_rejected_with_the_valid_names():

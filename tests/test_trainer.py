@@ -10,8 +10,10 @@ import torch
 from orz_rl.config import PPOConfig, RolloutConfig
 from orz_rl.critic import Critic
 from orz_rl.modeling import load_causal_lm
+from orz_rl.prompt import render_prompt
 from orz_rl.recipes import RECIPES
 from orz_rl.trainer import Trainer
+from orz_rl.weight_sync import vLLMInProcessUpdater
 
 DOCUMENTED = [
     "step",
@@ -46,7 +48,21 @@ DOCUMENTED = [
 ]
 
 
-def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_dir, tmp_path):
+def _vllm_log_probs(llm, ids: list[int]) -> torch.Tensor:
+    from vllm import SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    out = llm.generate(TokensPrompt(prompt_token_ids=ids), SamplingParams(max_tokens=1, prompt_logprobs=0))
+    return torch.tensor([d[t].logprob for d, t in zip(out[0].prompt_logprobs[1:], ids[1:], strict=True)])
+
+
+@torch.no_grad()
+def _hf_log_probs(model, ids: list[int]) -> torch.Tensor:
+    logits = model(torch.tensor([ids])).logits[0, :-1].float()
+    return logits.log_softmax(-1).gather(-1, torch.tensor(ids[1:])[:, None]).squeeze(-1)
+
+
+def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_dir, vllm_engine, tmp_path):
     _, cpu = RECIPES["cpu-default"]
     cfg = replace(
         cpu,
@@ -60,7 +76,8 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
         max_steps=2,
         progress=False,
     )
-    trainer = Trainer(cfg)
+    trainer = Trainer(cfg, llm=vllm_engine)
+    assert trainer.backend == "vllm"
     before = {n: p.detach().clone() for n, p in trainer.actor_model.named_parameters()}
     critic_before = {n: p.detach().clone() for n, p in trainer.critic.named_parameters()}
     history = trainer.train()
@@ -79,3 +96,15 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
         torch.testing.assert_close(p, dict(trainer.actor_model.named_parameters())[n])
     critic = Critic.from_pretrained(final / "critic")
     torch.testing.assert_close(critic.value_head.weight, trainer.critic.value_head.weight)
+    # On-policy: step k's responses were sampled by the weights after k - 1 policy steps...
+    assert [r["data/policy_version"] for r in rows] == [0, 1]
+    assert all(r["time/weight_sync"] > 0 for r in rows)
+    # ...and after the run the engine holds the trainer's actor.
+    ids = trainer.tokenizer(render_prompt("What is 3 + 4?") + " 3 + 4 </think> <answer>")["input_ids"]
+    base = load_causal_lm(str(tiny_model_dir)).eval()
+    assert (_hf_log_probs(actor, ids) - _hf_log_probs(base, ids)).abs().max() > 1e-3
+    try:
+        served = _vllm_log_probs(vllm_engine, ids)
+        torch.testing.assert_close(served, _hf_log_probs(actor, ids), atol=1e-4, rtol=0)
+    finally:
+        vLLMInProcessUpdater(vllm_engine).push_weights(base)  # the engine is shared by the session
