@@ -9,6 +9,10 @@ the engine called directly, and through the TorchRL wrapper that the collector
 uses (which adds TorchRL's output conversion). Each figure is the median of
 ``--repeats`` timed runs after one warm-up run; tokens are the generated ones
 (up to and including the stop string or EOS).
+
+The tiny model answers in ~20 tokens, where per-step overheads dominate. A last
+pair of rows forces ``--long-new-tokens`` tokens per response (EOS and stop
+strings ignored, one timed run) to show the engines on ORZ-like lengths.
 """
 
 from __future__ import annotations
@@ -41,11 +45,14 @@ class Args:
     """Response length limit."""
     repeats: int = 3
     """Timed runs per row (the median is reported)."""
+    long_new_tokens: int = 512
+    """Forced response length of the long rows (0: skip them)."""
 
 
-def timed(fn, repeats: int) -> tuple[float, int]:
-    """Median seconds of ``fn`` over ``repeats`` runs after a warm-up, and its token count."""
-    fn()
+def timed(fn, repeats: int, warm_up: bool = True) -> tuple[float, int]:
+    """Median seconds of ``fn`` over ``repeats`` runs (after a warm-up run), and its token count."""
+    if warm_up:
+        fn()
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -113,6 +120,30 @@ def main(args: Args) -> None:
             through(make_transformers_policy(model, tok, max_new_tokens=n)), reps
         ),
     }
+    long = args.long_new_tokens
+    if long > 0:
+        forced = SamplingParams(temperature=1.0, top_p=1.0, max_tokens=long, ignore_eos=True, logprobs=0)
+
+        def vllm_long() -> int:
+            outs = llm.generate(prompts, forced, use_tqdm=False)
+            return sum(len(o.outputs[0].token_ids) for o in outs)
+
+        @torch.no_grad()
+        def transformers_long() -> int:
+            out = model.generate(
+                **batch,
+                do_sample=True,
+                top_k=None,
+                max_new_tokens=long,
+                min_new_tokens=long,
+                pad_token_id=tok.pad_token_id,
+            )
+            return out.shape[0] * (out.shape[1] - batch["input_ids"].shape[1])
+
+        # The short rows warmed both engines up.
+        rows[f"vLLM engine, {long} tokens each"] = timed(vllm_long, 1, warm_up=False)
+        rows[f"transformers generate, {long} tokens each"] = timed(transformers_long, 1, warm_up=False)
+
     print(f"{'backend':46} {'seconds':>8} {'tokens':>7} {'tokens/s':>9}")
     rate = {}
     for name, (seconds, tokens) in rows.items():
@@ -121,6 +152,9 @@ def main(args: Args) -> None:
     print(f"ratio vLLM / transformers, engines:  {rate['vLLM engine'] / rate['transformers generate']:.2f}x")
     wrapped = rate["vLLM via TorchRL vLLMWrapper"] / rate["transformers via TorchRL TransformersWrapper"]
     print(f"ratio vLLM / transformers, wrappers: {wrapped:.2f}x")
+    if long > 0:
+        ratio = rate[f"vLLM engine, {long} tokens each"] / rate[f"transformers generate, {long} tokens each"]
+        print(f"ratio vLLM / transformers, {long} tokens each: {ratio:.2f}x")
 
 
 if __name__ == "__main__":
