@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test lint setup model clean
+.PHONY: train test lint setup model bench clean
 
 PIP := $(PY) -m pip --disable-pip-version-check -q
 # vLLM for rollouts: the CUDA build where an NVIDIA driver is present, the CPU
@@ -47,7 +47,11 @@ test: lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check orz_rl envs recipes tests
+	$(VENV)/bin/ruff check orz_rl envs recipes tests bench
+
+## Benchmarks: each prints its figures and the ratio to a baseline measured in the same run.
+bench: $(STAMP)
+	$(PY) bench/generation.py
 
 clean:
 	rm -rf $(VENV) artifacts runs
