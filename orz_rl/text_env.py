@@ -3,9 +3,9 @@
 Reset draws the next prompts from a dataset, renders them, and repeats each
 one ``samples_per_prompt`` times (the samples of a prompt stay adjacent). The
 policy (TorchRL's ``TransformersWrapper`` or ``vLLMWrapper`` in ``"text"``
-mode) writes ``("text", "response")`` (and vLLM a ``finish_reason``); step scores each response with
-:meth:`RuleRewardEnv.score` and ends the episode. Subclasses supply
-:meth:`render` and :meth:`score`; ``envs/math.py`` is one.
+mode) writes ``("text", "response")``, and vLLM also a ``finish_reason``; step
+scores each response with :meth:`RuleRewardEnv.score` and ends the episode.
+Subclasses supply :meth:`render` and :meth:`score`; ``envs/math.py`` is one.
 """
 
 from __future__ import annotations

@@ -75,10 +75,10 @@ def prepare_inputs(cfg: TrainConfig) -> None:
         raise FileNotFoundError(f"data.train_file {cfg.data.train_file!r} does not exist")
 
 
-def check_lengths(cfg: TrainConfig, env: MathEnv, tokenizer, max_positions: int) -> None:
+def check_lengths(cfg: TrainConfig, env: MathEnv, tokenizer, max_positions: int | None) -> None:
     """Every rendered prompt fits ``max_prompt_tokens``, and prompt plus response fit the model."""
     r = cfg.rollout
-    if r.max_prompt_tokens + r.max_new_tokens > max_positions:
+    if max_positions is not None and r.max_prompt_tokens + r.max_new_tokens > max_positions:
         raise ValueError(
             f"rollout.max_prompt_tokens + rollout.max_new_tokens = {r.max_prompt_tokens} + "
             f"{r.max_new_tokens} exceeds the model's {max_positions} positions ({cfg.model.path})"
@@ -132,7 +132,8 @@ class Trainer:
             bos=self.tokenizer.bos_token,
             eos=self.tokenizer.eos_token,
         )
-        check_lengths(cfg, self.env, self.tokenizer, self.actor_model.config.max_position_embeddings)
+        max_positions = getattr(self.actor_model.config, "max_position_embeddings", None)
+        check_lengths(cfg, self.env, self.tokenizer, max_positions)
         sampling = dict(
             max_new_tokens=r.max_new_tokens, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k
         )

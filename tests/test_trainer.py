@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
 import torch
 
 from orz_rl.config import PPOConfig, RolloutConfig
 from orz_rl.critic import Critic
-from orz_rl.modeling import load_causal_lm
+from orz_rl.data import Problem
+from orz_rl.envs.math import MathEnv
+from orz_rl.modeling import load_causal_lm, load_tokenizer
 from orz_rl.prompt import render_prompt
 from orz_rl.recipes import RECIPES
-from orz_rl.trainer import Trainer
+from orz_rl.trainer import Trainer, check_lengths
 from orz_rl.weight_sync import vLLMInProcessUpdater
 
 DOCUMENTED = [
@@ -108,3 +111,22 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
         torch.testing.assert_close(served, _hf_log_probs(actor, ids), atol=1e-4, rtol=0)
     finally:
         vLLMInProcessUpdater(vllm_engine).push_weights(base)  # the engine is shared by the session
+
+
+def test_prompts_over_the_limit_and_lengths_over_the_model_are_one_error_naming_the_field(tiny_model_dir):
+    _, cpu = RECIPES["cpu-default"]
+    tok = load_tokenizer(str(tiny_model_dir))
+    short = Problem("What is 1 + 1?", "2")
+    long_question = Problem("What is " + " + ".join(["1"] * 200) + "?", "200")
+
+    def env(*problems):
+        return MathEnv(problems, prompts_per_step=1, samples_per_prompt=1)
+
+    over_prompt = r"item 2 renders to a \d+-token prompt, over rollout.max_prompt_tokens = 256"
+    with pytest.raises(ValueError, match=over_prompt):
+        check_lengths(cpu, env(short, long_question), tok, max_positions=1024)
+    long_responses = replace(cpu, rollout=replace(cpu.rollout, max_new_tokens=1000))
+    over_model = r"rollout.max_prompt_tokens \+ rollout.max_new_tokens = 256 \+ 1000 exceeds the model's 1024"
+    with pytest.raises(ValueError, match=over_model):
+        check_lengths(long_responses, env(short), tok, max_positions=1024)
+    check_lengths(cpu, env(short), tok, max_positions=1024)
