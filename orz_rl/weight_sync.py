@@ -32,7 +32,10 @@ from torchrl.collectors import WeightUpdaterBase
 
 # A reload warns "RotaryEmbedding: Failed to load weights" at every push: its cos/sin
 # cache is computed, not in any checkpoint, and vLLM keeps it as it is (correctly).
-logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").setLevel(logging.ERROR)
+# A filter, not a level: vLLM's logging set-up resets the levels of its loggers.
+logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").addFilter(
+    lambda record: not record.getMessage().startswith("RotaryEmbedding: Failed to load weights")
+)
 
 
 class vLLMInProcessUpdater(WeightUpdaterBase):
