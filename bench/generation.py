@@ -26,9 +26,9 @@ import torch
 import tyro
 from tensordict import NonTensorStack, TensorDict, set_list_to_stack
 
-from orz_rl.generation import make_transformers_policy, make_vllm_engine, make_vllm_policy
+from orz_rl.generation import Sampling, make_transformers_policy, make_vllm_engine, make_vllm_policy
 from orz_rl.modeling import load_causal_lm, load_tokenizer
-from orz_rl.prompt import STOP_STRINGS, render_prompt
+from orz_rl.prompt import render_prompt
 from orz_rl.recipes.cpu_default import CPU_DEFAULT
 from orz_rl.toy_task import addition_problems
 
@@ -77,9 +77,15 @@ def main(args: Args) -> None:
 
     from vllm import SamplingParams
 
-    stop = list(STOP_STRINGS)
+    sampling = Sampling(max_new_tokens=n)  # ORZ's: temperature 1, top_p 1, no top-k, the stop strings
+    stop = list(sampling.stop_strings)
     params = SamplingParams(
-        temperature=1.0, top_p=1.0, max_tokens=n, stop=stop, include_stop_str_in_output=True, logprobs=0
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_tokens=n,
+        stop=stop,
+        include_stop_str_in_output=True,
+        logprobs=0,
     )
 
     def vllm_engine() -> int:
@@ -93,8 +99,8 @@ def main(args: Args) -> None:
         out = model.generate(
             **batch,
             do_sample=True,
-            temperature=1.0,
-            top_p=1.0,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
             top_k=None,
             max_new_tokens=n,
             stop_strings=stop,
@@ -115,9 +121,9 @@ def main(args: Args) -> None:
     rows = {
         "vLLM engine": timed(vllm_engine, reps),
         "transformers generate": timed(transformers_generate, reps),
-        "vLLM via TorchRL vLLMWrapper": timed(through(make_vllm_policy(llm, tok, max_new_tokens=n)), reps),
+        "vLLM via TorchRL vLLMWrapper": timed(through(make_vllm_policy(llm, tok, sampling)), reps),
         "transformers via TorchRL TransformersWrapper": timed(
-            through(make_transformers_policy(model, tok, max_new_tokens=n)), reps
+            through(make_transformers_policy(model, tok, sampling)), reps
         ),
     }
     long = args.long_new_tokens

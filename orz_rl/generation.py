@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -154,32 +155,40 @@ class vLLMRolloutWrapper(vLLMWrapper):
         return out
 
 
-def make_vllm_policy(
-    llm,
-    tokenizer,
-    *,
-    max_new_tokens: int,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    top_k: int = 0,
-    stop_strings: tuple[str, ...] = STOP_STRINGS,
-):
-    """A vLLM policy sampling one response per env element with ORZ's parameters."""
+@dataclass(frozen=True)
+class Sampling:
+    """How a generation policy samples: one response per env element, ORZ's figures by default."""
+
+    max_new_tokens: int
+    """Response length limit; a response cut by it earns reward 0."""
+    temperature: float = 1.0
+    """Sampling temperature (ORZ: 1.0)."""
+    top_p: float = 1.0
+    """Nucleus threshold (ORZ: 1.0, off)."""
+    top_k: int = 0
+    """Top-k (ORZ: 0, off)."""
+    stop_strings: tuple[str, ...] = STOP_STRINGS
+    """Strings that end a response, kept in its text."""
+
+
+# Both TorchRL wrappers: text in, sampled tokens and their log-probs out, unpadded.
+_TEXT_POLICY = dict(input_mode="text", generate=True, return_log_probs=True, pad_output=False)
+
+
+def make_vllm_policy(llm, tokenizer, sampling: Sampling) -> vLLMRolloutWrapper:
+    """A vLLM policy over the engine ``llm`` (:func:`make_vllm_engine`)."""
     return vLLMRolloutWrapper(
         llm,
         tokenizer=tokenizer,
-        input_mode="text",
-        generate=True,
-        return_log_probs=True,
-        pad_output=False,
+        **_TEXT_POLICY,
         generate_kwargs={
-            "max_new_tokens": max_new_tokens,
-            "temperature": temperature,
-            "top_p": top_p,
+            "max_new_tokens": sampling.max_new_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
             # TorchRL rejects top_k=0; vLLM's default is ORZ's: no top-k.
-            **({"top_k": top_k} if top_k > 0 else {}),
+            **({"top_k": sampling.top_k} if sampling.top_k > 0 else {}),
             # TorchRL maps its common name to vLLM's `stop`; a plain `stop` would be dropped.
-            "stop_sequences": list(stop_strings),
+            "stop_sequences": list(sampling.stop_strings),
             "include_stop_str_in_output": True,
             # The sampled token's log-prob only (0 alternatives), none for the prompt.
             "logprobs": 0,
@@ -188,31 +197,19 @@ def make_vllm_policy(
     )
 
 
-def make_transformers_policy(
-    model: nn.Module,
-    tokenizer,
-    *,
-    max_new_tokens: int,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    top_k: int = 0,
-    stop_strings: tuple[str, ...] = STOP_STRINGS,
-):
-    """TorchRL's TransformersWrapper sampling one response per env element."""
+def make_transformers_policy(model: nn.Module, tokenizer, sampling: Sampling) -> TransformersWrapper:
+    """TorchRL's TransformersWrapper generating with ``model`` itself."""
     policy = TransformersWrapper(
         model,
         tokenizer=tokenizer,
-        input_mode="text",
-        generate=True,
-        return_log_probs=True,
-        pad_output=False,
+        **_TEXT_POLICY,
         generate_kwargs={
             "do_sample": True,
-            "temperature": temperature,
-            "top_p": top_p,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
             # transformers samples from the top 50 unless told otherwise; ORZ has no top_k.
-            "top_k": top_k if top_k > 0 else None,
-            "max_new_tokens": max_new_tokens,
+            "top_k": sampling.top_k if sampling.top_k > 0 else None,
+            "max_new_tokens": sampling.max_new_tokens,
             "pad_token_id": tokenizer.pad_token_id,
         },
     )
@@ -220,5 +217,5 @@ def make_transformers_policy(
     # "stop_sequences" and filters unknown keys), while transformers' generate
     # supports them natively: hand them to generate directly. Like vLLM with
     # include_stop_str_in_output, generate keeps the stop string in the output.
-    policy.generate_kwargs["stop_strings"] = list(stop_strings)
+    policy.generate_kwargs["stop_strings"] = list(sampling.stop_strings)
     return policy

@@ -8,7 +8,7 @@ backend of :mod:`orz_rl.generation`; outside orz-rl's trainer it is a TorchRL
 collector like any other (``README.md`` has a script)::
 
     llm = make_vllm_engine("artifacts/tiny-qwen2", dtype="float32")
-    policy = make_vllm_policy(llm, tokenizer, max_new_tokens=32)
+    policy = make_vllm_policy(llm, tokenizer, Sampling(max_new_tokens=32))
     buffer = make_replay_buffer(1024, batch_size=64, ragged=True)
     collector = make_collector(env, policy, tokenizer.pad_token_id, replay_buffer=buffer,
                                weight_updater=vLLMInProcessUpdater(llm))

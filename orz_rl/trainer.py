@@ -25,7 +25,13 @@ from orz_rl.config import TrainConfig
 from orz_rl.critic import Critic, make_value_operator
 from orz_rl.data import load_problems
 from orz_rl.envs.math import MathEnv
-from orz_rl.generation import make_transformers_policy, make_vllm_engine, make_vllm_policy, resolve_backend
+from orz_rl.generation import (
+    Sampling,
+    make_transformers_policy,
+    make_vllm_engine,
+    make_vllm_policy,
+    resolve_backend,
+)
 from orz_rl.losses import ClippedValueLoss, TokenClipPPOLoss
 from orz_rl.metrics import MetricsLogger, rollout_metrics
 from orz_rl.modeling import load_causal_lm, load_tokenizer
@@ -134,9 +140,7 @@ class Trainer:
         )
         max_positions = getattr(self.actor_model.config, "max_position_embeddings", None)
         check_lengths(cfg, self.env, self.tokenizer, max_positions)
-        sampling = dict(
-            max_new_tokens=r.max_new_tokens, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k
-        )
+        sampling = Sampling(r.max_new_tokens, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
         self.backend = resolve_backend(r.backend)
         self.weight_updater = None
         print(f"orz-rl: generating with {self.backend}")
@@ -157,10 +161,10 @@ class Trainer:
                 # It may hold another run's weights. Pushed straight to the engine,
                 # not through the collector: the policy version stays 0.
                 self.weight_updater.push_weights(self.actor_model)
-            self.policy = make_vllm_policy(llm, self.tokenizer, **sampling)
+            self.policy = make_vllm_policy(llm, self.tokenizer, sampling)
         else:
             # Generation runs on the actor's own module: its weights need no copy.
-            self.policy = make_transformers_policy(self.actor_model, self.tokenizer, **sampling)
+            self.policy = make_transformers_policy(self.actor_model, self.tokenizer, sampling)
         self.collector = make_collector(
             self.env, self.policy, self.tokenizer.pad_token_id, weight_updater=self.weight_updater
         )

@@ -7,14 +7,20 @@ import torch
 from tensordict import NonTensorStack, TensorDict
 
 from orz_rl import keys
-from orz_rl.generation import BackendUnavailableError, make_vllm_policy, resolve_backend, vllm_import_error
+from orz_rl.generation import (
+    BackendUnavailableError,
+    Sampling,
+    make_vllm_policy,
+    resolve_backend,
+    vllm_import_error,
+)
 from orz_rl.modeling import load_tokenizer
 from orz_rl.prompt import STOP_STRINGS, render_prompt
 
 
 def _generate(engine, model_dir, max_new_tokens: int, n: int = 8):
     tok = load_tokenizer(str(model_dir))
-    policy = make_vllm_policy(engine, tok, max_new_tokens=max_new_tokens)
+    policy = make_vllm_policy(engine, tok, Sampling(max_new_tokens=max_new_tokens))
     prompts = [render_prompt(f"What is {i % 4} + 2?") for i in range(n)]
     td = TensorDict({"text": {"prompt": NonTensorStack(*prompts)}}, batch_size=[n])
     return policy(td), tok, prompts
@@ -36,7 +42,7 @@ def test_a_missing_vllm_is_one_clear_error_naming_the_field(monkeypatch):
 
 def test_vllm_policy_samples_with_orz_parameters(vllm_engine, tiny_model_dir):
     tok = load_tokenizer(str(tiny_model_dir))
-    params = make_vllm_policy(vllm_engine, tok, max_new_tokens=17).sampling_params
+    params = make_vllm_policy(vllm_engine, tok, Sampling(max_new_tokens=17)).sampling_params
     assert params.temperature == 1.0 and params.top_p == 1.0
     assert params.top_k in (0, -1, None)  # vLLM's "no top-k"
     assert params.max_tokens == 17

@@ -8,7 +8,7 @@ import torch
 from orz_rl import keys
 from orz_rl.data import Problem
 from orz_rl.envs.math import MathEnv
-from orz_rl.generation import make_transformers_policy, make_vllm_policy
+from orz_rl.generation import Sampling, make_transformers_policy, make_vllm_policy
 from orz_rl.modeling import load_causal_lm, load_tokenizer
 from orz_rl.rollout import make_collector, make_replay_buffer
 from orz_rl.toy_task import addition_problems
@@ -17,9 +17,10 @@ BACKENDS = ["vllm", "transformers"]
 
 
 def _policy(backend: str, model_dir, engine, tok, max_new_tokens: int):
+    sampling = Sampling(max_new_tokens=max_new_tokens)
     if backend == "vllm":
-        return make_vllm_policy(engine, tok, max_new_tokens=max_new_tokens)
-    return make_transformers_policy(load_causal_lm(str(model_dir)).eval(), tok, max_new_tokens=max_new_tokens)
+        return make_vllm_policy(engine, tok, sampling)
+    return make_transformers_policy(load_causal_lm(str(model_dir)).eval(), tok, sampling)
 
 
 def _collect(backend, model_dir, engine, max_new_tokens: int, prompts: int = 3, samples: int = 4):
@@ -97,7 +98,7 @@ def test_rollouts_of_different_widths_accumulate_grouped_in_a_ragged_buffer(tiny
     problems = [Problem(q, a) for q, a in addition_problems()]
     env = MathEnv(problems, prompts_per_step=2, samples_per_prompt=4, eos=tok.eos_token)
     buffer = make_replay_buffer(64, batch_size=8, ragged=True)
-    policy = make_vllm_policy(vllm_engine, tok, max_new_tokens=32)
+    policy = make_vllm_policy(vllm_engine, tok, Sampling(max_new_tokens=32))
     collector = make_collector(env, policy, tok.pad_token_id, total_steps=2, replay_buffer=buffer)
     assert list(collector) == [None, None]  # with a buffer, the collector writes instead of yielding
     collector.shutdown()

@@ -10,7 +10,7 @@ from orz_rl import keys
 from orz_rl.actor import make_training_actor
 from orz_rl.data import Problem
 from orz_rl.envs.math import MathEnv
-from orz_rl.generation import make_vllm_policy
+from orz_rl.generation import Sampling, make_vllm_policy
 from orz_rl.losses import TokenClipPPOLoss
 from orz_rl.modeling import load_causal_lm, load_tokenizer
 from orz_rl.rollout import make_collector
@@ -51,7 +51,7 @@ def test_vllm_log_probs_equal_the_actors_before_and_after_an_update_and_a_sync(t
     problems = [Problem(q, a) for q, a in addition_problems()]
     env = MathEnv(problems, prompts_per_step=4, samples_per_prompt=4, eos=tok.eos_token)
     updater = vLLMInProcessUpdater(vllm_engine)
-    policy = make_vllm_policy(vllm_engine, tok, max_new_tokens=24)
+    policy = make_vllm_policy(vllm_engine, tok, Sampling(max_new_tokens=24))
     collector = make_collector(env, policy, tok.pad_token_id, weight_updater=updater)
     rollouts = iter(collector)
     try:
