@@ -147,14 +147,22 @@ class Trainer:
         if self.backend == "vllm":
             reused = llm is not None
             if not reused:
-                llm = make_vllm_engine(
-                    cfg.model.path,
-                    dtype=cfg.model.dtype,
-                    seed=cfg.seed,
-                    max_model_len=r.max_prompt_tokens + r.max_new_tokens,
-                    gpu_memory_utilization=r.vllm_gpu_memory_utilization,
-                    cpu_kv_cache_gib=r.vllm_cpu_kv_cache_gib,
-                )
+                try:
+                    llm = make_vllm_engine(
+                        cfg.model.path,
+                        dtype=cfg.model.dtype,
+                        seed=cfg.seed,
+                        max_model_len=r.max_prompt_tokens + r.max_new_tokens,
+                        gpu_memory_utilization=r.vllm_gpu_memory_utilization,
+                        cpu_kv_cache_gib=r.vllm_cpu_kv_cache_gib,
+                    )
+                except ValueError as e:  # vLLM's message names its own flags, not the recipe's
+                    field = (
+                        f"rollout.vllm_gpu_memory_utilization = {r.vllm_gpu_memory_utilization}"
+                        if torch.cuda.is_available()
+                        else f"rollout.vllm_cpu_kv_cache_gib = {r.vllm_cpu_kv_cache_gib}"
+                    )
+                    raise ValueError(f"vLLM did not start with {field}: {e}") from None
             self.llm = llm
             self.weight_updater = vLLMInProcessUpdater(llm)
             if reused:

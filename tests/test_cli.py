@@ -83,3 +83,22 @@ def test_malformed_dataset_names_file_and_line(tmp_path):
     )
     assert out.returncode == 1
     assert f"{data}:2: malformed item" in out.stderr
+
+
+def test_a_kv_cache_vllm_cannot_allocate_is_one_error_naming_the_recipe_field(tiny_model_dir, tmp_path):
+    out = _orz(
+        "train",
+        "cpu-default",
+        "--model.path",
+        str(tiny_model_dir),
+        "--model.no-build-tiny-if-missing",
+        "--data.train-file",
+        str(tmp_path / "toy.json"),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--rollout.vllm-cpu-kv-cache-gib",
+        "100000",
+    )
+    assert out.returncode == 1
+    assert "orz-rl: error: vLLM did not start with rollout.vllm_cpu_kv_cache_gib = 100000.0" in out.stderr
+    assert "Traceback" not in out.stderr
