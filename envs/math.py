@@ -8,22 +8,31 @@ from __future__ import annotations
 
 import torch
 
+from orz_rl.batch_grader import MathGrader, default_grader
 from orz_rl.data import Problem
-from orz_rl.grader import math_reward
 from orz_rl.prompt import render_prompt
 from orz_rl.text_env import RuleRewardEnv
 
 
 class MathEnv(RuleRewardEnv):
-    """Math prompts in the ORZ template; reward 1 iff stopped and the boxed answer is right."""
+    """Math prompts in the ORZ template; reward 1 iff stopped and the boxed answer is right.
+
+    ``grader`` scores each batch in worker processes with a time limit per check
+    (default: the process-wide :func:`~orz_rl.batch_grader.default_grader`); its
+    counts (timeouts, failures, ...) are :attr:`last_score_stats`.
+    """
+
+    def __init__(self, problems, *, grader: MathGrader | None = None, **kwargs) -> None:
+        super().__init__(problems, **kwargs)
+        self.grader = grader
 
     def render(self, problem: Problem) -> str:
         return render_prompt(problem.question, self.bos)
 
     def score(self, responses: list[str], stopped: torch.Tensor, problems: list[Problem]) -> torch.Tensor:
-        return torch.tensor(
-            [
-                math_reward(r, bool(s), p.answer, p.choices)
-                for r, s, p in zip(responses, stopped.tolist(), problems, strict=True)
-            ]
+        grader = self.grader or default_grader()
+        rewards = grader.score(
+            responses, stopped.tolist(), [p.answer for p in problems], [p.choices for p in problems]
         )
+        self.last_score_stats = dict(grader.last_stats)
+        return rewards

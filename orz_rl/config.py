@@ -66,6 +66,17 @@ class RolloutConfig:
 
 
 @dataclass(frozen=True)
+class RewardConfig:
+    """The math reward's checker (``orz_rl.batch_grader``)."""
+
+    workers: int = 0
+    """Worker processes that run math-verify (0: one per CPU core)."""
+    timeout: float = 5.0
+    """Seconds one answer comparison may take; past it the worker is killed and the reward is 0
+    (counted as ``grader/timeouts``)."""
+
+
+@dataclass(frozen=True)
 class PPOConfig:
     """The PPO update."""
 
@@ -123,6 +134,8 @@ class TrainConfig:
     """Prompt data."""
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     """Sampling."""
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    """Answer checking."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     """PPO update."""
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -11,7 +11,13 @@ cheap exact-string fast path; a multiple-choice truth (a single letter with
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
+from decimal import Decimal
+
+# math-verify warns at every call that its timeouts are off: the caller bounds the time.
+logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 _ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _BOX_OPENERS = ("\\boxed{", "\\fbox{")
@@ -52,25 +58,68 @@ def _normalise(s: str) -> str:
     return re.sub(r"\s+", "", s).replace("\\!", "").rstrip(".")
 
 
-def answers_match(predicted: str, truth: str, choices: tuple[tuple[str, str], ...] = ()) -> bool:
-    """Whether ``predicted`` is mathematically the same answer as ``truth``."""
+_OPTION_RE = re.compile(r"\(?([A-Za-z])\)?(?:[.:]?\s.*)?", re.DOTALL)
+
+
+# A plain decimal number, thousands separated by commas or not: "1,000", "-3", "0.50".
+_NUMBER_RE = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+")
+
+
+def _plain_number(s: str) -> Decimal | None:
+    s = _normalise(s)
+    return Decimal(s.replace(",", "")) if _NUMBER_RE.fullmatch(s) else None
+
+
+def quick_verdict(predicted: str, truth: str, choices: tuple[tuple[str, str], ...] = ()) -> bool | None:
+    """The verdict where no symbolic checker is needed, else ``None``.
+
+    * Equal after whitespace normalisation: right.
+    * A multiple-choice truth (a letter with ``choices``): the option letters
+      decide, e.g. ``(B)`` or ``B. the text`` against ``B``.
+    * Both plain decimal numbers: their values decide, e.g. ``1,000`` = ``1000``
+      and ``0.50`` = ``.5``, but ``7`` != ``8`` (AIME's answers are all integers).
+    """
     if _normalise(predicted) == _normalise(truth):
         return True
     if choices:
-        letter = re.fullmatch(r"\(?([A-Za-z])\)?(?:[.:]?\s.*)?", predicted.strip(), re.DOTALL)
+        letter = _OPTION_RE.fullmatch(predicted.strip())
         return bool(letter) and letter.group(1).upper() == truth.strip().upper()
+    pred_value, truth_value = _plain_number(predicted), _plain_number(truth)
+    if pred_value is not None and truth_value is not None:
+        return pred_value == truth_value
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_truth(truth: str):
+    from math_verify import parse
+
+    # No signal-based timeout: the caller bounds the time (a worker that runs past
+    # its limit is killed), and signals do not interrupt C-level arithmetic anyway.
+    return parse(f"${truth}$", parsing_timeout=None)
+
+
+def answers_match(predicted: str, truth: str, choices: tuple[tuple[str, str], ...] = ()) -> bool:
+    """Whether ``predicted`` is mathematically the same answer as ``truth``.
+
+    Unbounded in time on hostile input: score batches with
+    :class:`orz_rl.batch_grader.MathGrader`, which runs this in worker processes.
+    """
+    verdict = quick_verdict(predicted, truth, choices)
+    if verdict is not None:
+        return verdict
     from math_verify import parse, verify
 
     try:
-        gold = parse(f"${truth}$")
-        pred = parse(f"${predicted}$")
-        return bool(gold) and bool(pred) and bool(verify(gold, pred))
+        gold = _parse_truth(truth)
+        pred = parse(f"${predicted}$", parsing_timeout=None)
+        return bool(gold) and bool(pred) and bool(verify(gold, pred, timeout_seconds=None))
     except Exception:  # a checker failure is a wrong answer, never a crash
         return False
 
 
 def math_reward(response: str, stopped: bool, truth: str, choices: tuple[tuple[str, str], ...] = ()) -> float:
-    """The ORZ reward of one response."""
+    """The ORZ reward of one response, checked in this process (no time limit)."""
     if not stopped:
         return 0.0
     predicted = extract_answer(response)

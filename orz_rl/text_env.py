@@ -65,6 +65,8 @@ class RuleRewardEnv(EnvBase):
         self.sampler = PromptSampler(self.problems, seed)
         self.stop_strings = tuple(stop_strings) + ((eos,) if eos else ())
         self.last_score_seconds = 0.0
+        #: Counts a subclass's :meth:`score` may report for the step metrics (e.g. checker timeouts).
+        self.last_score_stats: dict[str, int] = {}
         self.bos = bos
         shape = self.batch_size
         self.observation_spec = Composite(

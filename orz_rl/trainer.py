@@ -21,6 +21,7 @@ from tensordict import TensorDict, set_list_to_stack
 from orz_rl import keys
 from orz_rl.actor import make_training_actor
 from orz_rl.advantages import compute_advantages, make_gae, set_next_values, set_token_rewards
+from orz_rl.batch_grader import MathGrader
 from orz_rl.config import TrainConfig
 from orz_rl.critic import Critic, make_value_operator
 from orz_rl.data import load_problems
@@ -130,8 +131,11 @@ class Trainer:
         self.critic = Critic.from_pretrained(cfg.model.path, dtype=dtype).eval()
 
         r = cfg.rollout
+        workers = cfg.reward.workers or os.cpu_count() or 1
+        self.grader = MathGrader(workers=workers, timeout=cfg.reward.timeout)
         self.env = MathEnv(
             problems,
+            grader=self.grader,
             prompts_per_step=r.prompts_per_step,
             samples_per_prompt=r.samples_per_prompt,
             seed=cfg.data.seed,
@@ -212,6 +216,10 @@ class Trainer:
         timer.seconds["generation"] -= self.env.last_score_seconds
         timer.seconds["scoring"] = self.env.last_score_seconds
         return batch
+
+    def grading_metrics(self) -> dict[str, float]:
+        """How the step's answers were checked: in workers, decided at once, timed out, failed..."""
+        return {f"grader/{k}": float(v) for k, v in self.env.last_score_stats.items()}
 
     @torch.no_grad()
     def evaluate_old_policy_and_values(self, batch: TensorDict, timer: Timer) -> None:
@@ -308,6 +316,7 @@ class Trainer:
         self.buffer = make_replay_buffer(batch.shape[0], batch.shape[0])
         self.buffer.extend(batch.exclude(*_TEXT_KEYS))
         metrics = rollout_metrics(batch, self.cfg.rollout.samples_per_prompt, self.cfg.rollout.max_new_tokens)
+        metrics |= self.grading_metrics()
         mask = batch.get(keys.RESPONSE_MASK)
         raw_adv = batch.get(keys.VALUE_TARGET).squeeze(-1) - batch.get(keys.STATE_VALUE).squeeze(-1)
         metrics["advantage/mean"] = raw_adv[mask].mean().item()
@@ -363,5 +372,6 @@ class Trainer:
             bar.close()
             self.logger.close()
             self.collector.shutdown()
+            self.grader.close()
         self.save("final")
         return history
