@@ -52,6 +52,7 @@ lint: $(STAMP)
 ## Benchmarks: each prints its figures and the ratio to a baseline measured in the same run.
 bench: $(STAMP)
 	$(PY) bench/generation.py
+	$(PY) bench/grading.py
 
 clean:
 	rm -rf $(VENV) artifacts runs
