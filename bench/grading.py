@@ -112,12 +112,16 @@ def main(args: Args) -> None:
 
     differ = [i for i, (a, b) in enumerate(zip(rewards, expected, strict=True)) if a != b]
     n = len(responses)
-    base_mean, batch_mean = sum(expected) / n, sum(rewards) / n
-    print(f"math-verify per response, one process: {base_seconds:7.2f} s, mean reward {base_mean:.3f}")
-    print(f"orz-rl MathGrader, {workers} workers:         {batch_seconds:7.2f} s, mean reward {batch_mean:.3f}")
+    rows = [
+        ("math-verify per response, one process", base_seconds, sum(expected) / n),
+        (f"orz-rl MathGrader, {workers} workers", batch_seconds, sum(rewards) / n),
+    ]
+    for name, seconds, mean_reward in rows:
+        print(f"{name:40} {seconds:7.2f} s, mean reward {mean_reward:.3f}")
     print(f"ratio baseline / batch: {base_seconds / batch_seconds:.2f}x; verdicts that differ: {len(differ)}")
     for i in differ[:5]:
-        print(f"  batch {rewards[i]:.0f}, baseline {expected[i]:.0f}: {responses[i]!r}, truth {batch_truths[i]!r}")
+        verdicts = f"batch {rewards[i]:.0f} baseline {expected[i]:.0f}"
+        print(f"  {verdicts}: {responses[i]!r}, truth {batch_truths[i]!r}")
     print("grader counts:", stats)
 
 
