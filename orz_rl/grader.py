@@ -54,11 +54,19 @@ def extract_answer(response: str) -> str | None:
     return content.strip() if content is not None else None
 
 
+def _without_percent(s: str) -> str:
+    """Without a final percent sign: ORZ's ground truths write 10\\% as 10."""
+    return re.sub(r"\s*\\?%\s*$", "", s.strip())
+
+
 def _normalise(s: str) -> str:
-    return re.sub(r"\s+", "", s).replace("\\!", "").rstrip(".")
+    """For exact comparison: no spaces, ``\\!``, final full stop or percent sign."""
+    return _without_percent(re.sub(r"\s+", "", s).replace("\\!", "").rstrip("."))
 
 
 _OPTION_RE = re.compile(r"\(?([A-Za-z])\)?(?:[.:]?\s.*)?", re.DOTALL)
+# \text{(B)}, \textbf{C}, \mathrm{D}: the letter inside.
+_TEXT_WRAPPER_RE = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf)\{([^{}]*)\}")
 
 
 # A plain decimal number, thousands separated by commas or not: "1,000", "-3", "0.50".
@@ -82,7 +90,7 @@ def quick_verdict(predicted: str, truth: str, choices: tuple[tuple[str, str], ..
     if _normalise(predicted) == _normalise(truth):
         return True
     if choices:
-        letter = _OPTION_RE.fullmatch(predicted.strip())
+        letter = _OPTION_RE.fullmatch(_TEXT_WRAPPER_RE.sub(r"\1", predicted).strip())
         return bool(letter) and letter.group(1).upper() == truth.strip().upper()
     pred_value, truth_value = _plain_number(predicted), _plain_number(truth)
     if pred_value is not None and truth_value is not None:
@@ -111,8 +119,8 @@ def answers_match(predicted: str, truth: str, choices: tuple[tuple[str, str], ..
     from math_verify import parse, verify
 
     try:
-        gold = _parse_truth(truth)
-        pred = parse(f"${predicted}$", parsing_timeout=None)
+        gold = _parse_truth(_without_percent(truth))
+        pred = parse(f"${_without_percent(predicted)}$", parsing_timeout=None)
         return bool(gold) and bool(pred) and bool(verify(gold, pred, timeout_seconds=None))
     except Exception:  # a checker failure is a wrong answer, never a crash
         return False
