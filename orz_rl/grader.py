@@ -2,11 +2,25 @@
 
 Reward 1 iff the response stopped on a stop string and the last ``\\boxed{..}``
 inside the last ``<answer>..</answer>`` equals the ground truth; else 0. No
-format bonus, no length penalty (``shared/ORZ_RECIPE.md``).
+format bonus, no length penalty (``shared/ORZ_RECIPE.md``). Batches are scored
+by :class:`orz_rl.batch_grader.MathGrader`, which runs :func:`answers_match` in
+worker processes with a time limit.
 
-Equivalence is delegated to ``math-verify`` (Hugging Face's checker) after a
-cheap exact-string fast path; a multiple-choice truth (a single letter with
-``choices``) compares option letters.
+Equivalence, rule by rule (``tests/test_grader.py`` holds a case for each):
+
+* exact after normalisation (spaces, ``\\!``, a final full stop): ``\\frac{1} {2}.`` = ``\\frac{1}{2}``;
+* a final percent sign is dropped, as ORZ's truths write percentages: ``10\\%`` = ``10``;
+* plain numbers compare by value, thousands commas allowed: ``1,000`` = ``1000``, ``0.50`` = ``.5``;
+* a multiple-choice truth (GPQA: a letter, with ``choices``) compares option
+  letters, in parentheses, with the option text, or wrapped: ``(B)``, ``B. 42 moles``,
+  ``\\text{(B)}`` = ``B``;
+* everything else goes to ``math-verify``, which equates fractions in every
+  spelling (``\\dfrac12`` = ``1/2`` = ``0.5``), roots (``\\sqrt{8}`` = ``2\\sqrt{2}``),
+  ``\\pi`` forms (``\\frac{\\pi}{2}`` = ``\\pi/2``), degrees (``30^\\circ`` = ``30``),
+  an equation and its value (``x = 5`` = ``5``), text units (``5 \\text{ cm}`` =
+  ``5``), tuples in order (``(1,2)`` != ``(2,1)``), intervals with their brackets
+  (``[1,2)`` != ``(1,2)``), sets in any order (``\\{1,2\\}`` = ``\\{2,1\\}``), matrices
+  entry by entry, ``\\infty``, and expressions by value (``2^{10}`` = ``1024``).
 """
 
 from __future__ import annotations

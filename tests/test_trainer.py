@@ -48,6 +48,11 @@ DOCUMENTED = [
     "time/critic_update",
     "time/weight_sync",
     "time/step",
+    "grader/checked",
+    "grader/quick",
+    "grader/timeouts",
+    "grader/failures",
+    "data/policy_version",
 ]
 
 
