@@ -37,7 +37,17 @@ MAX_ANSWER_CHARS = 1000
 Choices = tuple[tuple[str, str], ...]
 
 #: The counts of :attr:`MathGrader.last_stats`, each logged per step as ``grader/<name>``.
-STAT_NAMES = ("checked", "quick", "timeouts", "failures", "oversized", "malformed", "no_answer", "cut")
+STAT_NAMES = (
+    "checked",
+    "quick",
+    "timeouts",
+    "failures",
+    "restarts",
+    "oversized",
+    "malformed",
+    "no_answer",
+    "cut",
+)
 
 # No answer contains NUL or other control characters, lone surrogates (invalid
 # UTF-8) or TeX definitions (\def, \newcommand... macro bombs), and math-verify's
@@ -58,20 +68,37 @@ class MathGrader:
     Attributes:
         last_stats: counts of the latest :meth:`score` call: ``checked`` (sent to a
             worker), ``quick`` (decided here), ``timeouts``, ``failures`` (a worker
-            crashed or the checker raised), ``oversized`` (over
+            crashed or the checker raised), ``restarts`` (of the whole pool, which
+            pebble gives up on when a worker dies idle), ``oversized`` (over
             :data:`MAX_ANSWER_CHARS`), ``malformed`` (control characters, lone
             surrogates, TeX definitions), ``no_answer`` (no box in an answer block), ``cut`` (no stop).
     """
 
     def __init__(self, workers: int = 2, timeout: float = 5.0) -> None:
         self.timeout = timeout
+        self.workers = workers
+        self._pool = self._start_pool()
+        self.last_stats: Counter[str] = Counter()
+
+    def _start_pool(self) -> ProcessPool:
         # spawn, not fork: the trainer's process holds torch and vLLM threads.
-        self._pool = ProcessPool(max_workers=workers, context=multiprocessing.get_context("spawn"))
+        pool = ProcessPool(max_workers=self.workers, context=multiprocessing.get_context("spawn"))
         # Start the workers and their imports (sympy, math-verify: ~1 s) now, in the
         # background, rather than inside the first step that needs a check.
-        for _ in range(workers):
-            self._pool.schedule(answers_match, args=("1/2", "\\frac{1}{2}"))
-        self.last_stats: Counter[str] = Counter()
+        for _ in range(self.workers):
+            pool.schedule(answers_match, args=("1/2", "\\frac{1}{2}"))
+        return pool
+
+    def _schedule(self, pair: tuple[str, str, Choices], stats: Counter[str]):
+        try:
+            return self._pool.schedule(answers_match, args=pair, timeout=self.timeout)
+        except RuntimeError:
+            # pebble declares the whole pool broken when a worker dies with no task
+            # running (e.g. killed while idle): start a fresh one.
+            stats["restarts"] += 1
+            self._pool.stop()
+            self._pool = self._start_pool()
+            return self._pool.schedule(answers_match, args=pair, timeout=self.timeout)
 
     def score(
         self,
@@ -107,9 +134,7 @@ class MathGrader:
                 rewards[i] = float(verdict)
                 continue
             pending.setdefault((answer, truth, options), []).append(i)
-        futures = {
-            pair: self._pool.schedule(answers_match, args=pair, timeout=self.timeout) for pair in pending
-        }
+        futures = {pair: self._schedule(pair, stats) for pair in pending}
         for pair, future in futures.items():
             stats["checked"] += 1
             try:
