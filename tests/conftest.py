@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,25 @@ def vllm_engine(tiny_model_dir):
     from orz_rl.generation import make_vllm_engine
 
     return make_vllm_engine(str(tiny_model_dir), dtype="float32", seed=0, max_model_len=512)
+
+
+def orz_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``orz-rl ARGS`` in a process of its own, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "orz_rl.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
+
+
+def cpu_default_on(model_dir: Path, tmp_path: Path) -> list[str]:
+    """``train cpu-default`` on an already built model, with its data and run dir under ``tmp_path``."""
+    return [
+        "train",
+        "cpu-default",
+        "--model.path",
+        str(model_dir),
+        "--model.no-build-tiny-if-missing",
+        "--data.train-file",
+        str(tmp_path / "toy.json"),
+        "--run-dir",
+        str(tmp_path / "run"),
+    ]

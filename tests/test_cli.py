@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from .conftest import REPO
-
-
-def _orz(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "orz_rl.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-    )
+from .conftest import cpu_default_on, orz_cli
 
 
 def test_help_lists_every_recipe():
-    out = _orz("train", "--help")
+    out = orz_cli("train", "--help")
     assert out.returncode == 0
     for name in ("cpu-default", "orz-0.5b", "orz-1.5b", "orz-7b", "orz-32b"):
         assert name in out.stdout
 
 
 def test_recipe_help_documents_fields():
-    out = _orz("train", "cpu-default", "--help")
+    out = orz_cli("train", "cpu-default", "--help")
     assert out.returncode == 0
     assert "--rollout.samples-per-prompt" in out.stdout
     assert "Responses sampled per prompt" in out.stdout
@@ -35,7 +23,7 @@ def test_recipe_help_documents_fields():
 
 
 def test_unknown_recipe_field_is_rejected_with_the_valid_names():
-    out = _orz("train", "cpu-default", "--rollout.samples-per-promt", "4")
+    out = orz_cli("train", "cpu-default", "--rollout.samples-per-promt", "4")
     assert out.returncode != 0
     assert "samples-per-promt" in out.stderr
     assert "--rollout.samples-per-prompt" in out.stderr
@@ -47,7 +35,7 @@ def test_missing_model_path_names_the_path(tmp_path):
         json.dumps([[{"from": "human", "value": "Q"}, {"from": "assistant", "ground_truth": {"value": "1"}}]])
     )
     missing = tmp_path / "no-such-model"
-    out = _orz(
+    out = orz_cli(
         "train",
         "cpu-default",
         "--model.path",
@@ -69,7 +57,7 @@ def test_malformed_dataset_names_file_and_line(tmp_path):
     data.write_text(
         '[{"from": "human", "value": "Q"}, {"from": "assistant", "ground_truth": {"value": "1"}}]\n[1]\n'
     )
-    out = _orz(
+    out = orz_cli(
         "train",
         "cpu-default",
         "--data.train-file",
@@ -86,16 +74,8 @@ def test_malformed_dataset_names_file_and_line(tmp_path):
 
 
 def test_a_kv_cache_vllm_cannot_allocate_is_one_error_naming_the_recipe_field(tiny_model_dir, tmp_path):
-    out = _orz(
-        "train",
-        "cpu-default",
-        "--model.path",
-        str(tiny_model_dir),
-        "--model.no-build-tiny-if-missing",
-        "--data.train-file",
-        str(tmp_path / "toy.json"),
-        "--run-dir",
-        str(tmp_path / "run"),
+    out = orz_cli(
+        *cpu_default_on(tiny_model_dir, tmp_path),
         "--rollout.vllm-cpu-kv-cache-gib",
         "100000",
     )

@@ -7,13 +7,11 @@ It runs the way a user does, ``orz-rl train cpu-default`` in a process of its ow
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from statistics import mean
 
 import pytest
 
-from ..conftest import REPO
+from ..conftest import cpu_default_on, orz_cli
 
 PHASES = (
     "generation",
@@ -28,28 +26,8 @@ PHASES = (
 
 @pytest.mark.slow
 def test_cpu_default_reward_rises_from_below_0_1_to_at_least_0_6_within_15_minutes(tiny_model_dir, tmp_path):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "orz_rl.cli",
-            "train",
-            "cpu-default",
-            "--model.path",
-            str(tiny_model_dir),
-            "--model.no-build-tiny-if-missing",
-            "--data.train-file",
-            str(tmp_path / "toy.json"),
-            "--run-dir",
-            str(tmp_path / "run"),
-            "--max-minutes",
-            "15",
-            "--no-progress",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=20 * 60,
+    out = orz_cli(
+        *cpu_default_on(tiny_model_dir, tmp_path), "--max-minutes", "15", "--no-progress", timeout=20 * 60
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "orz-rl: generating with vllm" in out.stdout
