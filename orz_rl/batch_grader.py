@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import torch
-from pebble import ProcessExpired, ProcessPool
+from pebble import ProcessPool
 
 from orz_rl.grader import answers_match, extract_answer, quick_verdict
 
@@ -71,7 +71,8 @@ class MathGrader:
             crashed or the checker raised), ``restarts`` (of the whole pool, which
             pebble gives up on when a worker dies idle), ``oversized`` (over
             :data:`MAX_ANSWER_CHARS`), ``malformed`` (control characters, lone
-            surrogates, TeX definitions), ``no_answer`` (no box in an answer block), ``cut`` (no stop).
+            surrogates, TeX definitions), ``no_answer`` (no box in an answer
+            block), ``cut`` (no stop).
     """
 
     def __init__(self, workers: int = 2, timeout: float = 5.0) -> None:
@@ -142,7 +143,7 @@ class MathGrader:
             except FutureTimeout:
                 stats["timeouts"] += 1
                 verdict = False
-            except (ProcessExpired, Exception):  # a crashed worker or a checker error is a wrong answer
+            except Exception:  # a crashed worker (ProcessExpired) or a checker error: a wrong answer
                 stats["failures"] += 1
                 verdict = False
             for i in pending[pair]:
