@@ -33,6 +33,7 @@ HOSTILE = {
     "NUL bytes": box("5\x00\x00"),
     "lone surrogates": box("\ud800 5 \udfff"),
     "LaTeX macro bomb": box("\\def\\a{\\a\\a}\\a \\newcommand{\\b}{\\b\\b}\\b 5"),
+    "a million answer blocks never closed": "<answer> \\boxed{5}" * 1_000_000,
 }
 
 
