@@ -1,6 +1,7 @@
 """``orz-rl``: the command line.
 
 * ``orz-rl train RECIPE [--field value ...]``: train a recipe (``--help`` lists every field).
+* ``orz-rl eval --model PATH --benchmarks math500 aime2024 ... [--samples 16]``: avg@k and pass@k.
 * ``orz-rl build-model [--out DIR ...]``: build the embedded tiny model.
 """
 
@@ -10,7 +11,7 @@ import sys
 
 import tyro
 
-USAGE = "usage: orz-rl {train,build-model} ...  (orz-rl train --help lists the recipes)"
+USAGE = "usage: orz-rl {train,eval,build-model} ...  (orz-rl train --help lists the recipes)"
 
 
 def train(args: list[str]) -> None:
@@ -22,6 +23,12 @@ def train(args: list[str]) -> None:
     print(f"metrics: {cfg.run_dir / 'metrics.jsonl'}")
 
 
+def evaluate(args: list[str]) -> None:
+    from orz_rl.evaluation import EvalConfig, run
+
+    run(tyro.cli(EvalConfig, args=args))
+
+
 def build_model(args: list[str]) -> None:
     from orz_rl.tiny_model import TinyModelConfig, build
 
@@ -30,7 +37,7 @@ def build_model(args: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"train": train, "build-model": build_model}
+    commands = {"train": train, "eval": evaluate, "build-model": build_model}
     if not argv or argv[0] not in commands:
         print(USAGE, file=sys.stderr)
         raise SystemExit(2)
