@@ -77,6 +77,20 @@ class RewardConfig:
 
 
 @dataclass(frozen=True)
+class EvalDuringTrainingConfig:
+    """Evaluation every ``interval`` steps (``orz_rl.evaluation``), logged as ``eval/<benchmark>/...``."""
+
+    interval: int = 0
+    """Evaluate every this many generation steps (ORZ: 10; 0: never)."""
+    benchmarks: tuple[str, ...] = ("math500", "aime2024", "gpqa_diamond")
+    """Benchmark names or paths of files in the ORZ eval format."""
+    samples: int = 4
+    """Responses per question (ORZ reports avg@16; fewer keep training fast)."""
+    limit: int = 0
+    """Only the first this many questions of each benchmark (0: all)."""
+
+
+@dataclass(frozen=True)
 class PPOConfig:
     """The PPO update."""
 
@@ -136,6 +150,8 @@ class TrainConfig:
     """Sampling."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Answer checking."""
+    eval: EvalDuringTrainingConfig = field(default_factory=EvalDuringTrainingConfig)
+    """Evaluation during training."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     """PPO update."""
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -1,13 +1,15 @@
 """Prompt datasets in the ORZ file formats, and a resumable prompt sampler.
 
-Two formats (``shared/ORZ_RECIPE.md``):
+Three formats (the first two are ORZ's, ``shared/ORZ_RECIPE.md``):
 
 * training: a JSON list of two-message dialogues
   ``[{"from": "human", "value": Q}, {"from": "assistant", "ground_truth": {"value": A}}]``
 * evaluation: a JSON list of ``{"prompt": [{"from": "user", "value": Q}], "final_answer": A}``
-  (GPQA adds ``"choices"``).
+  (GPQA adds ``"choices"``);
+* multiple choice (MMLU, MMLU-Pro): ``{"question": Q, "options": [...], "answer": "B"}``; the
+  options are listed under the question as ``(A) ...``.
 
-Either may also be written as JSON Lines (a ``.jsonl`` file), one item per line.
+Each may also be written as JSON Lines (a ``.jsonl`` file), one item per line.
 A malformed item raises :class:`DatasetFormatError` naming the file and the line.
 """
 
@@ -87,8 +89,23 @@ def _eval_item(item: Any) -> Problem:
     return Problem(question=str(question), answer=str(item["final_answer"]), choices=choices)
 
 
+def _choice_item(item: Any) -> Problem:
+    """MMLU / MMLU-Pro style: the options are listed under the question, the truth is a letter."""
+    options = item["options"]
+    if not isinstance(options, list) or not options:
+        raise ValueError("'options' must be a non-empty list")
+    letters = [chr(ord("A") + i) for i in range(len(options))]
+    answer = str(item["answer"]).strip().upper()
+    if answer not in letters:
+        raise ValueError(f"answer {item['answer']!r} is not one of the option letters {''.join(letters)}")
+    listed = "\n".join(f"({letter}) {option}" for letter, option in zip(letters, options, strict=True))
+    question = f"{item['question']}\n{listed}"
+    choices = tuple(zip(letters, map(str, options), strict=True))
+    return Problem(question=question, answer=answer, choices=choices)
+
+
 def load_problems(path: str | Path) -> list[Problem]:
-    """Load an ORZ training or evaluation file (the format is detected per item)."""
+    """Load an ORZ training or evaluation file, or a multiple-choice JSONL (the format is per item)."""
     path = Path(path)
     problems = []
     for lineno, item in _read_items(path):
@@ -97,16 +114,18 @@ def load_problems(path: str | Path) -> list[Problem]:
                 problem = _train_item(item)
             elif isinstance(item, dict) and "prompt" in item:
                 problem = _eval_item(item)
+            elif isinstance(item, dict) and "options" in item:
+                problem = _choice_item(item)
             else:
-                raise TypeError("neither a training dialogue nor an evaluation item")
+                raise TypeError("neither a training dialogue nor an evaluation or multiple-choice item")
             if not problem.question.strip():
                 raise ValueError("empty question")
         except (KeyError, IndexError, TypeError, ValueError) as e:
             raise DatasetFormatError(
                 f"{path}:{lineno}: malformed item ({type(e).__name__}: {e}); expected "
                 '[{"from": "human", "value": Q}, {"from": "assistant", "ground_truth": '
-                '{"value": A}}] or {"prompt": [{"from": "user", "value": Q}], '
-                '"final_answer": A}'
+                '{"value": A}}], {"prompt": [{"from": "user", "value": Q}], '
+                '"final_answer": A} or {"question": Q, "options": [...], "answer": LETTER}'
             ) from None
         problems.append(problem)
     if not problems:

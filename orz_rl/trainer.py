@@ -26,6 +26,7 @@ from orz_rl.config import TrainConfig
 from orz_rl.critic import Critic, make_value_operator
 from orz_rl.data import load_problems
 from orz_rl.envs.math import MathEnv
+from orz_rl.evaluation import evaluate_benchmark, resolve_benchmark
 from orz_rl.generation import (
     Sampling,
     make_transformers_policy,
@@ -125,6 +126,11 @@ class Trainer:
 
         # The data first: a malformed line is reported before any model loads.
         problems = load_problems(cfg.data.train_file)
+        self.eval_sets = {}
+        if cfg.eval.interval > 0:
+            for spec in cfg.eval.benchmarks:
+                name, path = resolve_benchmark(spec)
+                self.eval_sets[name] = load_problems(path)[: cfg.eval.limit or None]
         self.tokenizer = load_tokenizer(cfg.model.path)
         self.actor_model = load_causal_lm(cfg.model.path, dtype=dtype).eval()
         # Separate copy of the base model: actor and critic share no weights (ORZ).
@@ -297,6 +303,21 @@ class Trainer:
             )
         return {f"critic/{k}": v for k, v in out.items()} | {"critic/lr": self.critic_sched.get_last_lr()[0]}
 
+    def evaluate(self) -> dict[str, float]:
+        """avg@k and pass@k of the current policy on the configured benchmarks (ORZ's protocol)."""
+        out = {}
+        for name, problems in self.eval_sets.items():
+            figures, _ = evaluate_benchmark(
+                self.policy,
+                self.tokenizer,
+                problems,
+                samples=self.cfg.eval.samples,
+                max_prompt_tokens=self.cfg.rollout.max_prompt_tokens,
+                grader=self.grader,
+            )
+            out |= {f"eval/{name}/{k}": v for k, v in figures.items()}
+        return out
+
     def sync_weights(self, timer: Timer) -> None:
         """The updated actor's weights into the generation engine before the next rollout."""
         with timer("weight_sync"):
@@ -356,6 +377,10 @@ class Trainer:
             while self.step < self.total_steps:
                 metrics = self.train_step()
                 self.step += 1
+                if cfg.eval.interval > 0 and self.step % cfg.eval.interval == 0:
+                    start = time.perf_counter()
+                    metrics |= self.evaluate()
+                    metrics["time/eval"] = time.perf_counter() - start
                 self.logger.log(self.step, metrics)
                 history.append(metrics)
                 bar.update(1)

@@ -140,3 +140,35 @@ def test_eval_command_rejects_an_unknown_benchmark_before_loading_a_model(tmp_pa
     out = orz_cli("eval", "--model", str(tmp_path / "none"), "--benchmarks", "nope")
     assert out.returncode == 1
     assert "orz-rl: error: unknown benchmark 'nope'; known: math500, aime2024, gpqa_diamond" in out.stderr
+
+
+def test_an_mmlu_style_jsonl_loads_with_lettered_options_and_grades_by_letter(tmp_path):
+    mmlu = tmp_path / "mmlu.jsonl"
+    mmlu.write_text(
+        json.dumps({"question": "2 + 2 = ?", "options": ["3", "4", "5"], "answer": "B"})
+        + "\n"
+        + json.dumps({"question": "Capital of France?", "options": ["Paris", "Rome"], "answer": "a"})
+        + "\n"
+    )
+    name, path = resolve_benchmark(str(mmlu))
+    first, second = load_problems(path)
+    assert name == "mmlu"
+    assert first.question == "2 + 2 = ?\n(A) 3\n(B) 4\n(C) 5" and first.answer == "B"
+    assert second.answer == "A" and second.choices == (("A", "Paris"), ("B", "Rome"))
+    with MathGrader(workers=1) as grader:
+        rewards = grader.score(
+            [box("(B)"), box("4"), box("A. Paris")],
+            [True] * 3,
+            ["B", "B", "A"],
+            [first.choices, first.choices, second.choices],
+        )
+    assert rewards.tolist() == [1.0, 0.0, 1.0]
+
+
+def test_an_mmlu_item_whose_answer_is_not_an_option_letter_names_the_line(tmp_path):
+    bad = tmp_path / "mmlu.jsonl"
+    bad.write_text(json.dumps({"question": "Q", "options": ["x", "y"], "answer": "C"}) + "\n")
+    with pytest.raises(
+        DatasetFormatError, match=f"{bad}:1: malformed item .*'C' is not one of the option letters AB"
+    ):
+        load_problems(bad)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from orz_rl.config import PPOConfig, RolloutConfig
+from orz_rl.config import EvalDuringTrainingConfig, PPOConfig, RolloutConfig
 from orz_rl.critic import Critic
 from orz_rl.data import Problem
 from orz_rl.envs.math import MathEnv
@@ -72,6 +72,12 @@ def _hf_log_probs(model, ids: list[int]) -> torch.Tensor:
 
 def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_dir, vllm_engine, tmp_path):
     _, cpu = RECIPES["cpu-default"]
+    eval_file = tmp_path / "toy_eval.json"
+    items = [
+        {"prompt": [{"from": "user", "value": f"What is {a} + 1?"}], "final_answer": str(a + 1)}
+        for a in range(3)
+    ]
+    eval_file.write_text(json.dumps(items))
     cfg = replace(
         cpu,
         model=replace(cpu.model, path=str(tiny_model_dir), build_tiny_if_missing=False),
@@ -80,6 +86,7 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
             prompts_per_step=4, samples_per_prompt=4, max_new_tokens=24, max_prompt_tokens=64
         ),
         ppo=PPOConfig(micro_batch_size=8, critic_steps_per_rollout=3),
+        eval=EvalDuringTrainingConfig(interval=2, benchmarks=(str(eval_file),), samples=2),
         run_dir=tmp_path / "run",
         max_steps=2,
         progress=False,
@@ -92,6 +99,10 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
     assert len(history) == 2
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
+    # evaluation at the configured steps only (interval 2): step 2
+    assert "eval/toy_eval/avg@2" not in rows[0]
+    assert 0 <= rows[1]["eval/toy_eval/avg@2"] <= rows[1]["eval/toy_eval/pass@2"] <= 1
+    assert rows[1]["eval/toy_eval/questions"] == 3 and rows[1]["time/eval"] > 0
     for key in DOCUMENTED:
         assert key in rows[0], key
     assert 0.0 <= rows[0]["reward/mean"] <= 1.0
