@@ -32,6 +32,7 @@ from orz_rl.batch_grader import MathGrader
 from orz_rl.data import Problem, load_problems
 from orz_rl.grader import extract_answer
 from orz_rl.prompt import STOP_STRINGS, render_prompt
+from orz_rl.text_env import as_strings, finish_reasons
 
 #: The ORZ evaluation files shipped beside the repository (``shared/data/orz_eval``).
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "orz_eval"
@@ -97,6 +98,23 @@ def _pass_and_avg(correct: torch.Tensor) -> tuple[float, float]:
     return correct.float().mean().item(), correct.any(-1).float().mean().item()
 
 
+def _record(
+    item: int, sample: int, prompt: str, truth: str, response: str | None, reason: str, correct: bool
+) -> dict:
+    """One line of ``samples.jsonl``."""
+    answer = extract_answer(response) if response is not None else None
+    return {
+        "item": item,
+        "sample": sample,
+        "prompt": prompt,
+        "response": response,
+        "answer": answer,
+        "truth": truth,
+        "correct": correct,
+        "finish_reason": reason,
+    }
+
+
 def evaluate_benchmark(
     policy,
     tokenizer,
@@ -119,17 +137,7 @@ def evaluate_benchmark(
         for i in sorted(set(prompts) - {i for i, _ in fits}):
             too_long += 1
             records += [
-                {
-                    "item": i,
-                    "sample": s,
-                    "prompt": prompts[i],
-                    "response": None,
-                    "answer": None,
-                    "truth": problems[i].answer,
-                    "correct": False,
-                    "finish_reason": "too_long",
-                }
-                for s in range(samples)
+                _record(i, s, prompts[i], problems[i].answer, None, "too_long", False) for s in range(samples)
             ]
         if progress is not None:
             progress.update((len(chunk) - len(fits)) * samples)
@@ -138,13 +146,11 @@ def evaluate_benchmark(
         rows = [(i, p, s) for i, p in fits for s in range(samples)]
         td = TensorDict({"text": {"prompt": NonTensorStack(*[prompts[i] for i, _, _ in rows])}}, [len(rows)])
         out = policy(td)
-        texts = [str(t) for t in out.get(("text", "response")).tolist()]
+        texts = as_strings(out.get(("text", "response")))
         tokens = out.get(("tokens", "response"), as_list=True)
-        if "finish_reason" in out.keys():
-            reasons = [str(r) for r in out.get("finish_reason").tolist()]
-        else:
-            stops = STOP_STRINGS + ((tokenizer.eos_token,) if tokenizer.eos_token else ())
-            reasons = ["stop" if t.endswith(stops) else "length" for t in texts]
+        reasons = finish_reasons(
+            out, texts, STOP_STRINGS + ((tokenizer.eos_token,) if tokenizer.eos_token else ())
+        )
         rewards = grader.score(
             texts,
             [r == "stop" for r in reasons],
@@ -157,18 +163,7 @@ def evaluate_benchmark(
             correct[i, s] = reward > 0.5
             lengths.append(len(ids))
             cut += reason != "stop"
-            records.append(
-                {
-                    "item": i,
-                    "sample": s,
-                    "prompt": prompts[i],
-                    "response": text,
-                    "answer": extract_answer(text),
-                    "truth": p.answer,
-                    "correct": reward > 0.5,
-                    "finish_reason": reason,
-                }
-            )
+            records.append(_record(i, s, prompts[i], p.answer, text, reason, reward > 0.5))
         if progress is not None:
             progress.update(len(rows))
     avg, pass_k = _pass_and_avg(correct)

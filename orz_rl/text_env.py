@@ -30,6 +30,15 @@ def as_strings(value) -> list[str]:
     return value.tolist() if hasattr(value, "tolist") else list(value)
 
 
+def finish_reasons(td: TensorDictBase, responses: list[str], stop_strings: Sequence[str]) -> list[str]:
+    """``"stop"`` or ``"length"`` per response: the backend's own verdict where it gives one
+    (vLLM's ``finish_reason``), else ORZ's rule on the text (it ends on a stop string)."""
+    if keys.FINISH_REASON in td.keys():
+        # A stop string can end inside a token, and the decoded text then runs past it.
+        return as_strings(td.get(keys.FINISH_REASON))
+    return ["stop" if r.endswith(tuple(stop_strings)) else "length" for r in responses]
+
+
 class RuleRewardEnv(EnvBase):
     """Base class of orz-rl's rule-rewarded text tasks.
 
@@ -110,12 +119,9 @@ class RuleRewardEnv(EnvBase):
         responses = as_strings(tensordict.get(("text", "response")))
         prompt_ids = tensordict.get(keys.PROMPT_ID).tolist()
         problems = [self.problems[i] for i in prompt_ids]
-        if keys.FINISH_REASON in tensordict.keys():
-            # The backend's own verdict: a stop string can end inside a token, and the
-            # decoded text then runs past it.
-            stopped = torch.tensor([r == "stop" for r in as_strings(tensordict.get(keys.FINISH_REASON))])
-        else:
-            stopped = torch.tensor([r.endswith(self.stop_strings) for r in responses])
+        stopped = torch.tensor(
+            [r == "stop" for r in finish_reasons(tensordict, responses, self.stop_strings)]
+        )
         start = time.perf_counter()
         reward = self.score(responses, stopped, problems).to(torch.float32)
         self.last_score_seconds = time.perf_counter() - start
