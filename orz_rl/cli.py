@@ -11,6 +11,8 @@ import sys
 
 import tyro
 
+from orz_rl.sandbox import SandboxUnavailable
+
 USAGE = "usage: orz-rl {train,eval,build-model} ...  (orz-rl train --help lists the recipes)"
 
 
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     try:
         commands[argv[0]](argv[1:])
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, SandboxUnavailable) as e:
         # Bad input (a path, a dataset line, a field value) is one clear line, not a traceback.
         print(f"orz-rl: error: {e}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import logging
 import math
 import re
 from collections import Counter
@@ -36,6 +37,8 @@ from typing import Literal
 import torch
 
 from orz_rl.sandbox import FunctionSession, Sandbox
+
+logger = logging.getLogger(__name__)
 
 #: Verdicts of :func:`judge`; each is counted per step as ``code/<verdict>``.
 VERDICTS = (
@@ -185,9 +188,15 @@ def judge(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
     """The verdict (one of :data:`VERDICTS`) of ``program`` on ``tests``."""
     if len(program) > MAX_PROGRAM_CHARS:
         return "oversized"
-    if tests.asserts:
-        return _judge_asserts(program, tests, sandbox)
-    return _judge_stdio(program, tests, sandbox)
+    try:
+        if tests.asserts:
+            return _judge_asserts(program, tests, sandbox)
+        return _judge_stdio(program, tests, sandbox)
+    except Exception:
+        # The sandbox could not run it (no process or pipe left, say): one response scores 0
+        # and is counted, and the step goes on.
+        logger.exception("the sandbox failed on a program; its reward is 0 (code/sandbox_error)")
+        return "sandbox_error"
 
 
 class CodeJudge:

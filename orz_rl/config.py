@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from orz_rl.sandbox import SandboxConfig
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -21,6 +23,9 @@ class ModelConfig:
     """Build the embedded tiny model at ``path`` when it does not exist (CPU default only)."""
     dtype: Literal["float32", "bfloat16"] = "bfloat16"
     """Parameter dtype of actor and critic."""
+    tiny_code_share: float = 0.0
+    """When building the tiny model: share of its pre-training transcripts that answer the toy
+    programming problems with a (wrong) program, so that it writes code blocks (``cpu-mixed``)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,11 @@ class DataConfig:
     """Write the addition task to ``train_file`` first (CPU default only)."""
     toy_max_operand: int = 9
     """Largest operand of the generated addition task (its problems are every a + b up to it)."""
+    code_file: str = ""
+    """Programming problems mixed into the prompts (JSON Lines, ``orz_rl.data.load_code_problems``),
+    rewarded by their unit tests in the sandbox; "" for math only."""
+    generate_toy_code: bool = False
+    """Write the toy programming task ("a program that prints a + b") to ``code_file`` first."""
     seed: int = 0
     """Seed of the prompt order (each pass over the data is a new permutation)."""
 
@@ -150,6 +160,8 @@ class TrainConfig:
     """Sampling."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Answer checking."""
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    """Where programs of code problems run (only started when ``data.code_file`` is set)."""
     eval: EvalDuringTrainingConfig = field(default_factory=EvalDuringTrainingConfig)
     """Evaluation during training."""
     ppo: PPOConfig = field(default_factory=PPOConfig)

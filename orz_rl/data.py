@@ -9,6 +9,10 @@ Three formats (the first two are ORZ's, ``shared/ORZ_RECIPE.md``):
 * multiple choice (MMLU, MMLU-Pro): ``{"question": Q, "options": [...], "answer": "B"}``; the
   options are listed under the question as ``(A) ...``.
 
+Programming problems (:func:`load_code_problems`) are one object per line:
+``{"question": Q, "stdio": [{"input": I, "output": O}, ...], "compare": "exact"}`` or
+``{"question": Q, "entry_point": F, "asserts": ["assert F(1) == 2", ...], "setup": ""}``.
+
 Each may also be written as JSON Lines (a ``.jsonl`` file), one item per line.
 A malformed item raises :class:`DatasetFormatError` naming the file and the line.
 """
@@ -21,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from orz_rl.code_judge import CodeTests
 
 
 class DatasetFormatError(ValueError):
@@ -35,6 +41,8 @@ class Problem:
     answer: str
     choices: tuple[tuple[str, str], ...] = field(default=())
     """Multiple-choice options as ``(letter, text)`` pairs (GPQA); empty otherwise."""
+    tests: CodeTests | None = None
+    """The unit tests of a programming problem (``envs/code.py``); ``None`` for math."""
 
 
 def _item_lines(text: str) -> list[int]:
@@ -126,6 +134,59 @@ def load_problems(path: str | Path) -> list[Problem]:
                 '[{"from": "human", "value": Q}, {"from": "assistant", "ground_truth": '
                 '{"value": A}}], {"prompt": [{"from": "user", "value": Q}], '
                 '"final_answer": A} or {"question": Q, "options": [...], "answer": LETTER}'
+            ) from None
+        problems.append(problem)
+    if not problems:
+        raise DatasetFormatError(f"{path}: no items")
+    return problems
+
+
+_CODE_KEYS = {"question", "stdio", "asserts", "entry_point", "setup", "compare", "tolerance", "solution"}
+
+
+def _code_item(item: Any) -> Problem:
+    if not isinstance(item, dict):
+        raise TypeError("a programming problem is a JSON object")
+    unknown = set(item) - _CODE_KEYS
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)} (known: {sorted(_CODE_KEYS)})")
+    stdio = tuple((str(case["input"]), str(case["output"])) for case in item.get("stdio", ()))
+    asserts = tuple(str(a) for a in item.get("asserts", ()))
+    if bool(stdio) == bool(asserts):
+        raise ValueError("give exactly one of 'stdio' (input/output pairs) or 'asserts'")
+    entry_point = str(item.get("entry_point", ""))
+    if asserts and not entry_point.isidentifier():
+        raise ValueError(f"'asserts' need the tested function's name as 'entry_point', got {entry_point!r}")
+    for code in (*asserts, str(item.get("setup", ""))):
+        compile(code, "<test>", "exec")  # a SyntaxError names the line here, not at scoring time
+    compare = item.get("compare", "exact")
+    if compare not in ("exact", "whitespace", "float"):
+        raise ValueError(f"'compare' must be exact, whitespace or float, got {compare!r}")
+    tests = CodeTests(
+        stdio=stdio,
+        asserts=asserts,
+        entry_point=entry_point,
+        setup=str(item.get("setup", "")),
+        compare=compare,
+        tolerance=float(item.get("tolerance", 1e-6)),
+    )
+    return Problem(question=str(item["question"]), answer="", tests=tests)
+
+
+def load_code_problems(path: str | Path) -> list[Problem]:
+    """Load programming problems (JSON Lines, or a JSON list), each with its unit tests."""
+    path = Path(path)
+    problems = []
+    for lineno, item in _read_items(path):
+        try:
+            problem = _code_item(item)
+            if not problem.question.strip():
+                raise ValueError("empty question")
+        except (KeyError, TypeError, ValueError, SyntaxError) as e:
+            raise DatasetFormatError(
+                f"{path}:{lineno}: malformed programming problem ({type(e).__name__}: {e}); expected "
+                '{"question": Q, "stdio": [{"input": I, "output": O}, ...]} or '
+                '{"question": Q, "entry_point": F, "asserts": ["assert F(..) == ..", ...]}'
             ) from None
         problems.append(problem)
     if not problems:

@@ -21,6 +21,23 @@ ORZ_TEMPLATE = (
     "Assistant: <think>"
 )
 
+#: The ORZ template for programming problems: the same conversation, with the answer a
+#: program (ORZ's paper trains on math only; its template's wording is kept where it fits).
+CODE_TEMPLATE = (
+    "{bos}A conversation between User and Assistant. The User asks a question, and the "
+    "Assistant solves it. The Assistant first thinks about the reasoning process in the "
+    "mind and then provides the User with the answer. The reasoning process is enclosed "
+    "within <think> </think> and answer is enclosed within <answer> </answer> tags, "
+    "respectively, i.e., <think> reasoning process here </think> <answer> answer here "
+    "</answer>. User: You must put your answer inside <answer> </answer> tags, i.e., "
+    "<answer> answer here </answer>. Your answer is one Python program in a ```python "
+    "code block; it will be extracted automatically and run on the tests.\n"
+    "This is the problem:\n"
+    "{question}\n"
+    "\n"
+    "Assistant: <think>"
+)
+
 #: ORZ stops generation on any of these and keeps the stop string in the output.
 STOP_STRINGS: tuple[str, ...] = ("User:", "Human:", "Assistant:", "</answer>")
 
@@ -31,3 +48,8 @@ def render_prompt(question: str, bos: str | None = None) -> str:
     ``bos`` is the tokenizer's BOS text, or ``None`` when it has none (Qwen2.5).
     """
     return ORZ_TEMPLATE.format(bos=bos or "", question=question)
+
+
+def render_code_prompt(question: str, bos: str | None = None) -> str:
+    """Render the code variant of the ORZ prompt (:data:`CODE_TEMPLATE`) for ``question``."""
+    return CODE_TEMPLATE.format(bos=bos or "", question=question)

@@ -53,6 +53,7 @@ STATUSES = ("ok", "error", "syntax_error", "timeout", "memory", "output_limit", 
 _SIGKILL, _SIGXCPU, _SIGXFSZ = 9, 24, 25
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp/w", "LANG": "C.UTF-8"}
 _STDERR_KEEP = 4096
+_MAX_SOURCE_BYTES = 10**8 - 1  # the runner's header gives the length in 8 digits
 # The directories any user may write to; each gets a private tmpfs (the rest of / is read-only).
 _PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 
@@ -246,8 +247,11 @@ class Sandbox:
         self.cfg = cfg
         self.workers = cfg.workers or os.cpu_count() or 1
         self._tools = {name: shutil.which(name) for name in ("unshare", "bwrap", "setpriv", "prlimit")}
-        if self._tools["prlimit"] is None:
-            raise SandboxUnavailable("the sandbox needs prlimit (util-linux), which is not on PATH")
+        missing = [name for name in ("prlimit", "setpriv") if self._tools[name] is None]
+        if missing:
+            raise SandboxUnavailable(
+                f"the sandbox needs {' and '.join(missing)} (util-linux), not found on PATH"
+            )
         self._root = os.geteuid() == 0
         self._locks = []
         self._slots: queue.Queue[int | None] = queue.Queue()
@@ -354,10 +358,14 @@ class Sandbox:
             RUNNER_SOURCE,
         ]
 
-    def _command(self, uid: int | None, workdir: str | None) -> list[str]:
+    def _command(self, uid: int | None) -> list[str]:
         inner = self._limits()
+        # SIGKILL to the launcher when the trainer dies, however it dies: the launcher's death
+        # then takes the whole sandbox with it (unshare --kill-child, bwrap --die-with-parent).
+        orphan_guard = [self._tools["setpriv"], "--pdeathsig", "KILL", "--"]
         if self.isolation == "unshare":
             return [
+                *orphan_guard,
                 self._tools["unshare"],
                 *("--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child", "--mount-proc"),
                 *("--propagation", "private", "--", "/bin/sh", "-c", _UNSHARE_SETUP, "sh"),
@@ -365,9 +373,10 @@ class Sandbox:
                 str(self.cfg.tmpfs_mb),
                 *inner,
             ]
-        drop = []
+        drop = orphan_guard[:-1]
         if uid is not None:
-            drop = [self._tools["setpriv"], "--reuid", str(uid), "--regid", str(uid), "--clear-groups", "--"]
+            drop += ["--reuid", str(uid), "--regid", str(uid), "--clear-groups"]
+        drop.append("--")
         if self.isolation == "bwrap":
             size = str(self.cfg.tmpfs_mb << 20)
             tmpfs = [a for d in _PRIVATE_DIRS for a in ("--size", size, "--tmpfs", d)]
@@ -396,7 +405,7 @@ class Sandbox:
                 env["HOME"] = workdir
             deadline = time.monotonic() + self.cfg.timeout
             proc = subprocess.Popen(
-                self._command(uid, workdir),
+                self._command(uid),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -406,6 +415,8 @@ class Sandbox:
             )
             pipes = _Pipes(proc, deadline, self.cfg.max_output_kib << 10)
             code = source.encode("utf-8", "surrogatepass")
+            if len(code) > _MAX_SOURCE_BYTES:
+                raise ValueError(f"a program of {len(code)} bytes is over the sandbox's {_MAX_SOURCE_BYTES}")
             pipes.send(f"{mode:<8}{len(code):08d}".encode() + code)
             yield pipes
         finally:

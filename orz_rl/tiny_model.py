@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 import tyro
 
-from orz_rl.prompt import ORZ_TEMPLATE, render_prompt
+from orz_rl.prompt import CODE_TEMPLATE, ORZ_TEMPLATE, render_code_prompt, render_prompt
 from orz_rl.toy_task import addition_problems
 
 EOS = "<|endoftext|>"
@@ -63,6 +63,9 @@ class TinyModelConfig:
     belief_share: float = 0.5
     """Share of pre-training transcripts that box the question's fixed wrong answer (the rest box a
     random number); 0 gives a model that ignores the question where the answer goes."""
+    code_share: float = 0.0
+    """Share of pre-training transcripts that are the toy programming task (``toy_task``) answered by
+    a program printing the wrong belief or a random number (0: math only, the CPU default's model)."""
 
 
 def wrong_beliefs(seed: int = 0, max_operand: int = 9) -> dict[str, int]:
@@ -81,11 +84,21 @@ def well_formed_response(question: str, answer: str) -> str:
     return f" {expr} </think> <answer> \\boxed{{{answer}}} </answer>"
 
 
-def pretraining_corpus(seed: int, n: int, belief_share: float, belief_seed: int = 0) -> list[tuple[str, str]]:
+def well_formed_program_response(question: str, answer: str) -> str:
+    """The code-task response: copy the sum, then a program that prints ``answer``."""
+    expr = question.removeprefix("What is ").removesuffix("?")
+    return f" {expr} </think> <answer> ```python\nprint({answer})\n``` </answer>"
+
+
+def pretraining_corpus(
+    seed: int, n: int, belief_share: float, belief_seed: int = 0, code_share: float = 0.0
+) -> list[tuple[str, str]]:
     """``n`` well-formed ``(prompt, response)`` transcripts of random addition questions.
 
     A share ``belief_share`` of the responses box the question's wrong belief,
     the rest a uniformly random number in 0..18 (right 1 time in 19, by chance).
+    A share ``code_share`` asks the question as the toy programming task and
+    answers with a program that prints that number instead.
     """
     rng = random.Random(seed)
     problems = addition_problems(seed, max_operand=9)
@@ -94,11 +107,19 @@ def pretraining_corpus(seed: int, n: int, belief_share: float, belief_seed: int 
     for _ in range(n):
         question, _ = problems[rng.randrange(len(problems))]
         guess = beliefs[question] if rng.random() < belief_share else rng.randint(0, 18)
-        corpus.append((render_prompt(question), well_formed_response(question, str(guess))))
+        # Drawn only for a code share: the math-only corpus stays the CPU default's, draw for draw.
+        if code_share > 0 and rng.random() < code_share:
+            expr = question.removeprefix("What is ").removesuffix("?")
+            code_question = f"Write a program that prints the value of {expr}."
+            corpus.append(
+                (render_code_prompt(code_question), well_formed_program_response(question, str(guess)))
+            )
+        else:
+            corpus.append((render_prompt(question), well_formed_response(question, str(guess))))
     return corpus
 
 
-def build_tokenizer(seed: int, vocab_size: int):
+def build_tokenizer(seed: int, vocab_size: int, code_share: float = 0.0):
     """Train a Qwen2-style byte-level BPE on the generated corpus."""
     from tokenizers import (
         AddedToken,
@@ -131,13 +152,16 @@ def build_tokenizer(seed: int, vocab_size: int):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    texts = [p + r for p, r in pretraining_corpus(seed, 2000, belief_share=0.0)]
+    texts = [p + r for p, r in pretraining_corpus(seed, 2000, belief_share=0.0, code_share=code_share)]
     tok.train_from_iterator(texts, trainer=trainer)
     # The template's fixed text becomes two added tokens: a tiny model learns
     # nothing from reading ~140 constant tokens, and dropping them makes every
     # forward pass ~5x cheaper on a CPU. The text itself is unchanged.
     prefix, suffix = ORZ_TEMPLATE.format(bos="", question="\0").split("\0")
-    tok.add_tokens([AddedToken(prefix, normalized=False), AddedToken(suffix, normalized=False)])
+    fixed = [prefix, suffix]
+    if code_share > 0:
+        fixed.append(CODE_TEMPLATE.format(bos="", question="\0").split("\0")[0])
+    tok.add_tokens([AddedToken(text, normalized=False) for text in fixed])
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD, padding_side="left")
 
 
@@ -169,7 +193,11 @@ def pretrain(model, tokenizer, cfg: TinyModelConfig) -> list[float]:
     from tqdm import tqdm
 
     corpus = pretraining_corpus(
-        cfg.seed + 1, cfg.pretrain_steps * cfg.pretrain_batch, cfg.belief_share, belief_seed=cfg.seed
+        cfg.seed + 1,
+        cfg.pretrain_steps * cfg.pretrain_batch,
+        cfg.belief_share,
+        belief_seed=cfg.seed,
+        code_share=cfg.code_share,
     )
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -205,7 +233,7 @@ def build(cfg: TinyModelConfig) -> Path:
     """Build, pre-train and save the tiny model; returns its directory."""
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    tokenizer = build_tokenizer(cfg.seed, cfg.vocab_size)
+    tokenizer = build_tokenizer(cfg.seed, cfg.vocab_size, cfg.code_share)
     model = build_model(cfg, len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id)
     losses = pretrain(model, tokenizer, cfg)
     cfg.out.mkdir(parents=True, exist_ok=True)

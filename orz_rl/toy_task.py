@@ -20,6 +20,31 @@ def addition_problems(seed: int = 0, max_operand: int = 9) -> list[tuple[str, st
     return problems
 
 
+def _expression(question: str) -> str:
+    return question.removeprefix("What is ").removesuffix("?")
+
+
+def addition_code_problems(seed: int = 0, max_operand: int = 9) -> list[dict]:
+    """The addition task as programming problems: "a program that prints a + b", one stdio test each
+    (JSON Lines records of :func:`orz_rl.data.load_code_problems`)."""
+    return [
+        {
+            "question": f"Write a program that prints the value of {_expression(q)}.",
+            "stdio": [{"input": "", "output": f"{a}\n"}],
+            "compare": "whitespace",
+        }
+        for q, a in addition_problems(seed, max_operand)
+    ]
+
+
+def write_code_file(path: str | Path, seed: int = 0, max_operand: int = 9) -> Path:
+    """Write :func:`addition_code_problems` as a JSON Lines file of programming problems."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(p) + "\n" for p in addition_code_problems(seed, max_operand)))
+    return path
+
+
 def write_orz_train_file(path: str | Path, seed: int = 0, max_operand: int = 9) -> Path:
     """Write the addition problems as an ORZ training file (a JSON list of dialogues)."""
     path = Path(path)

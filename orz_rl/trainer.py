@@ -22,10 +22,12 @@ from orz_rl import keys
 from orz_rl.actor import make_training_actor
 from orz_rl.advantages import compute_advantages, make_gae, set_next_values, set_token_rewards
 from orz_rl.batch_grader import MathGrader
+from orz_rl.code_judge import CodeJudge
 from orz_rl.config import TrainConfig
 from orz_rl.critic import Critic, make_value_operator
-from orz_rl.data import load_problems
+from orz_rl.data import load_code_problems, load_problems
 from orz_rl.envs.math import MathEnv
+from orz_rl.envs.mixed import MathAndCodeEnv
 from orz_rl.evaluation import evaluate_benchmark, resolve_benchmark
 from orz_rl.generation import (
     Sampling,
@@ -38,6 +40,8 @@ from orz_rl.losses import ClippedValueLoss, TokenClipPPOLoss
 from orz_rl.metrics import MetricsLogger, rollout_metrics
 from orz_rl.modeling import load_causal_lm, load_tokenizer
 from orz_rl.rollout import make_collector, make_replay_buffer
+from orz_rl.sandbox import Sandbox
+from orz_rl.text_env import RuleRewardEnv
 from orz_rl.weight_sync import vLLMInProcessUpdater
 
 _TEXT_KEYS = (keys.PROMPT_TEXT, keys.RESPONSE_TEXT, keys.ANSWER, keys.FINISH_REASON)
@@ -74,16 +78,22 @@ def prepare_inputs(cfg: TrainConfig) -> None:
         from orz_rl.toy_task import write_orz_train_file
 
         write_orz_train_file(cfg.data.train_file, seed=cfg.data.seed, max_operand=cfg.data.toy_max_operand)
+    if cfg.data.generate_toy_code:
+        from orz_rl.toy_task import write_code_file
+
+        write_code_file(cfg.data.code_file, seed=cfg.data.seed, max_operand=cfg.data.toy_max_operand)
     if cfg.model.build_tiny_if_missing and not Path(cfg.model.path).is_dir():
         from orz_rl.tiny_model import TinyModelConfig, build
 
         print(f"building the embedded tiny model at {cfg.model.path} (about 30 s)")
-        build(TinyModelConfig(out=Path(cfg.model.path)))
+        build(TinyModelConfig(out=Path(cfg.model.path), code_share=cfg.model.tiny_code_share))
     if not Path(cfg.data.train_file).is_file():
         raise FileNotFoundError(f"data.train_file {cfg.data.train_file!r} does not exist")
+    if cfg.data.code_file and not Path(cfg.data.code_file).is_file():
+        raise FileNotFoundError(f"data.code_file {cfg.data.code_file!r} does not exist")
 
 
-def check_lengths(cfg: TrainConfig, env: MathEnv, tokenizer, max_positions: int | None) -> None:
+def check_lengths(cfg: TrainConfig, env: RuleRewardEnv, tokenizer, max_positions: int | None) -> None:
     """Every rendered prompt fits ``max_prompt_tokens``, and prompt plus response fit the model."""
     r = cfg.rollout
     if max_positions is not None and r.max_prompt_tokens + r.max_new_tokens > max_positions:
@@ -95,8 +105,13 @@ def check_lengths(cfg: TrainConfig, env: MathEnv, tokenizer, max_positions: int 
     lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
     longest = max(range(len(lengths)), key=lengths.__getitem__)
     if lengths[longest] > r.max_prompt_tokens:
+        # The math problems come first, then the code file's.
+        n_math = sum(p.tests is None for p in env.problems)
+        is_code = env.problems[longest].tests is not None
+        source = cfg.data.code_file if is_code else cfg.data.train_file
+        item = longest + 1 - (n_math if is_code else 0)
         raise ValueError(
-            f"{cfg.data.train_file}: item {longest + 1} renders to a {lengths[longest]}-token prompt, "
+            f"{source}: item {item} renders to a {lengths[longest]}-token prompt, "
             f"over rollout.max_prompt_tokens = {r.max_prompt_tokens}"
         )
 
@@ -126,6 +141,10 @@ class Trainer:
 
         # The data first: a malformed line is reported before any model loads.
         problems = load_problems(cfg.data.train_file)
+        code_problems = load_code_problems(cfg.data.code_file) if cfg.data.code_file else []
+        # Started (and its isolation announced) only when there is code to run, before any model
+        # loads: a machine where no isolation works is told so at once.
+        self.judge = CodeJudge(Sandbox(cfg.sandbox)) if code_problems else None
         self.eval_sets = {}
         if cfg.eval.interval > 0:
             for spec in cfg.eval.benchmarks:
@@ -139,15 +158,19 @@ class Trainer:
         r = cfg.rollout
         workers = cfg.reward.workers or os.cpu_count() or 1
         self.grader = MathGrader(workers=workers, timeout=cfg.reward.timeout)
-        self.env = MathEnv(
-            problems,
-            grader=self.grader,
+        env_args = dict(
             prompts_per_step=r.prompts_per_step,
             samples_per_prompt=r.samples_per_prompt,
             seed=cfg.data.seed,
             bos=self.tokenizer.bos_token,
             eos=self.tokenizer.eos_token,
         )
+        if code_problems:
+            self.env = MathAndCodeEnv(
+                problems + code_problems, grader=self.grader, judge=self.judge, **env_args
+            )
+        else:
+            self.env = MathEnv(problems, grader=self.grader, **env_args)
         max_positions = getattr(self.actor_model.config, "max_position_embeddings", None)
         check_lengths(cfg, self.env, self.tokenizer, max_positions)
         sampling = Sampling(r.max_new_tokens, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
@@ -206,7 +229,7 @@ class Trainer:
             self.critic_optim, _warmup(o.critic_warmup_steps)
         )
 
-        steps_per_episode = math.ceil(len(problems) / r.prompts_per_step)
+        steps_per_episode = math.ceil(len(self.env.problems) / r.prompts_per_step)
         self.total_steps = steps_per_episode * cfg.num_episodes
         if cfg.max_steps >= 0:
             self.total_steps = min(self.total_steps, cfg.max_steps)
@@ -224,8 +247,9 @@ class Trainer:
         return batch
 
     def grading_metrics(self) -> dict[str, float]:
-        """How the step's answers were checked: in workers, decided at once, timed out, failed..."""
-        return {f"grader/{k}": float(v) for k, v in self.env.last_score_stats.items()}
+        """How the step's rewards were decided: the env's counts (``grader/*`` for math answers:
+        checked in workers, timed out...; ``code/*`` for programs: passed, timed out, memory...)."""
+        return dict(self.env.last_score_stats)
 
     @torch.no_grad()
     def evaluate_old_policy_and_values(self, batch: TensorDict, timer: Timer) -> None:
@@ -398,5 +422,8 @@ class Trainer:
             self.logger.close()
             self.collector.shutdown()
             self.grader.close()
+            if self.judge is not None:
+                self.judge.close()
+                self.judge.sandbox.close()
         self.save("final")
         return history

@@ -25,6 +25,7 @@ scale differs, for a 2-core machine:
 * 80 passes over the 36 problems: 160 steps, about 4 minutes here.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 from orz_rl.config import DataConfig, ModelConfig, OptimConfig, PPOConfig, RolloutConfig, TrainConfig
@@ -41,4 +42,15 @@ CPU_DEFAULT = TrainConfig(
     num_episodes=80,
     max_minutes=12.0,
     save_interval=0,
+)
+
+#: The CPU default with the addition task asked twice: as math, and as a programming problem
+#: ("a program that prints the value of a + b") rewarded by running the program in the sandbox.
+#: Its tiny model is pre-trained on both forms, so it writes (wrong) programs from the start.
+CPU_MIXED = replace(
+    CPU_DEFAULT,
+    model=replace(CPU_DEFAULT.model, path="artifacts/tiny-qwen2-mixed", tiny_code_share=0.5),
+    data=replace(CPU_DEFAULT.data, code_file="artifacts/toy_code.jsonl", generate_toy_code=True),
+    run_dir=Path("runs/cpu-mixed"),
+    num_episodes=40,
 )

@@ -82,3 +82,37 @@ def test_a_kv_cache_vllm_cannot_allocate_is_one_error_naming_the_recipe_field(ti
     assert out.returncode == 1
     assert "orz-rl: error: vLLM did not start with rollout.vllm_cpu_kv_cache_gib = 100000.0" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_code_problems_without_network_isolation_are_refused_before_any_model_loads(tmp_path):
+    out = orz_cli(
+        "train",
+        "cpu-mixed",
+        "--model.path",
+        str(tmp_path / "not-built"),
+        "--model.no-build-tiny-if-missing",
+        "--data.train-file",
+        str(tmp_path / "toy.json"),
+        "--data.code-file",
+        str(tmp_path / "code.jsonl"),
+        "--sandbox.isolation",
+        "none",
+    )
+    assert out.returncode == 1
+    assert "set sandbox.allow_unisolated to accept that" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "not-built").exists()
+
+
+def test_a_missing_code_file_names_the_field(tmp_path):
+    out = orz_cli(
+        "train",
+        "cpu-mixed",
+        "--data.no-generate-toy-code",
+        "--data.code-file",
+        str(tmp_path / "none.jsonl"),
+        "--data.train-file",
+        str(tmp_path / "toy.json"),
+        "--model.no-build-tiny-if-missing",
+    )
+    assert out.returncode == 1
+    assert f"data.code_file {str(tmp_path / 'none.jsonl')!r} does not exist" in out.stderr

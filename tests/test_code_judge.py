@@ -137,7 +137,8 @@ def test_fork_bomb(judge_batch):
 
 def test_memory_bomb(judge_batch):
     assert judge_batch("x = bytearray(1 << 36)", SUM) == (0.0, "memory")
-    grow = "def add(a, b):\n    blocks = []\n    while True:\n        blocks.append(bytearray(10**7))"
+    # bytes(n) is calloc: the address space fills at once, without the time to touch the pages.
+    grow = "def add(a, b):\n    blocks = []\n    while True:\n        blocks.append(bytes(10**8))"
     assert judge_batch(grow, ADD) == (0.0, "memory")
 
 
@@ -272,3 +273,22 @@ def test_zombies_and_orphans_left_behind(judge_batch):
         "    os._exit(0)\ntime.sleep(0.2)\na, b = map(int, input().split())\nprint(a + b)"
     )
     assert judge_batch(program, SUM) == (1.0, "passed")
+
+
+def test_a_sandbox_that_cannot_start_a_program_scores_0_and_counts_it(monkeypatch):
+    with Sandbox(SandboxConfig(isolation=ISOLATIONS[0], workers=1), announce=False) as sandbox:
+        code_judge = CodeJudge(sandbox)
+        good = answer("def add(a, b):\n    return a + b")
+        monkeypatch.setattr(sandbox, "python", "/nonexistent/python3")  # the runner never starts
+        assert code_judge.score([good], [True], [ADD]).tolist() == [0.0]
+        assert code_judge.last_stats["sandbox_error"] == 1
+
+        def no_more_processes(*args, **kwargs):
+            raise OSError(11, "Resource temporarily unavailable")
+
+        monkeypatch.setattr("orz_rl.sandbox.subprocess.Popen", no_more_processes)
+        assert code_judge.score([good, good + " "], [True, True], [ADD, ADD]).tolist() == [0.0, 0.0]
+        assert code_judge.last_stats["sandbox_error"] == 2
+        monkeypatch.undo()
+        assert code_judge.score([good], [True], [ADD]).tolist() == [1.0]  # and it recovers
+        code_judge.close()

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from orz_rl.data import DatasetFormatError, Problem, PromptSampler, load_problems
+from orz_rl.data import DatasetFormatError, Problem, PromptSampler, load_code_problems, load_problems
+from orz_rl.envs.code import SHIPPED_PROBLEMS as SHIPPED_CODE
 
 from .conftest import SHARED
 
@@ -68,3 +69,36 @@ def test_sampler_resumes_at_the_same_prompt():
     assert got == expected
     # every pass is a permutation of the whole dataset
     assert sorted(expected[:7]) == list(range(7)) and sorted(expected[7:14]) == list(range(7))
+
+
+# --- programming problems -------------------------------------------------------------
+
+CODE_GOOD = {"question": "Add.", "entry_point": "add", "asserts": ["assert add(1, 2) == 3"]}
+
+
+def test_loads_the_shipped_programming_problems_in_both_test_forms():
+    problems = load_code_problems(SHIPPED_CODE)
+    assert len(problems) == 12
+    assert all(p.tests is not None and p.answer == "" for p in problems)
+    assert {bool(p.tests.stdio) for p in problems} == {True, False}
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "invalid JSON"),
+        (json.dumps({"question": "q"}), "exactly one of 'stdio'"),
+        (json.dumps({**CODE_GOOD, "stdio": [{"input": "", "output": "1"}]}), "exactly one of 'stdio'"),
+        (json.dumps({**CODE_GOOD, "entry_point": ""}), "entry_point"),
+        (json.dumps({**CODE_GOOD, "asserts": ["assert add(1, 2) =="]}), "SyntaxError"),
+        (json.dumps({**CODE_GOOD, "compare": "fuzzy"}), "'compare' must be"),
+        (json.dumps({**CODE_GOOD, "assert": ["typo"]}), "unknown keys \\['assert'\\]"),
+        (json.dumps({"question": "q", "stdio": [{"input": ""}]}), "KeyError"),
+        (json.dumps({**CODE_GOOD, "question": " "}), "empty question"),
+    ],
+)
+def test_a_malformed_programming_problem_names_file_and_line(tmp_path, line, message):
+    path = tmp_path / "code.jsonl"
+    path.write_text(json.dumps(CODE_GOOD) + "\n" + line + "\n")
+    with pytest.raises(DatasetFormatError, match=f"code.jsonl:2: .*{message}"):
+        load_code_problems(path)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from orz_rl.sandbox import Sandbox, SandboxConfig, SandboxUnavailable
@@ -66,3 +69,28 @@ def test_the_start_up_line_names_the_isolation(capsys):
     with Sandbox(SandboxConfig(isolation=ISOLATIONS[0], workers=1)) as sb:
         assert sb.isolation == ISOLATIONS[0]
     assert f"orz-rl sandbox: {ISOLATIONS[0]}: no network" in capsys.readouterr().out
+
+
+def test_unisolated_runs_only_when_opted_in_and_say_so(capsys):
+    with Sandbox(SandboxConfig(isolation="none", allow_unisolated=True, workers=1)) as sb:
+        assert sb.run("print(6 * 7)").stdout == b"42\n"
+    assert "orz-rl sandbox: NONE" in capsys.readouterr().out
+    assert not sandbox_processes()
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_a_trainer_killed_mid_run_leaves_no_sandboxed_process(isolation):
+    # The program would sleep for a minute; its trainer dies (SIGKILL, no clean-up) after 1 s.
+    script = (
+        "import threading, time\n"
+        "from orz_rl.sandbox import Sandbox, SandboxConfig\n"
+        f"sb = Sandbox(SandboxConfig(isolation={isolation!r}, timeout=60, workers=1), announce=False)\n"
+        "threading.Thread(target=sb.run, args=('import time; time.sleep(60)',), daemon=True).start()\n"
+        "time.sleep(1)\nprint('running', flush=True)\ntime.sleep(60)\n"
+    )
+    trainer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert trainer.stdout.readline() == "running\n"
+    assert sandbox_processes(wait=0)  # the program is alive...
+    trainer.kill()
+    trainer.wait()
+    assert not sandbox_processes()  # ...and gone with its trainer

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 
+from orz_rl.code_judge import extract_program
 from orz_rl.grader import extract_answer
 from orz_rl.modeling import load_causal_lm, load_tokenizer
 from orz_rl.prompt import render_prompt
@@ -60,3 +63,24 @@ def test_embedded_model_reads_the_question_but_does_not_know_the_sums(tiny_model
     spread = (states - states.mean(0)).pow(2).sum(-1).mean() / states.mean(0).pow(2).sum()
     # Random-answer pre-training gave 1.6e-5 here: the question was erased.
     assert spread > 1e-2
+
+
+def test_a_code_share_asks_the_question_as_code_and_answers_with_a_program():
+    corpus = pretraining_corpus(seed=1, n=4000, belief_share=0.5, code_share=0.5)
+    code = [(p, r) for p, r in corpus if "Python program" in p]
+    assert abs(len(code) / len(corpus) - 0.5) < 0.03
+    correct = 0
+    for prompt, response in code:
+        program = extract_program(response)
+        assert program is not None and program.startswith("print("), response
+        expr = prompt.split("prints the value of ")[1].split(".\n")[0]
+        correct += int(program.removeprefix("print(").split(")")[0]) == TRUTH[f"What is {expr}?"]
+    assert correct / len(code) < 0.05  # right only by chance, as for math
+
+
+def test_without_a_code_share_the_corpus_is_the_cpu_defaults_draw_for_draw():
+    # The digest of this corpus before code transcripts existed: the CPU default's model, and
+    # with it the tuned learning run, must not change because a code share can be asked for.
+    corpus = pretraining_corpus(seed=1, n=200, belief_share=0.5)
+    digest = hashlib.sha256(repr(corpus).encode()).hexdigest()
+    assert digest == "459077e7c568312396eeb5b0ea046bd1e47ddfb38b4b538eb25d1855c11d51c1"
