@@ -150,10 +150,13 @@ def test_a_gigabyte_of_output(judge_batch):
 
 
 def test_writing_outside_the_working_directory(judge_batch, canaries, tmp_path):
+    # Any user may write to /tmp, /var/tmp and /dev/shm on this machine; the sandbox has its own.
+    shared = [f"{d}/orz-rl-pwned-{os.getpid()}" for d in ("/tmp", "/var/tmp", "/dev/shm")]
     targets = [str(c) for c in canaries] + [
         str(REPO / "pwned.txt"),
         str(Path.home() / "pwned.txt"),
         str(tmp_path / "pwned"),
+        *shared,
     ]
     program = (
         f"import os\nfor path in {targets!r}:\n    try:\n        with open(path, 'w') as f:\n"
