@@ -112,33 +112,45 @@ def _choice_item(item: Any) -> Problem:
     return Problem(question=question, answer=answer, choices=choices)
 
 
-def load_problems(path: str | Path) -> list[Problem]:
-    """Load an ORZ training or evaluation file, or a multiple-choice JSONL (the format is per item)."""
+def _parse_item(item: Any) -> Problem:
+    if isinstance(item, list):
+        return _train_item(item)
+    if isinstance(item, dict) and "prompt" in item:
+        return _eval_item(item)
+    if isinstance(item, dict) and "options" in item:
+        return _choice_item(item)
+    raise TypeError("neither a training dialogue nor an evaluation or multiple-choice item")
+
+
+def _load(path: str | Path, parse, what: str, expected: str) -> list[Problem]:
+    """Every item of ``path`` through ``parse``; the first malformed one is an error at its line."""
     path = Path(path)
     problems = []
     for lineno, item in _read_items(path):
         try:
-            if isinstance(item, list):
-                problem = _train_item(item)
-            elif isinstance(item, dict) and "prompt" in item:
-                problem = _eval_item(item)
-            elif isinstance(item, dict) and "options" in item:
-                problem = _choice_item(item)
-            else:
-                raise TypeError("neither a training dialogue nor an evaluation or multiple-choice item")
+            problem = parse(item)
             if not problem.question.strip():
                 raise ValueError("empty question")
-        except (KeyError, IndexError, TypeError, ValueError) as e:
+        except (KeyError, IndexError, TypeError, ValueError, SyntaxError) as e:
             raise DatasetFormatError(
-                f"{path}:{lineno}: malformed item ({type(e).__name__}: {e}); expected "
-                '[{"from": "human", "value": Q}, {"from": "assistant", "ground_truth": '
-                '{"value": A}}], {"prompt": [{"from": "user", "value": Q}], '
-                '"final_answer": A} or {"question": Q, "options": [...], "answer": LETTER}'
+                f"{path}:{lineno}: malformed {what} ({type(e).__name__}: {e}); expected {expected}"
             ) from None
         problems.append(problem)
     if not problems:
         raise DatasetFormatError(f"{path}: no items")
     return problems
+
+
+def load_problems(path: str | Path) -> list[Problem]:
+    """Load an ORZ training or evaluation file, or a multiple-choice JSONL (the format is per item)."""
+    return _load(
+        path,
+        _parse_item,
+        "item",
+        '[{"from": "human", "value": Q}, {"from": "assistant", "ground_truth": {"value": A}}], '
+        '{"prompt": [{"from": "user", "value": Q}], "final_answer": A} or '
+        '{"question": Q, "options": [...], "answer": LETTER}',
+    )
 
 
 _CODE_KEYS = {"question", "stdio", "asserts", "entry_point", "setup", "compare", "tolerance", "solution"}
@@ -175,23 +187,13 @@ def _code_item(item: Any) -> Problem:
 
 def load_code_problems(path: str | Path) -> list[Problem]:
     """Load programming problems (JSON Lines, or a JSON list), each with its unit tests."""
-    path = Path(path)
-    problems = []
-    for lineno, item in _read_items(path):
-        try:
-            problem = _code_item(item)
-            if not problem.question.strip():
-                raise ValueError("empty question")
-        except (KeyError, TypeError, ValueError, SyntaxError) as e:
-            raise DatasetFormatError(
-                f"{path}:{lineno}: malformed programming problem ({type(e).__name__}: {e}); expected "
-                '{"question": Q, "stdio": [{"input": I, "output": O}, ...]} or '
-                '{"question": Q, "entry_point": F, "asserts": ["assert F(..) == ..", ...]}'
-            ) from None
-        problems.append(problem)
-    if not problems:
-        raise DatasetFormatError(f"{path}: no items")
-    return problems
+    return _load(
+        path,
+        _code_item,
+        "programming problem",
+        '{"question": Q, "stdio": [{"input": I, "output": O}, ...]} or '
+        '{"question": Q, "entry_point": F, "asserts": ["assert F(..) == ..", ...]}',
+    )
 
 
 class PromptSampler:

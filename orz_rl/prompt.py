@@ -6,36 +6,28 @@ against the string in that file so the two cannot drift apart.
 
 from __future__ import annotations
 
-ORZ_TEMPLATE = (
+_CONVERSATION = (
     "{bos}A conversation between User and Assistant. The User asks a question, and the "
     "Assistant solves it. The Assistant first thinks about the reasoning process in the "
     "mind and then provides the User with the answer. The reasoning process is enclosed "
     "within <think> </think> and answer is enclosed within <answer> </answer> tags, "
     "respectively, i.e., <think> reasoning process here </think> <answer> answer here "
     "</answer>. User: You must put your answer inside <answer> </answer> tags, i.e., "
-    "<answer> answer here </answer>. And your final answer will be extracted "
-    "automatically by the \\boxed{{}} tag.\n"
-    "This is the problem:\n"
-    "{question}\n"
-    "\n"
-    "Assistant: <think>"
+    "<answer> answer here </answer>. "
+)
+_PROBLEM = "This is the problem:\n{question}\n\nAssistant: <think>"
+
+ORZ_TEMPLATE = (
+    _CONVERSATION
+    + "And your final answer will be extracted automatically by the \\boxed{{}} tag.\n"
+    + _PROBLEM
 )
 
 #: The ORZ template for programming problems: the same conversation, with the answer a
 #: program (ORZ's paper trains on math only; its template's wording is kept where it fits).
 CODE_TEMPLATE = (
-    "{bos}A conversation between User and Assistant. The User asks a question, and the "
-    "Assistant solves it. The Assistant first thinks about the reasoning process in the "
-    "mind and then provides the User with the answer. The reasoning process is enclosed "
-    "within <think> </think> and answer is enclosed within <answer> </answer> tags, "
-    "respectively, i.e., <think> reasoning process here </think> <answer> answer here "
-    "</answer>. User: You must put your answer inside <answer> </answer> tags, i.e., "
-    "<answer> answer here </answer>. Your answer is one Python program in a ```python "
-    "code block; it will be extracted automatically and run on the tests.\n"
-    "This is the problem:\n"
-    "{question}\n"
-    "\n"
-    "Assistant: <think>"
+    _CONVERSATION + "Your answer is one Python program in a ```python code block; it will be extracted "
+    "automatically and run on the tests.\n" + _PROBLEM
 )
 
 #: ORZ stops generation on any of these and keeps the stop string in the output.
