@@ -13,6 +13,12 @@ from orz_rl.prompt import render_code_prompt, render_prompt
 from orz_rl.text_env import RuleRewardEnv
 
 
+def render_problem(problem: Problem, bos: str | None = None) -> str:
+    """The prompt of a math or a programming problem, each in its own template."""
+    render = render_code_prompt if problem.tests is not None else render_prompt
+    return render(problem.question, bos)
+
+
 class MathAndCodeEnv(RuleRewardEnv):
     """Problems with ``tests`` are programming problems (``envs/code.py``), the rest math (``envs/math.py``).
 
@@ -27,8 +33,7 @@ class MathAndCodeEnv(RuleRewardEnv):
         self.judge = judge
 
     def render(self, problem: Problem) -> str:
-        render = render_code_prompt if problem.tests is not None else render_prompt
-        return render(problem.question, self.bos)
+        return render_problem(problem, self.bos)
 
     def score(self, responses: list[str], stopped: torch.Tensor, problems: list[Problem]) -> torch.Tensor:
         rewards = torch.zeros(len(responses))

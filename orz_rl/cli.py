@@ -2,6 +2,7 @@
 
 * ``orz-rl train RECIPE [--field value ...]``: train a recipe (``--help`` lists every field).
 * ``orz-rl eval --model PATH --benchmarks math500 aime2024 ... [--samples 16]``: avg@k and pass@k.
+* ``orz-rl plot RUN_DIR [RUN_DIR ...] [--out DIR]``: training curves (PNG), per-token advantages (HTML).
 * ``orz-rl build-model [--out DIR ...]``: build the embedded tiny model.
 """
 
@@ -13,7 +14,7 @@ import tyro
 
 from orz_rl.sandbox import SandboxUnavailable
 
-USAGE = "usage: orz-rl {train,eval,build-model} ...  (orz-rl train --help lists the recipes)"
+USAGE = "usage: orz-rl {train,eval,plot,build-model} ...  (orz-rl train --help lists the recipes)"
 
 
 def train(args: list[str]) -> None:
@@ -31,6 +32,12 @@ def evaluate(args: list[str]) -> None:
     run(tyro.cli(EvalConfig, args=args))
 
 
+def plot(args: list[str]) -> None:
+    from orz_rl.plot import PlotConfig, run
+
+    run(tyro.cli(PlotConfig, args=args))
+
+
 def build_model(args: list[str]) -> None:
     from orz_rl.tiny_model import TinyModelConfig, build
 
@@ -39,7 +46,7 @@ def build_model(args: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"train": train, "eval": evaluate, "build-model": build_model}
+    commands = {"train": train, "eval": evaluate, "plot": plot, "build-model": build_model}
     if not argv or argv[0] not in commands:
         print(USAGE, file=sys.stderr)
         raise SystemExit(2)

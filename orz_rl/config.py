@@ -177,7 +177,13 @@ class TrainConfig:
     max_minutes: float = -1.0
     """Stop after this much wall-clock time (-1: no limit)."""
     save_interval: int = 50
-    """Save actor and critic every this many steps (and at the end); 0 saves only at the end."""
+    """Checkpoint every this many steps (and at the end, and on SIGINT/SIGTERM); 0: only those."""
+    keep_last: int = 3
+    """Keep this many of the newest ``step_*`` checkpoints (``final`` is always kept)."""
+    resume: Path | None = None
+    """Continue the run in this directory (it becomes ``run_dir``) from its last complete checkpoint."""
+    auto_resume: bool = True
+    """Continue from ``run_dir``'s last complete checkpoint when it has one (else start fresh)."""
     seed: int = 0
     """Seed of torch's RNG (sampling, initialisation)."""
     threads: int = 0

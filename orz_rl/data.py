@@ -228,6 +228,12 @@ class PromptSampler:
             out.append((idx, self.problems[idx]))
         return out
 
+    def seek(self, drawn: int) -> None:
+        """Continue as if ``drawn`` prompts had been drawn since the start (the order is a function
+        of the seed alone, so a count is a position)."""
+        self.epoch, self.position = divmod(drawn, len(self.problems))
+        self._order = self._permutation(self.epoch)
+
     def state_dict(self) -> dict[str, int]:
         return {"seed": self.seed, "epoch": self.epoch, "position": self.position}
 

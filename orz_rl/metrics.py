@@ -58,18 +58,30 @@ def rollout_metrics(batch: TensorDict, samples_per_prompt: int, max_new_tokens: 
     return out
 
 
+def _step(line: str) -> int:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return 1 << 62  # a torn last line: dropped
+
+
 class MetricsLogger:
     """Appends one JSON line per step to ``metrics.jsonl`` and mirrors scalars to TensorBoard."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True) -> None:
+    def __init__(self, run_dir: Path, tensorboard: bool = True, start_step: int = 0) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / "metrics.jsonl"
+        # A resumed run keeps the steps up to its checkpoint and drops those a crash left after it.
+        kept = []
+        if self.path.exists():
+            kept = [line for line in self.path.read_text().splitlines() if _step(line) <= start_step]
+        self.path.write_text("".join(line + "\n" for line in kept))
         self._file = self.path.open("a", buffering=1)
         self._tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(str(run_dir / "tensorboard"))
+            self._tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step + 1)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         row = {"step": step, **{k: float(v) for k, v in metrics.items()}}

@@ -6,12 +6,15 @@ phases in order. Everything ORZ-specific is a field of :class:`TrainConfig`.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
-import shutil
+import signal
+import threading
 import time
 from contextlib import contextmanager
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +25,20 @@ from orz_rl import keys
 from orz_rl.actor import make_training_actor
 from orz_rl.advantages import compute_advantages, make_gae, set_next_values, set_token_rewards
 from orz_rl.batch_grader import MathGrader
+from orz_rl.checkpoint import (
+    latest_checkpoint,
+    load_state,
+    prune_checkpoints,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from orz_rl.code_judge import CodeJudge
 from orz_rl.config import TrainConfig
 from orz_rl.critic import Critic, make_value_operator
 from orz_rl.data import load_code_problems, load_problems
 from orz_rl.envs.math import MathEnv
-from orz_rl.envs.mixed import MathAndCodeEnv
+from orz_rl.envs.mixed import MathAndCodeEnv, render_problem
 from orz_rl.evaluation import evaluate_benchmark, resolve_benchmark
 from orz_rl.generation import (
     Sampling,
@@ -41,7 +52,8 @@ from orz_rl.metrics import MetricsLogger, rollout_metrics
 from orz_rl.modeling import load_causal_lm, load_tokenizer
 from orz_rl.rollout import make_collector, make_replay_buffer
 from orz_rl.sandbox import Sandbox
-from orz_rl.text_env import RuleRewardEnv
+from orz_rl.text_env import as_strings
+from orz_rl.validation import config_problems, length_problems, model_positions, prompt_sources, raise_if_any
 from orz_rl.weight_sync import vLLMInProcessUpdater
 
 _TEXT_KEYS = (keys.PROMPT_TEXT, keys.RESPONSE_TEXT, keys.ANSWER, keys.FINISH_REASON)
@@ -72,8 +84,8 @@ def _micro_batches(batch: TensorDict, size: int):
         yield batch[start : start + size]
 
 
-def prepare_inputs(cfg: TrainConfig) -> None:
-    """Build what the CPU default embeds (tiny model, toy data) and check every path, before any load."""
+def write_toy_data(cfg: TrainConfig) -> None:
+    """Write the generated tasks the CPU recipes train on (a second, cheap)."""
     if cfg.data.generate_toy_task:
         from orz_rl.toy_task import write_orz_train_file
 
@@ -82,38 +94,69 @@ def prepare_inputs(cfg: TrainConfig) -> None:
         from orz_rl.toy_task import write_code_file
 
         write_code_file(cfg.data.code_file, seed=cfg.data.seed, max_operand=cfg.data.toy_max_operand)
+
+
+def build_tiny_model_if_missing(cfg: TrainConfig) -> None:
+    """Build the embedded tiny model the CPU recipes start from, where it is not built yet."""
     if cfg.model.build_tiny_if_missing and not Path(cfg.model.path).is_dir():
         from orz_rl.tiny_model import TinyModelConfig, build
 
         print(f"building the embedded tiny model at {cfg.model.path} (about 30 s)")
         build(TinyModelConfig(out=Path(cfg.model.path), code_share=cfg.model.tiny_code_share))
-    if not Path(cfg.data.train_file).is_file():
-        raise FileNotFoundError(f"data.train_file {cfg.data.train_file!r} does not exist")
-    if cfg.data.code_file and not Path(cfg.data.code_file).is_file():
-        raise FileNotFoundError(f"data.code_file {cfg.data.code_file!r} does not exist")
 
 
-def check_lengths(cfg: TrainConfig, env: RuleRewardEnv, tokenizer, max_positions: int | None) -> None:
-    """Every rendered prompt fits ``max_prompt_tokens``, and prompt plus response fit the model."""
-    r = cfg.rollout
-    if max_positions is not None and r.max_prompt_tokens + r.max_new_tokens > max_positions:
-        raise ValueError(
-            f"rollout.max_prompt_tokens + rollout.max_new_tokens = {r.max_prompt_tokens} + "
-            f"{r.max_new_tokens} exceeds the model's {max_positions} positions ({cfg.model.path})"
-        )
-    prompts = [env.render(p) for p in env.problems]
-    lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
-    longest = max(range(len(lengths)), key=lengths.__getitem__)
-    if lengths[longest] > r.max_prompt_tokens:
-        # The math problems come first, then the code file's.
-        n_math = sum(p.tests is None for p in env.problems)
-        is_code = env.problems[longest].tests is not None
-        source = cfg.data.code_file if is_code else cfg.data.train_file
-        item = longest + 1 - (n_math if is_code else 0)
-        raise ValueError(
-            f"{source}: item {item} renders to a {lengths[longest]}-token prompt, "
-            f"over rollout.max_prompt_tokens = {r.max_prompt_tokens}"
-        )
+def find_resume_checkpoint(cfg: TrainConfig) -> Path | None:
+    """The checkpoint a run continues from: ``--resume``'s (which must have one), else run_dir's
+    newest complete one when ``auto_resume`` (broken ones are reported and skipped)."""
+    if cfg.resume is not None:
+        found = latest_checkpoint(cfg.resume)
+        if found is None:
+            raise FileNotFoundError(
+                f"resume: {str(cfg.resume)!r} holds no complete checkpoint to resume from"
+            )
+        return found
+    return latest_checkpoint(cfg.run_dir) if cfg.auto_resume else None
+
+
+def _rewrite_jsonl(path: Path, rows: list[dict]):
+    """``path`` holding exactly ``rows`` (a resumed run drops what the crashed one wrote after its
+    checkpoint), opened for appending."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path.open("a", buffering=1)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM as a request to stop after the current step; a second SIGINT interrupts."""
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+        print(f"orz-rl: {self.requested}: stopping after this step, with a checkpoint", flush=True)
+
+    @contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals reach the main thread only
+            return
+        previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 class Trainer:
@@ -129,9 +172,30 @@ class Trainer:
     """
 
     def __init__(self, cfg: TrainConfig, *, llm=None) -> None:
+        if cfg.resume is not None:
+            cfg = replace(cfg, run_dir=cfg.resume)
         self.cfg = cfg
         set_list_to_stack(True).set()
-        prepare_inputs(cfg)
+        # Every problem of the configuration at once, before any model loads: counts, files and
+        # fields first (before building anything), then prompt lengths (data and tokenizer only).
+        found = config_problems(cfg)
+        write_toy_data(cfg)
+        if not found:  # half a minute of work, for a configuration that can run
+            build_tiny_model_if_missing(cfg)
+        problems, code_problems = [], []
+        if Path(cfg.data.train_file).is_file() and (
+            not cfg.data.code_file or Path(cfg.data.code_file).is_file()
+        ):
+            # A malformed line is its own error (file and line), before any model loads.
+            problems = load_problems(cfg.data.train_file)
+            code_problems = load_code_problems(cfg.data.code_file) if cfg.data.code_file else []
+        if Path(cfg.model.path).is_dir() and problems:
+            tokenizer = load_tokenizer(cfg.model.path)
+            listed = problems + code_problems
+            prompts = [render_problem(p, tokenizer.bos_token) for p in listed]
+            positions = model_positions(cfg.model.path)
+            found += length_problems(cfg, prompts, prompt_sources(cfg, listed), tokenizer, positions)
+        raise_if_any(found)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -139,9 +203,6 @@ class Trainer:
         np.random.seed(cfg.seed)
         dtype = getattr(torch, cfg.model.dtype)
 
-        # The data first: a malformed line is reported before any model loads.
-        problems = load_problems(cfg.data.train_file)
-        code_problems = load_code_problems(cfg.data.code_file) if cfg.data.code_file else []
         # Started (and its isolation announced) only when there is code to run, before any model
         # loads: a machine where no isolation works is told so at once.
         self.judge = CodeJudge(Sandbox(cfg.sandbox)) if code_problems else None
@@ -150,10 +211,10 @@ class Trainer:
             for spec in cfg.eval.benchmarks:
                 name, path = resolve_benchmark(spec)
                 self.eval_sets[name] = load_problems(path)[: cfg.eval.limit or None]
+        self.checkpoint = find_resume_checkpoint(cfg)
+        actor_path = str(self.checkpoint / "actor") if self.checkpoint else cfg.model.path
+        critic_path = str(self.checkpoint / "critic") if self.checkpoint else cfg.model.path
         self.tokenizer = load_tokenizer(cfg.model.path)
-        self.actor_model = load_causal_lm(cfg.model.path, dtype=dtype).eval()
-        # Separate copy of the base model: actor and critic share no weights (ORZ).
-        self.critic = Critic.from_pretrained(cfg.model.path, dtype=dtype).eval()
 
         r = cfg.rollout
         workers = cfg.reward.workers or os.cpu_count() or 1
@@ -171,8 +232,10 @@ class Trainer:
             )
         else:
             self.env = MathEnv(problems, grader=self.grader, **env_args)
-        max_positions = getattr(self.actor_model.config, "max_position_embeddings", None)
-        check_lengths(cfg, self.env, self.tokenizer, max_positions)
+
+        self.actor_model = load_causal_lm(actor_path, dtype=dtype).eval()
+        # Separate copy of the base model: actor and critic share no weights (ORZ).
+        self.critic = Critic.from_pretrained(critic_path, dtype=dtype).eval()
         sampling = Sampling(r.max_new_tokens, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
         self.backend = resolve_backend(r.backend)
         self.weight_updater = None
@@ -182,7 +245,7 @@ class Trainer:
             if not reused:
                 try:
                     llm = make_vllm_engine(
-                        cfg.model.path,
+                        actor_path,
                         dtype=cfg.model.dtype,
                         seed=cfg.seed,
                         max_model_len=r.max_prompt_tokens + r.max_new_tokens,
@@ -234,7 +297,26 @@ class Trainer:
         if cfg.max_steps >= 0:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         self.step = 0
-        self.logger = MetricsLogger(cfg.run_dir)
+        self.history: list[dict[str, float]] = []
+        #: The distinct prompt ids each step trained on, in order (``prompts.jsonl``).
+        self.prompt_log: list[list[int]] = []
+        state = load_state(self.checkpoint) if self.checkpoint else None
+        if state is not None:
+            self._restore(state)
+        # The collector's first reset drew a batch it then discards: rewind the sampler so that
+        # the first rollout trains on the prompts that follow the last step trained (none lost).
+        self.env.sampler.seek(self.step * r.prompts_per_step)
+        self.logger = MetricsLogger(cfg.run_dir, start_step=self.step)
+        self._prompts_file = _rewrite_jsonl(
+            cfg.run_dir / "prompts.jsonl",
+            [{"step": i + 1, "prompt_ids": p} for i, p in enumerate(self.prompt_log)],
+        )
+        self._rollouts_path = cfg.run_dir / "rollouts.jsonl"
+        (cfg.run_dir / "config.json").write_text(json.dumps(_jsonable(asdict(cfg)), indent=1))
+        if state is not None:
+            # Last, after every set-up step that draws random numbers (vLLM seeds torch's
+            # generator when it starts): the next step draws exactly what it would have.
+            set_rng_state(state["rng"])
 
     # --- phases -----------------------------------------------------------------
 
@@ -357,6 +439,7 @@ class Trainer:
         batch = self.collect(timer)
         self.evaluate_old_policy_and_values(batch, timer)
         self.compute_advantages(batch, timer)
+        self.record_rollout(batch)
         # A fresh buffer per rollout: response widths change from step to step.
         self.buffer = make_replay_buffer(batch.shape[0], batch.shape[0])
         self.buffer.extend(batch.exclude(*_TEXT_KEYS))
@@ -378,48 +461,116 @@ class Trainer:
 
     # --- run --------------------------------------------------------------------
 
+    def state(self) -> dict:
+        """Everything beyond the two models that the next step depends on (``orz_rl.checkpoint``)."""
+        return {
+            "step": self.step,
+            "actor_optim": self.actor_optim.state_dict(),
+            "critic_optim": self.critic_optim.state_dict(),
+            "actor_sched": self.actor_sched.state_dict(),
+            "critic_sched": self.critic_sched.state_dict(),
+            "rng": rng_state(),
+            "sampler": self.env.sampler.state_dict(),
+            "history": self.history,
+            "prompt_log": self.prompt_log,
+        }
+
+    def _restore(self, state: dict) -> None:
+        self.step = state["step"]
+        self.actor_optim.load_state_dict(state["actor_optim"])
+        self.critic_optim.load_state_dict(state["critic_optim"])
+        self.actor_sched.load_state_dict(state["actor_sched"])
+        self.critic_sched.load_state_dict(state["critic_sched"])
+        self.history = list(state["history"])
+        self.prompt_log = list(state["prompt_log"])
+        for _ in range(self.step):  # one weight update per step so far: on-policy versions continue
+            self.collector.increment_version()
+        print(f"orz-rl: resuming from {self.checkpoint} (step {self.step} of {self.total_steps})")
+
     def save(self, tag: str) -> Path:
-        """Actor and critic in Hugging Face format under ``run_dir/checkpoints/tag``."""
-        final = self.cfg.run_dir / "checkpoints" / tag
-        tmp = final.with_name(final.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.actor_model.save_pretrained(tmp / "actor", safe_serialization=True)
-        self.tokenizer.save_pretrained(tmp / "actor")
-        self.critic.save_pretrained(tmp / "critic")
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        return final
+        """A complete checkpoint under ``run_dir/checkpoints/tag`` (atomic; ``keep_last`` retained)."""
+        path = save_checkpoint(
+            self.cfg.run_dir / "checkpoints" / tag,
+            self.actor_model,
+            self.tokenizer,
+            self.critic,
+            self.state(),
+        )
+        prune_checkpoints(self.cfg.run_dir, self.cfg.keep_last)
+        return path
+
+    def record_rollout(self, batch: TensorDict) -> None:
+        """The step's prompt ids (``prompts.jsonl``), and one right and one wrong response with
+        their per-token advantages and values (``rollouts.jsonl``, for ``orz-rl plot``)."""
+        ids = list(dict.fromkeys(batch.get(keys.PROMPT_ID).tolist()))
+        self.prompt_log.append(ids)
+        self._prompts_file.write(json.dumps({"step": self.step + 1, "prompt_ids": ids}) + "\n")
+        rewards = batch.get(keys.EPISODE_REWARD).tolist()
+        picks = [rewards.index(r) for r in (1.0, 0.0) if r in rewards]
+        mask = batch.get(keys.RESPONSE_MASK)
+        prompts = as_strings(batch.get(keys.PROMPT_TEXT))
+        with self._rollouts_path.open("a") as f:
+            for i in picks:
+                tokens = batch.get(keys.ACTION)[i][mask[i]].tolist()
+                row = {
+                    "step": self.step + 1,
+                    "prompt": prompts[i],
+                    "tokens": [self.tokenizer.decode([t]) for t in tokens],
+                    "advantages": batch.get(keys.ADVANTAGE)[i][mask[i]].squeeze(-1).tolist(),
+                    "values": batch.get(keys.STATE_VALUE)[i][mask[i]].squeeze(-1).tolist(),
+                    "reward": rewards[i],
+                }
+                f.write(json.dumps(row) + "\n")
 
     def train(self) -> list[dict[str, float]]:
+        """Train to ``total_steps``; returns the metrics of the steps this call ran.
+
+        SIGINT or SIGTERM ends the run after the step in progress, with a checkpoint
+        to resume from; a second SIGINT stops at once, without one.
+        """
         from tqdm import tqdm
 
         cfg = self.cfg
         history = []
         started = time.monotonic()
-        bar = tqdm(total=self.total_steps, desc="orz-rl", disable=not cfg.progress, dynamic_ncols=True)
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            desc="orz-rl",
+            disable=not cfg.progress,
+            dynamic_ncols=True,
+        )
+        stop = _StopRequest()
         try:
-            while self.step < self.total_steps:
-                metrics = self.train_step()
-                self.step += 1
-                if cfg.eval.interval > 0 and self.step % cfg.eval.interval == 0:
-                    start = time.perf_counter()
-                    metrics |= self.evaluate()
-                    metrics["time/eval"] = time.perf_counter() - start
-                self.logger.log(self.step, metrics)
-                history.append(metrics)
-                bar.update(1)
-                bar.set_postfix(
-                    reward=f"{metrics['reward/mean']:.3f}",
-                    len=f"{metrics['response_length/mean']:.1f}",
-                    vloss=f"{metrics['critic/loss_critic']:.3f}",
-                )
-                if cfg.save_interval > 0 and self.step % cfg.save_interval == 0:
-                    self.save(f"step_{self.step}")
-                if cfg.max_minutes > 0 and time.monotonic() - started > cfg.max_minutes * 60:
-                    break
+            with stop.installed():
+                while self.step < self.total_steps and not stop.requested:
+                    metrics = self.train_step()
+                    self.step += 1
+                    if cfg.eval.interval > 0 and self.step % cfg.eval.interval == 0:
+                        start = time.perf_counter()
+                        metrics |= self.evaluate()
+                        metrics["time/eval"] = time.perf_counter() - start
+                    self.logger.log(self.step, metrics)
+                    self.history.append(metrics)
+                    history.append(metrics)
+                    bar.update(1)
+                    bar.set_postfix(
+                        reward=f"{metrics['reward/mean']:.3f}",
+                        len=f"{metrics['response_length/mean']:.1f}",
+                        vloss=f"{metrics['critic/loss_critic']:.3f}",
+                    )
+                    if cfg.save_interval > 0 and self.step % cfg.save_interval == 0:
+                        self.save(f"step_{self.step}")
+                    if cfg.max_minutes > 0 and time.monotonic() - started > cfg.max_minutes * 60:
+                        break
+                if stop.requested:
+                    path = self.save(f"step_{self.step}")
+                    print(f"orz-rl: {stop.requested} at step {self.step}: saved {path}; run again to resume")
+                    return history
         finally:
             bar.close()
             self.logger.close()
+            self._prompts_file.close()
             self.collector.shutdown()
             self.grader.close()
             if self.judge is not None:

@@ -58,3 +58,22 @@ def cpu_default_on(model_dir: Path, tmp_path: Path) -> list[str]:
         "--run-dir",
         str(tmp_path / "run"),
     ]
+
+
+#: A short run of the CPU default with everything a run logs: checkpoints every 2 steps (the
+#: newest 2 kept), evaluation on two benchmarks every 2 steps.
+SHORT_RUN_STEPS = 6
+SHORT_RUN_ARGS = (
+    *("--max-steps", str(SHORT_RUN_STEPS), "--save-interval", "2", "--keep-last", "2", "--no-progress"),
+    *("--eval.interval", "2", "--eval.benchmarks", "math500", "aime2024"),
+    *("--eval.limit", "3", "--eval.samples", "2"),
+)
+
+
+@pytest.fixture(scope="session")
+def short_run(tiny_model_dir, tmp_path_factory) -> Path:
+    """The run directory of ``orz-rl train cpu-default`` with :data:`SHORT_RUN_ARGS` (~40 s)."""
+    tmp = tmp_path_factory.mktemp("short-run")
+    out = orz_cli(*cpu_default_on(tiny_model_dir, tmp), *SHORT_RUN_ARGS, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return tmp / "run"

@@ -48,7 +48,7 @@ def test_missing_model_path_names_the_path(tmp_path):
         str(tmp_path / "run"),
     )
     assert out.returncode == 1
-    assert f"model path {str(missing)!r} does not exist" in out.stderr
+    assert f"model.path {str(missing)!r} does not exist" in out.stderr
     assert "Traceback" not in out.stderr
 
 

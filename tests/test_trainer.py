@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
-import pytest
 import torch
 
 from orz_rl.config import EvalDuringTrainingConfig, PPOConfig, RolloutConfig
 from orz_rl.critic import Critic
 from orz_rl.data import Problem
-from orz_rl.envs.math import MathEnv
 from orz_rl.modeling import load_causal_lm, load_tokenizer
 from orz_rl.prompt import render_prompt
 from orz_rl.recipes import RECIPES
-from orz_rl.trainer import Trainer, check_lengths
+from orz_rl.trainer import Trainer
+from orz_rl.validation import length_problems
 from orz_rl.weight_sync import vLLMInProcessUpdater
 
 DOCUMENTED = [
@@ -135,14 +135,19 @@ def test_prompts_over_the_limit_and_lengths_over_the_model_are_one_error_naming_
     short = Problem("What is 1 + 1?", "2")
     long_question = Problem("What is " + " + ".join(["1"] * 200) + "?", "200")
 
-    def env(*problems):
-        return MathEnv(problems, prompts_per_step=1, samples_per_prompt=1)
+    def check(cfg, *problems):
+        prompts = [render_prompt(p.question) for p in problems]
+        return length_problems(
+            cfg, prompts, [f"toy.json: item {i + 1}" for i in range(len(problems))], tok, 1024
+        )
 
-    over_prompt = r"item 2 renders to a \d+-token prompt, over rollout.max_prompt_tokens = 256"
-    with pytest.raises(ValueError, match=over_prompt):
-        check_lengths(cpu, env(short, long_question), tok, max_positions=1024)
+    over_prompt = r"toy.json: item 2 renders to a \d+-token prompt, over rollout.max_prompt_tokens = 256"
+    (problem,) = check(cpu, short, long_question)
+    assert re.fullmatch(over_prompt, problem)
     long_responses = replace(cpu, rollout=replace(cpu.rollout, max_new_tokens=1000))
-    over_model = r"rollout.max_prompt_tokens \+ rollout.max_new_tokens = 256 \+ 1000 exceeds the model's 1024"
-    with pytest.raises(ValueError, match=over_model):
-        check_lengths(long_responses, env(short), tok, max_positions=1024)
-    check_lengths(cpu, env(short), tok, max_positions=1024)
+    over_model = (
+        r"rollout.max_prompt_tokens \+ rollout.max_new_tokens = 256 \+ 1000 exceeds the model's 1024.*"
+    )
+    (problem,) = check(long_responses, short)
+    assert re.fullmatch(over_model, problem)
+    assert check(cpu, short) == []
