@@ -58,30 +58,42 @@ def rollout_metrics(batch: TensorDict, samples_per_prompt: int, max_new_tokens: 
     return out
 
 
-def _step(line: str) -> int:
-    try:
-        return int(json.loads(line)["step"])
-    except (ValueError, KeyError, TypeError):
-        return 1 << 62  # a torn last line: dropped
+def rewrite_jsonl(path: Path, rows: list[dict]):
+    """``path`` holding exactly ``rows``, opened for appending (line-buffered)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path.open("a", buffering=1)
+
+
+def truncate_jsonl(path: Path, last_step: int) -> None:
+    """Drop the lines of ``path`` logged after ``last_step`` (and a torn last line)."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= last_step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            pass
+    path.write_text("".join(line + "\n" for line in kept))
 
 
 class MetricsLogger:
-    """Appends one JSON line per step to ``metrics.jsonl`` and mirrors scalars to TensorBoard."""
+    """Appends one JSON line per step to ``metrics.jsonl`` and mirrors scalars to TensorBoard.
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True, start_step: int = 0) -> None:
-        run_dir.mkdir(parents=True, exist_ok=True)
+    ``history`` holds the metrics of the steps already run (a resumed run's, from its
+    checkpoint): the file is rewritten to them, and TensorBoard drops what it logged after.
+    """
+
+    def __init__(self, run_dir: Path, tensorboard: bool = True, history: list[dict[str, float]] = ()) -> None:
         self.path = run_dir / "metrics.jsonl"
-        # A resumed run keeps the steps up to its checkpoint and drops those a crash left after it.
-        kept = []
-        if self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines() if _step(line) <= start_step]
-        self.path.write_text("".join(line + "\n" for line in kept))
-        self._file = self.path.open("a", buffering=1)
+        self._file = rewrite_jsonl(self.path, [{"step": i + 1, **m} for i, m in enumerate(history)])
         self._tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step + 1)
+            self._tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=len(history) + 1)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         row = {"step": step, **{k: float(v) for k, v in metrics.items()}}

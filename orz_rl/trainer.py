@@ -36,7 +36,7 @@ from orz_rl.checkpoint import (
 from orz_rl.code_judge import CodeJudge
 from orz_rl.config import TrainConfig
 from orz_rl.critic import Critic, make_value_operator
-from orz_rl.data import load_code_problems, load_problems
+from orz_rl.data import Problem, load_code_problems, load_problems
 from orz_rl.envs.math import MathEnv
 from orz_rl.envs.mixed import MathAndCodeEnv, render_problem
 from orz_rl.evaluation import evaluate_benchmark, resolve_benchmark
@@ -48,7 +48,7 @@ from orz_rl.generation import (
     resolve_backend,
 )
 from orz_rl.losses import ClippedValueLoss, TokenClipPPOLoss
-from orz_rl.metrics import MetricsLogger, rollout_metrics
+from orz_rl.metrics import MetricsLogger, rewrite_jsonl, rollout_metrics, truncate_jsonl
 from orz_rl.modeling import load_causal_lm, load_tokenizer
 from orz_rl.rollout import make_collector, make_replay_buffer
 from orz_rl.sandbox import Sandbox
@@ -105,6 +105,33 @@ def build_tiny_model_if_missing(cfg: TrainConfig) -> None:
         build(TinyModelConfig(out=Path(cfg.model.path), code_share=cfg.model.tiny_code_share))
 
 
+def load_checked(cfg: TrainConfig) -> tuple[list[Problem], list[Problem], object | None]:
+    """The run's math and code problems and its tokenizer, once every problem of the configuration
+    is reported at once (:class:`~orz_rl.validation.ConfigError`), before any model loads.
+
+    Counts, files and fields are checked first, before the tiny model is built; then the prompt
+    lengths, which need only the data and the tokenizer (``None`` for a hub name, loaded later).
+    """
+    found = config_problems(cfg)
+    write_toy_data(cfg)
+    if not found:  # half a minute of work, for a configuration that can run
+        build_tiny_model_if_missing(cfg)
+    problems, code_problems, tokenizer = [], [], None
+    code_file = cfg.data.code_file
+    if Path(cfg.data.train_file).is_file() and (not code_file or Path(code_file).is_file()):
+        # A malformed line is its own error (file and line).
+        problems = load_problems(cfg.data.train_file)
+        code_problems = load_code_problems(code_file) if code_file else []
+    if Path(cfg.model.path).is_dir() and problems:
+        tokenizer = load_tokenizer(cfg.model.path)
+        listed = problems + code_problems
+        prompts = [render_problem(p, tokenizer.bos_token) for p in listed]
+        positions = model_positions(cfg.model.path)
+        found += length_problems(cfg, prompts, prompt_sources(cfg, listed), tokenizer, positions)
+    raise_if_any(found)
+    return problems, code_problems, tokenizer
+
+
 def find_resume_checkpoint(cfg: TrainConfig) -> Path | None:
     """The checkpoint a run continues from: ``--resume``'s (which must have one), else run_dir's
     newest complete one when ``auto_resume`` (broken ones are reported and skipped)."""
@@ -116,14 +143,6 @@ def find_resume_checkpoint(cfg: TrainConfig) -> Path | None:
             )
         return found
     return latest_checkpoint(cfg.run_dir) if cfg.auto_resume else None
-
-
-def _rewrite_jsonl(path: Path, rows: list[dict]):
-    """``path`` holding exactly ``rows`` (a resumed run drops what the crashed one wrote after its
-    checkpoint), opened for appending."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path.open("a", buffering=1)
 
 
 def _jsonable(value):
@@ -176,26 +195,7 @@ class Trainer:
             cfg = replace(cfg, run_dir=cfg.resume)
         self.cfg = cfg
         set_list_to_stack(True).set()
-        # Every problem of the configuration at once, before any model loads: counts, files and
-        # fields first (before building anything), then prompt lengths (data and tokenizer only).
-        found = config_problems(cfg)
-        write_toy_data(cfg)
-        if not found:  # half a minute of work, for a configuration that can run
-            build_tiny_model_if_missing(cfg)
-        problems, code_problems = [], []
-        if Path(cfg.data.train_file).is_file() and (
-            not cfg.data.code_file or Path(cfg.data.code_file).is_file()
-        ):
-            # A malformed line is its own error (file and line), before any model loads.
-            problems = load_problems(cfg.data.train_file)
-            code_problems = load_code_problems(cfg.data.code_file) if cfg.data.code_file else []
-        if Path(cfg.model.path).is_dir() and problems:
-            tokenizer = load_tokenizer(cfg.model.path)
-            listed = problems + code_problems
-            prompts = [render_problem(p, tokenizer.bos_token) for p in listed]
-            positions = model_positions(cfg.model.path)
-            found += length_problems(cfg, prompts, prompt_sources(cfg, listed), tokenizer, positions)
-        raise_if_any(found)
+        problems, code_problems, tokenizer = load_checked(cfg)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -214,7 +214,7 @@ class Trainer:
         self.checkpoint = find_resume_checkpoint(cfg)
         actor_path = str(self.checkpoint / "actor") if self.checkpoint else cfg.model.path
         critic_path = str(self.checkpoint / "critic") if self.checkpoint else cfg.model.path
-        self.tokenizer = load_tokenizer(cfg.model.path)
+        self.tokenizer = tokenizer or load_tokenizer(cfg.model.path)
 
         r = cfg.rollout
         workers = cfg.reward.workers or os.cpu_count() or 1
@@ -306,12 +306,14 @@ class Trainer:
         # The collector's first reset drew a batch it then discards: rewind the sampler so that
         # the first rollout trains on the prompts that follow the last step trained (none lost).
         self.env.sampler.seek(self.step * r.prompts_per_step)
-        self.logger = MetricsLogger(cfg.run_dir, start_step=self.step)
-        self._prompts_file = _rewrite_jsonl(
+        # The run's files read as one run: what a crash logged after the checkpoint goes.
+        self.logger = MetricsLogger(cfg.run_dir, history=self.history)
+        self._prompts_file = rewrite_jsonl(
             cfg.run_dir / "prompts.jsonl",
             [{"step": i + 1, "prompt_ids": p} for i, p in enumerate(self.prompt_log)],
         )
         self._rollouts_path = cfg.run_dir / "rollouts.jsonl"
+        truncate_jsonl(self._rollouts_path, self.step)
         (cfg.run_dir / "config.json").write_text(json.dumps(_jsonable(asdict(cfg)), indent=1))
         if state is not None:
             # Last, after every set-up step that draws random numbers (vLLM seeds torch's

@@ -102,3 +102,13 @@ def test_a_malformed_programming_problem_names_file_and_line(tmp_path, line, mes
     path.write_text(json.dumps(CODE_GOOD) + "\n" + line + "\n")
     with pytest.raises(DatasetFormatError, match=f"code.jsonl:2: .*{message}"):
         load_code_problems(path)
+
+
+def test_seeking_a_sampler_to_n_draws_continues_as_drawing_them_would():
+    problems = [Problem(f"q{i}", str(i)) for i in range(7)]
+    drawn = PromptSampler(problems, seed=3)
+    drawn.next_batch(17)  # two passes and three prompts into the third
+    sought = PromptSampler(problems, seed=3)
+    sought.seek(17)
+    assert sought.state_dict() == drawn.state_dict() == {"seed": 3, "epoch": 2, "position": 3}
+    assert [i for i, _ in sought.next_batch(9)] == [i for i, _ in drawn.next_batch(9)]
