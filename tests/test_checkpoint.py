@@ -131,7 +131,7 @@ def test_sigint_during_training_leaves_a_complete_checkpoint_and_exits_cleanly(t
     run = tmp_path / "run"
     proc = _start(args)
     _wait_for_steps(run / "metrics.jsonl", 2, proc)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole foreground group
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr[-3000:]
     steps = len((run / "metrics.jsonl").read_text().splitlines())
@@ -139,3 +139,5 @@ def test_sigint_during_training_leaves_a_complete_checkpoint_and_exits_cleanly(t
     assert f"orz-rl: SIGINT at step {steps}: saved {checkpoint}" in stdout
     assert check_checkpoint(checkpoint) is None and load_state(checkpoint)["step"] == steps
     assert "Traceback" not in stderr
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["grader/failures"] == last["grader/restarts"] == 0  # the checkers lived through it
