@@ -53,7 +53,14 @@ from orz_rl.modeling import load_causal_lm, load_tokenizer
 from orz_rl.rollout import make_collector, make_replay_buffer
 from orz_rl.sandbox import Sandbox
 from orz_rl.text_env import as_strings
-from orz_rl.validation import config_problems, length_problems, model_positions, prompt_sources, raise_if_any
+from orz_rl.validation import (
+    config_problems,
+    length_problems,
+    model_positions,
+    prompt_sources,
+    raise_if_any,
+    resume_problems,
+)
 from orz_rl.weight_sync import vLLMInProcessUpdater
 
 _TEXT_KEYS = (keys.PROMPT_TEXT, keys.RESPONSE_TEXT, keys.ANSWER, keys.FINISH_REASON)
@@ -212,6 +219,9 @@ class Trainer:
                 name, path = resolve_benchmark(spec)
                 self.eval_sets[name] = load_problems(path)[: cfg.eval.limit or None]
         self.checkpoint = find_resume_checkpoint(cfg)
+        state = load_state(self.checkpoint) if self.checkpoint else None
+        if state is not None and "config" in state:
+            raise_if_any(resume_problems(state["config"], _jsonable(asdict(cfg))))
         actor_path = str(self.checkpoint / "actor") if self.checkpoint else cfg.model.path
         critic_path = str(self.checkpoint / "critic") if self.checkpoint else cfg.model.path
         self.tokenizer = tokenizer or load_tokenizer(cfg.model.path)
@@ -300,7 +310,6 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         #: The distinct prompt ids each step trained on, in order (``prompts.jsonl``).
         self.prompt_log: list[list[int]] = []
-        state = load_state(self.checkpoint) if self.checkpoint else None
         if state is not None:
             self._restore(state)
         # The collector's first reset drew a batch it then discards: rewind the sampler so that
@@ -475,6 +484,7 @@ class Trainer:
             "sampler": self.env.sampler.state_dict(),
             "history": self.history,
             "prompt_log": self.prompt_log,
+            "config": _jsonable(asdict(self.cfg)),
         }
 
     def _restore(self, state: dict) -> None:

@@ -100,6 +100,51 @@ def config_problems(cfg: TrainConfig) -> list[str]:
     return problems
 
 
+#: Fields a resumed run may change: how long and how it runs, where it logs, how it evaluates,
+#: where programs run. Any other difference would make the resumed run another experiment.
+RESUMABLE_CHANGES = (
+    "run_dir",
+    "resume",
+    "auto_resume",
+    "max_steps",
+    "max_minutes",
+    "num_episodes",
+    "progress",
+    "save_interval",
+    "keep_last",
+    "threads",
+    "eval.",
+    "sandbox.",
+    "reward.workers",
+    "data.generate_toy_task",
+    "data.generate_toy_code",
+    "model.build_tiny_if_missing",
+    "rollout.backend",
+    "rollout.vllm_",
+)
+
+
+def _flatten(config: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out |= _flatten(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def resume_problems(saved: dict, now: dict) -> list[str]:
+    """The fields whose value differs from the checkpoint's run, except :data:`RESUMABLE_CHANGES`."""
+    before, after = _flatten(saved), _flatten(now)
+    return [
+        f"{field} = {after.get(field)!r} differs from the checkpoint's run ({before.get(field)!r}); "
+        "a resumed run keeps its settings (use a new run_dir for new ones)"
+        for field in sorted(before.keys() | after.keys())
+        if before.get(field) != after.get(field) and not field.startswith(RESUMABLE_CHANGES)
+    ]
+
+
 def model_positions(model_path: str) -> int | None:
     """``max_position_embeddings`` from the model's ``config.json``, without loading weights."""
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -141,3 +142,14 @@ def test_sigint_during_training_leaves_a_complete_checkpoint_and_exits_cleanly(t
     assert "Traceback" not in stderr
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["grader/failures"] == last["grader/restarts"] == 0  # the checkers lived through it
+
+
+def test_resuming_with_other_settings_names_each_changed_field(short_run, tiny_model_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(short_run, copy)
+    args = [*cpu_default_on(tiny_model_dir, short_run.parent), *SHORT_RUN_ARGS, "--resume", str(copy)]
+    out = orz_cli(*args, "--ppo.clip-epsilon", "0.3", "--max-steps", "8", "--keep-last", "5")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "the configuration cannot run (1 problem(s)):" in out.stderr  # max_steps, keep_last may change
+    assert "ppo.clip_epsilon = 0.3 differs from the checkpoint's run (0.2)" in out.stderr
+    assert "generating with" not in out.stdout
