@@ -36,6 +36,7 @@ from typing import Literal
 
 import torch
 
+from orz_rl.grader import last_answer_block
 from orz_rl.sandbox import FunctionSession, Sandbox
 
 logger = logging.getLogger(__name__)
@@ -83,11 +84,8 @@ class CodeTests:
 
 def extract_program(response: str) -> str | None:
     """The last fenced code block inside the last ``<answer>`` block, or ``None``."""
-    end = response.rfind("</answer>")
-    start = response.rfind("<answer>", 0, max(end, 0))
-    if end < 0 or start < 0:
-        return None
-    blocks = _FENCE.findall(response, start, end)
+    block = last_answer_block(response)
+    blocks = _FENCE.findall(block) if block is not None else []
     return blocks[-1] if blocks else None
 
 
@@ -135,8 +133,7 @@ class _Remote:
             raise _BadTest(f"arguments of {self._name} are not Python literals: {args!r}") from e
         reply = self._session.call(self._name, args, kwargs)
         if reply is None:
-            failure = self._session.failure or "sandbox_error"
-            raise _ProgramFailed("runtime_error" if failure == "error" else failure)
+            raise _ProgramFailed(_verdict(self._session.failure or "sandbox_error"))
         kind, _, value = reply.partition(" ")
         if kind == "memory":
             raise _ProgramFailed("memory")
@@ -149,7 +146,10 @@ class _Remote:
             raise _ProgramFailed("wrong_answer") from None
 
 
-_STDIO_VERDICT = {"ok": "wrong_answer", "error": "runtime_error"}
+def _verdict(status: str) -> str:
+    """The verdict of a run that did not pass, from its sandbox status (``orz_rl.sandbox.STATUSES``):
+    a clean exit with the wrong output is a wrong answer, a failing exit a runtime error."""
+    return {"ok": "wrong_answer", "error": "runtime_error"}.get(status, status)
 
 
 def _judge_stdio(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
@@ -158,7 +158,7 @@ def _judge_stdio(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
         if result.status != "ok" or not outputs_match(
             result.stdout.decode("utf-8", "replace"), expected, tests.compare, tests.tolerance
         ):
-            return _STDIO_VERDICT.get(result.status, result.status)
+            return _verdict(result.status)
     return "passed"
 
 

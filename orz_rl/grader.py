@@ -50,19 +50,26 @@ def _balanced_from(text: str, start: int) -> str | None:
     return None
 
 
-def extract_answer(response: str) -> str | None:
-    """The last ``\\boxed{}`` (or ``\\fbox{}``) inside the last ``<answer>`` block.
-
-    Returns ``None`` when there is no answer block, no box in it, or the box's
-    braces do not balance.
-    """
+def last_answer_block(response: str) -> str | None:
+    """The text of the last closed ``<answer>...</answer>`` block, or ``None``."""
     # Two reverse scans, linear in the response: a regex over every "<answer>"
     # opening would be quadratic on a response that opens many and closes none.
     end = response.rfind("</answer>")
     start = response.rfind("<answer>", 0, max(end, 0))
     if end < 0 or start < 0:
         return None
-    block = response[start + len("<answer>") : end]
+    return response[start + len("<answer>") : end]
+
+
+def extract_answer(response: str) -> str | None:
+    """The last ``\\boxed{}`` (or ``\\fbox{}``) inside the last ``<answer>`` block.
+
+    Returns ``None`` when there is no answer block, no box in it, or the box's
+    braces do not balance.
+    """
+    block = last_answer_block(response)
+    if block is None:
+        return None
     starts = [block.rfind(opener) + len(opener) for opener in _BOX_OPENERS if opener in block]
     if not starts:
         return None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from orz_rl.config import TrainConfig
 from orz_rl.data import Problem
+from orz_rl.modeling import ModelNotFoundError, check_model_path
 
 
 class ConfigError(ValueError):
@@ -78,14 +79,13 @@ def config_problems(cfg: TrainConfig) -> list[str]:
         problems.append(f"data.train_file {cfg.data.train_file!r} does not exist")
     if cfg.data.code_file and not cfg.data.generate_toy_code and not Path(cfg.data.code_file).is_file():
         problems.append(f"data.code_file {cfg.data.code_file!r} does not exist")
-    if (
-        not cfg.model.build_tiny_if_missing
-        and not Path(cfg.model.path).is_dir()
-        and cfg.model.path.count("/") != 1
-    ):
-        problems.append(
-            f"model.path {cfg.model.path!r} does not exist (expected a Hugging Face model directory)"
-        )
+    if not cfg.model.build_tiny_if_missing:
+        try:
+            check_model_path(cfg.model.path)  # the loaders' own rule for a local path vs a hub name
+        except ModelNotFoundError:
+            problems.append(
+                f"model.path {cfg.model.path!r} does not exist (expected a Hugging Face model directory)"
+            )
     if cfg.data.code_file and cfg.sandbox.isolation == "none" and not cfg.sandbox.allow_unisolated:
         problems.append(
             "sandbox.isolation = 'none' runs untrusted code with network access; "
