@@ -55,13 +55,26 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(directory: Path, actor, tokenizer, critic, state: dict[str, Any]) -> Path:
-    """Write a checkpoint atomically at ``directory`` (replacing one there) and return it."""
+def save_checkpoint(
+    directory: Path,
+    actor,
+    tokenizer,
+    critic,
+    state: dict[str, Any],
+    *,
+    actor_state: dict[str, torch.Tensor] | None = None,
+    critic_state: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write a checkpoint atomically at ``directory`` (replacing one there) and return it.
+
+    ``actor_state`` and ``critic_state`` are the models' whole state dicts where their own
+    parameters are shards (FSDP2, :meth:`orz_rl.distributed.Distributed.full_state_dict`).
+    """
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    actor.save_pretrained(tmp / "actor", safe_serialization=True)
+    actor.save_pretrained(tmp / "actor", safe_serialization=True, state_dict=actor_state)
     tokenizer.save_pretrained(tmp / "actor")
-    critic.save_pretrained(tmp / "critic")
+    critic.save_pretrained(tmp / "critic", state_dict=critic_state)
     torch.save(state, tmp / STATE)
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
     manifest = {str(p.relative_to(tmp)): {"bytes": p.stat().st_size, "sha256": _digest(p)} for p in files}

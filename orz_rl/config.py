@@ -126,6 +126,10 @@ class PPOConfig:
     """Critic mini-batch optimiser steps per generation step (ORZ: 12)."""
     micro_batch_size: int = 8
     """Sequences per forward/backward pass (gradients accumulate over micro-batches)."""
+    activation_checkpointing: bool = False
+    """Keep only each decoder layer's input during the forward and recompute the rest in the
+    backward (actor and critic): a third more compute for a fraction of the activation memory,
+    which 8,000-token responses of a 7B model need on 80 GB GPUs (``--dry-run`` shows both)."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm of actor and critic."""
 
@@ -149,6 +153,30 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class LayoutConfig:
+    """Where a run's processes go: training ranks (``torchrun``, FSDP2) and vLLM engines (Ray).
+
+    Training runs on as many ranks as ``torchrun`` starts (one per GPU; one process without
+    it); the fields below place the engines and tell ``--dry-run`` what the machines hold.
+    """
+
+    nodes: int = 1
+    """Machines of the run."""
+    gpus_per_node: int = 8
+    """GPUs per machine (0: a CPU run)."""
+    gpu_memory_gib: float = 80.0
+    """Memory of one GPU (``--dry-run`` checks the estimate against it)."""
+    vllm_engines: int = 0
+    """vLLM engines, each a Ray actor on ``vllm_tensor_parallel`` GPUs of their own; 0: one engine
+    inside the trainer's process (one machine; not possible under ``torchrun``)."""
+    vllm_tensor_parallel: int = 1
+    """GPUs per vLLM engine (tensor parallel)."""
+    ray_address: str = ""
+    """Ray cluster the engines join ("auto": the one started with ``ray start`` on this node;
+    "": a local cluster started by the trainer)."""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A whole ORZ run."""
 
@@ -168,6 +196,8 @@ class TrainConfig:
     """PPO update."""
     optim: OptimConfig = field(default_factory=OptimConfig)
     """Optimisers."""
+    layout: LayoutConfig = field(default_factory=LayoutConfig)
+    """Machines, training ranks and vLLM engines."""
     run_dir: Path = Path("runs/orz")
     """Where metrics.jsonl, TensorBoard events and checkpoints go."""
     num_episodes: int = 20
@@ -190,3 +220,5 @@ class TrainConfig:
     """torch intra-op threads (0: torch's default)."""
     progress: bool = True
     """Show a progress bar."""
+    dry_run: bool = False
+    """Print the layout, memory per GPU and batch sizes, and exit without loading weights."""

@@ -41,13 +41,17 @@ class Critic(nn.Module):
             critic.value_head.load_state_dict(load_file(str(head)))
         return critic.to(dtype)
 
-    def save_pretrained(self, path: str | Path) -> None:
-        """Hugging Face format: the backbone's files plus ``value_head.safetensors``."""
+    def save_pretrained(self, path: str | Path, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+        """Hugging Face format: the backbone's files plus ``value_head.safetensors`` (from
+        ``state_dict``, the critic's whole one, where its own parameters are FSDP shards)."""
         path = Path(path)
-        self.backbone.save_pretrained(path, safe_serialization=True)
-        save_file(
-            {k: v.contiguous() for k, v in self.value_head.state_dict().items()}, str(path / VALUE_HEAD_FILE)
-        )
+        state_dict = self.state_dict() if state_dict is None else state_dict
+
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix) :]: v.contiguous() for k, v in state_dict.items() if k.startswith(prefix)}
+
+        self.backbone.save_pretrained(path, safe_serialization=True, state_dict=part("backbone."))
+        save_file(part("value_head."), str(path / VALUE_HEAD_FILE))
         (path / "critic.json").write_text(json.dumps({"value_head": VALUE_HEAD_FILE, "bias": False}))
 
     def forward(self, prompt_tokens, prompt_mask, action, response_mask) -> torch.Tensor:

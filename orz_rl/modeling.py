@@ -80,3 +80,14 @@ def response_hidden_states(
     out = backbone(input_ids=input_ids, attention_mask=mask, position_ids=position_ids, use_cache=False)
     p, r = prompt_tokens.shape[-1], action.shape[-1]
     return out.last_hidden_state[:, p - 1 : p - 1 + r]
+
+
+def enable_activation_checkpointing(model: nn.Module) -> None:
+    """Keep only each decoder layer's input in the forward; recompute the rest in the backward.
+
+    Non-reentrant: the variant that composes with FSDP2's parameter gathers in the backward.
+    transformers checkpoints in training mode only, which changes nothing else for Qwen2
+    (its one dropout, on attention, is 0 in every released config).
+    """
+    model.gradient_checkpointing_enable({"use_reentrant": False})
+    model.train()

@@ -20,6 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from tensordict import TensorDict, set_list_to_stack
+from torch import nn
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_optimizer_state_dict,
+    set_optimizer_state_dict,
+)
 
 from orz_rl import keys
 from orz_rl.actor import make_training_actor
@@ -37,11 +43,13 @@ from orz_rl.code_judge import CodeJudge
 from orz_rl.config import TrainConfig
 from orz_rl.critic import Critic, make_value_operator
 from orz_rl.data import Problem, load_code_problems, load_problems
+from orz_rl.distributed import Distributed
 from orz_rl.envs.math import MathEnv
 from orz_rl.envs.mixed import MathAndCodeEnv, render_problem
 from orz_rl.evaluation import evaluate_benchmark, resolve_benchmark
 from orz_rl.generation import (
     Sampling,
+    is_engine_pool,
     make_transformers_policy,
     make_vllm_engine,
     make_vllm_policy,
@@ -49,7 +57,7 @@ from orz_rl.generation import (
 )
 from orz_rl.losses import ClippedValueLoss, TokenClipPPOLoss
 from orz_rl.metrics import MetricsLogger, rewrite_jsonl, rollout_metrics, truncate_jsonl
-from orz_rl.modeling import load_causal_lm, load_tokenizer
+from orz_rl.modeling import enable_activation_checkpointing, load_causal_lm, load_tokenizer
 from orz_rl.rollout import make_collector, make_replay_buffer
 from orz_rl.sandbox import Sandbox
 from orz_rl.text_env import as_strings
@@ -86,9 +94,13 @@ def _warmup(steps: int):
     return lambda step: min(1.0, (step + 1) / max(steps, 1))
 
 
-def _micro_batches(batch: TensorDict, size: int):
-    for start in range(0, batch.shape[0], size):
-        yield batch[start : start + size]
+def _micro_batches(part: TensorDict, size: int, count: int, spare: TensorDict):
+    """``count`` micro-batches of at most ``size`` rows of ``part``, as ``(rows, weight)``: every
+    rank runs as many passes (each forward of a sharded model is a collective); past ``part``'s
+    rows a pass runs on ``spare`` with weight 0."""
+    for k in range(count):
+        rows = part[k * size : (k + 1) * size]
+        yield (rows, 1.0) if rows.shape[0] else (spare, 0.0)
 
 
 def write_toy_data(cfg: TrainConfig) -> None:
@@ -202,7 +214,22 @@ class Trainer:
             cfg = replace(cfg, run_dir=cfg.resume)
         self.cfg = cfg
         set_list_to_stack(True).set()
-        problems, code_problems, tokenizer = load_checked(cfg)
+        self.dist = Distributed.from_env()
+        main = self.dist.is_main
+        if self.dist.active and resolve_backend(cfg.rollout.backend) == "transformers":
+            raise ValueError(
+                "under torchrun, rollouts come from vLLM engines in Ray actors: the transformers "
+                "backend would generate with a sharded actor on rank 0 alone"
+            )
+        if self.dist.active and cfg.layout.vllm_engines < 1:
+            raise ValueError(
+                f"under torchrun ({self.dist.world_size} ranks) vLLM cannot run inside a trainer "
+                "process (it would join torch.distributed's world): pass --layout.vllm-engines N "
+                "(N >= 1 engines in Ray actors)"
+            )
+        problems, code_problems, tokenizer = load_checked(cfg) if main else ([], [], None)
+        # The other ranks load the model rank 0 may have just built.
+        self.dist.broadcast(None)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -214,7 +241,7 @@ class Trainer:
         # loads: a machine where no isolation works is told so at once.
         self.judge = CodeJudge(Sandbox(cfg.sandbox)) if code_problems else None
         self.eval_sets = {}
-        if cfg.eval.interval > 0:
+        if cfg.eval.interval > 0 and main:
             for spec in cfg.eval.benchmarks:
                 name, path = resolve_benchmark(spec)
                 self.eval_sets[name] = load_problems(path)[: cfg.eval.limit or None]
@@ -227,6 +254,76 @@ class Trainer:
         self.tokenizer = tokenizer or load_tokenizer(cfg.model.path)
 
         r = cfg.rollout
+        self.actor_model = load_causal_lm(actor_path, dtype=dtype).eval()
+        # Separate copy of the base model: actor and critic share no weights (ORZ).
+        self.critic = Critic.from_pretrained(critic_path, dtype=dtype).eval()
+        self.backend = resolve_backend(r.backend)
+        self.llm = self.weight_updater = self.env = self.grader = None
+        self.policy = self.collector = None
+        if main:
+            self._start_rollouts(problems, code_problems, actor_path, llm)
+
+        p, o = cfg.ppo, cfg.optim
+        self.gae = make_gae(p.gamma, p.lmbda)
+        if p.activation_checkpointing:
+            enable_activation_checkpointing(self.actor_model)
+            enable_activation_checkpointing(self.critic.backbone)
+        self.actor = make_training_actor(self.actor_model)
+        if self.dist.active and main:
+            backend = "NCCL" if self.dist.device.type == "cuda" else "Gloo"
+            print(f"orz-rl: training on {self.dist.world_size} ranks (FSDP2 over {backend})")
+        # The module FSDP wraps is the one the loss calls (ResponseLogits): its forward gathers
+        # the embeddings and the head around the decoder layers' own gathers.
+        self.dist.shard(self.actor[0].module, self.actor_model.get_decoder().layers)
+        self.dist.shard(self.critic, self.critic.backbone.layers)
+        self.value_operator = make_value_operator(self.critic)
+        self.policy_loss = TokenClipPPOLoss(
+            self.actor, clip_epsilon=p.clip_epsilon, aggregation=p.aggregation
+        )
+        self.value_loss = ClippedValueLoss(
+            self.value_operator, clip_value=p.value_clip, coeff=p.value_loss_coeff, aggregation=p.aggregation
+        )
+        adamw = dict(betas=o.betas, weight_decay=o.weight_decay)
+        self.actor_optim = torch.optim.AdamW(self.actor_model.parameters(), lr=o.actor_lr, **adamw)
+        self.critic_optim = torch.optim.AdamW(self.critic.parameters(), lr=o.critic_lr, **adamw)
+        self.actor_sched = torch.optim.lr_scheduler.LambdaLR(self.actor_optim, _warmup(o.warmup_steps))
+        self.critic_sched = torch.optim.lr_scheduler.LambdaLR(
+            self.critic_optim, _warmup(o.critic_warmup_steps)
+        )
+
+        num_problems = self.dist.broadcast(len(self.env.problems) if main else None)
+        steps_per_episode = math.ceil(num_problems / r.prompts_per_step)
+        self.total_steps = steps_per_episode * cfg.num_episodes
+        if cfg.max_steps >= 0:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        #: The distinct prompt ids each step trained on, in order (``prompts.jsonl``).
+        self.prompt_log: list[list[int]] = []
+        if state is not None:
+            self._restore(state)
+        self.logger = self._prompts_file = None
+        self._rollouts_path = cfg.run_dir / "rollouts.jsonl"
+        if main:
+            # The collector's first reset drew a batch it then discards: rewind the sampler so that
+            # the first rollout trains on the prompts that follow the last step trained (none lost).
+            self.env.sampler.seek(self.step * r.prompts_per_step)
+            # The run's files read as one run: what a crash logged after the checkpoint goes.
+            self.logger = MetricsLogger(cfg.run_dir, history=self.history)
+            self._prompts_file = rewrite_jsonl(
+                cfg.run_dir / "prompts.jsonl",
+                [{"step": i + 1, "prompt_ids": p} for i, p in enumerate(self.prompt_log)],
+            )
+            truncate_jsonl(self._rollouts_path, self.step)
+            (cfg.run_dir / "config.json").write_text(json.dumps(_jsonable(asdict(cfg)), indent=1))
+        if state is not None:
+            # Last, after every set-up step that draws random numbers (vLLM seeds torch's
+            # generator when it starts): the next step draws exactly what it would have.
+            set_rng_state(state["rng"])
+
+    def _start_rollouts(self, problems, code_problems, actor_path: str, llm) -> None:
+        """Rank 0's half of the set-up: the env with its reward, the engine(s), the collector."""
+        cfg, r = self.cfg, self.cfg.rollout
         workers = cfg.reward.workers or os.cpu_count() or 1
         self.grader = MathGrader(workers=workers, timeout=cfg.reward.timeout)
         env_args = dict(
@@ -243,14 +340,28 @@ class Trainer:
         else:
             self.env = MathEnv(problems, grader=self.grader, **env_args)
 
-        self.actor_model = load_causal_lm(actor_path, dtype=dtype).eval()
-        # Separate copy of the base model: actor and critic share no weights (ORZ).
-        self.critic = Critic.from_pretrained(critic_path, dtype=dtype).eval()
         sampling = Sampling(r.max_new_tokens, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
-        self.backend = resolve_backend(r.backend)
-        self.weight_updater = None
         print(f"orz-rl: generating with {self.backend}")
-        if self.backend == "vllm":
+        engines = cfg.layout.vllm_engines
+        if self.backend == "vllm" and engines > 0:
+            from orz_rl.ray_engines import RayEngineUpdater, RayvLLMEngines
+
+            print(f"orz-rl: starting {engines} vLLM engine(s) in Ray actors")
+            llm = RayvLLMEngines(
+                actor_path,
+                engines,
+                tensor_parallel=cfg.layout.vllm_tensor_parallel,
+                ray_address=cfg.layout.ray_address,
+                dtype=cfg.model.dtype,
+                seed=cfg.seed,
+                max_model_len=r.max_prompt_tokens + r.max_new_tokens,
+                gpu_memory_utilization=r.vllm_gpu_memory_utilization,
+                cpu_kv_cache_gib=r.vllm_cpu_kv_cache_gib,
+            )
+            self.llm = llm
+            self.weight_updater = RayEngineUpdater(llm)
+            self.policy = make_vllm_policy(llm, self.tokenizer, sampling)
+        elif self.backend == "vllm":
             reused = llm is not None
             if not reused:
                 try:
@@ -284,82 +395,59 @@ class Trainer:
         )
         self._rollouts = iter(self.collector)
 
-        p, o = cfg.ppo, cfg.optim
-        self.gae = make_gae(p.gamma, p.lmbda)
-        self.actor = make_training_actor(self.actor_model)
-        self.value_operator = make_value_operator(self.critic)
-        self.policy_loss = TokenClipPPOLoss(
-            self.actor, clip_epsilon=p.clip_epsilon, aggregation=p.aggregation
-        )
-        self.value_loss = ClippedValueLoss(
-            self.value_operator, clip_value=p.value_clip, coeff=p.value_loss_coeff, aggregation=p.aggregation
-        )
-        adamw = dict(betas=o.betas, weight_decay=o.weight_decay)
-        self.actor_optim = torch.optim.AdamW(self.actor_model.parameters(), lr=o.actor_lr, **adamw)
-        self.critic_optim = torch.optim.AdamW(self.critic.parameters(), lr=o.critic_lr, **adamw)
-        self.actor_sched = torch.optim.lr_scheduler.LambdaLR(self.actor_optim, _warmup(o.warmup_steps))
-        self.critic_sched = torch.optim.lr_scheduler.LambdaLR(
-            self.critic_optim, _warmup(o.critic_warmup_steps)
-        )
-
-        steps_per_episode = math.ceil(len(self.env.problems) / r.prompts_per_step)
-        self.total_steps = steps_per_episode * cfg.num_episodes
-        if cfg.max_steps >= 0:
-            self.total_steps = min(self.total_steps, cfg.max_steps)
-        self.step = 0
-        self.history: list[dict[str, float]] = []
-        #: The distinct prompt ids each step trained on, in order (``prompts.jsonl``).
-        self.prompt_log: list[list[int]] = []
-        if state is not None:
-            self._restore(state)
-        # The collector's first reset drew a batch it then discards: rewind the sampler so that
-        # the first rollout trains on the prompts that follow the last step trained (none lost).
-        self.env.sampler.seek(self.step * r.prompts_per_step)
-        # The run's files read as one run: what a crash logged after the checkpoint goes.
-        self.logger = MetricsLogger(cfg.run_dir, history=self.history)
-        self._prompts_file = rewrite_jsonl(
-            cfg.run_dir / "prompts.jsonl",
-            [{"step": i + 1, "prompt_ids": p} for i, p in enumerate(self.prompt_log)],
-        )
-        self._rollouts_path = cfg.run_dir / "rollouts.jsonl"
-        truncate_jsonl(self._rollouts_path, self.step)
-        (cfg.run_dir / "config.json").write_text(json.dumps(_jsonable(asdict(cfg)), indent=1))
-        if state is not None:
-            # Last, after every set-up step that draws random numbers (vLLM seeds torch's
-            # generator when it starts): the next step draws exactly what it would have.
-            set_rng_state(state["rng"])
-
     # --- phases -----------------------------------------------------------------
 
     def collect(self, timer: Timer) -> TensorDict:
-        """Generate one response per env element and score it (the env's reward)."""
-        with timer("generation"):
-            batch = next(self._rollouts)
-        timer.seconds["generation"] -= self.env.last_score_seconds
-        timer.seconds["scoring"] = self.env.last_score_seconds
+        """Generate one response per env element and score it (the env's reward).
+
+        Under torchrun rank 0 collects and every rank receives the batch (without its texts),
+        with rank 0's RNG state, so that all ranks draw the same mini-batches."""
+        batch = None
+        if self.dist.is_main:
+            with timer("generation"):
+                batch = next(self._rollouts)
+            timer.seconds["generation"] -= self.env.last_score_seconds
+            timer.seconds["scoring"] = self.env.last_score_seconds
+        if self.dist.active:
+            with timer("broadcast"):
+                shared = self.dist.broadcast(
+                    (batch.exclude(*_TEXT_KEYS), torch.get_rng_state()) if batch is not None else None
+                )
+            if batch is None:
+                batch, rng = shared
+                torch.set_rng_state(rng)
         return batch
 
     def grading_metrics(self) -> dict[str, float]:
         """How the step's rewards were decided: the env's counts (``grader/*`` for math answers:
         checked in workers, timed out...; ``code/*`` for programs: passed, timed out, memory...)."""
-        return dict(self.env.last_score_stats)
+        return dict(self.env.last_score_stats) if self.env is not None else {}
+
+    def _passes(self, rows: TensorDict, n: int):
+        """This rank's micro-batches of ``rows`` (a batch or mini-batch of ``n`` sequences) as
+        ``(micro-batch, weight)`` on the training device (see :func:`_micro_batches`)."""
+        mb = self.cfg.ppo.micro_batch_size
+        part = rows[self.dist.share(n)]
+        for micro, weight in _micro_batches(part, mb, self.dist.pieces(n, mb), rows[:1]):
+            yield (micro if self.dist.device.type == "cpu" else micro.to(self.dist.device)), weight
 
     @torch.no_grad()
     def evaluate_old_policy_and_values(self, batch: TensorDict, timer: Timer) -> None:
-        """PPO's old log-probs (from the trainer's actor, as ORZ does) and the critic's V_old."""
-        mb = self.cfg.ppo.micro_batch_size
+        """PPO's old log-probs (from the trainer's actor, as ORZ does) and the critic's V_old
+        (each rank computes its slice of the batch; every rank gets all of it)."""
+        n = batch.shape[0]
         with timer("old_log_probs"):
             log_probs = []
-            for micro in _micro_batches(batch, mb):
-                dist = self.actor.get_dist(micro)
-                log_probs.append(dist.log_prob(micro.get(keys.ACTION)))
-            batch.set(keys.SAMPLE_LOG_PROB, torch.cat(log_probs))
+            for micro, weight in self._passes(batch, n):
+                lp = self.actor.get_dist(micro).log_prob(micro.get(keys.ACTION)).cpu()
+                log_probs += [lp] if weight else []
+            batch.set(keys.SAMPLE_LOG_PROB, self.dist.gather_rows(torch.cat(log_probs), n))
         with timer("critic_values"):
-            values = [
-                self.value_operator(micro.clone(False)).get(keys.STATE_VALUE)
-                for micro in _micro_batches(batch, mb)
-            ]
-            batch.set(keys.STATE_VALUE, torch.cat(values))
+            values = []
+            for micro, weight in self._passes(batch, n):
+                v = self.value_operator(micro.clone(False)).get(keys.STATE_VALUE).cpu()
+                values += [v] if weight else []
+            batch.set(keys.STATE_VALUE, self.dist.gather_rows(torch.cat(values), n))
 
     def compute_advantages(self, batch: TensorDict, timer: Timer) -> None:
         """Sparse token rewards, then TorchRL's GAE (gamma = lambda = 1) and batch normalisation."""
@@ -368,31 +456,34 @@ class Trainer:
             set_next_values(batch)
             compute_advantages(batch, self.gae, normalize=self.cfg.ppo.normalize_advantages)
 
-    def _optimise(self, loss_module, loss_key: str, optim, sched, params, num_steps: int) -> dict[str, float]:
-        """``num_steps`` optimiser steps over disjoint mini-batches of the buffer."""
-        mb = self.cfg.ppo.micro_batch_size
+    def _optimise(self, loss_module, loss_key: str, optim, sched, num_steps: int) -> dict[str, float]:
+        """``num_steps`` optimiser steps over disjoint mini-batches of the buffer (under torchrun,
+        each rank computes its slice of every mini-batch and FSDP sums the gradients)."""
         mini = math.ceil(len(self.buffer) / num_steps)
         totals: dict[str, float] = {}
+        grad_norm = 0.0
         for _ in range(num_steps):
             sample = self.buffer.sample(batch_size=mini)
             n_seq = sample.shape[0]
             n_tok = int(sample.get(keys.RESPONSE_MASK).sum())
             optim.zero_grad(set_to_none=True)
-            for micro in _micro_batches(sample, mb):
+            for micro, weight in self._passes(sample, n_seq):
                 out = loss_module(micro, num_sequences=n_seq, num_tokens=n_tok)
-                out.get(loss_key).backward()
+                (out.get(loss_key) * weight).backward()
                 # The loss is already normalised by the mini-batch counts (its parts
                 # sum to the whole); diagnostics are micro-batch means, so weight them.
-                weight = micro.shape[0] / n_seq
+                share = weight * micro.shape[0] / n_seq
                 for k, v in out.items():
-                    totals[k] = (
-                        totals.get(k, 0.0) + (v.item() if k == loss_key else v.item() * weight) / num_steps
-                    )
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.ppo.max_grad_norm)
-            totals["grad_norm"] = totals.get("grad_norm", 0.0) + grad_norm.item() / num_steps
+                    part = v.item() * weight if k == loss_key else v.item() * share
+                    totals[k] = totals.get(k, 0.0) + part / num_steps
+            # The optimiser's own parameters: under FSDP2 the module may hold unsharded stand-ins
+            # (the root's, between a backward and the next forward) that carry no gradient.
+            params = [p for group in optim.param_groups for p in group["params"]]
+            norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.ppo.max_grad_norm)
+            grad_norm += norm.full_tensor().item() if hasattr(norm, "full_tensor") else norm.item()
             optim.step()
             sched.step()
-        return totals
+        return self.dist.sum(totals) | {"grad_norm": grad_norm / num_steps}
 
     def update_policy(self, timer: Timer) -> dict[str, float]:
         """ORZ: exactly one actor step per rollout (``policy_steps_per_rollout``)."""
@@ -402,7 +493,6 @@ class Trainer:
                 "loss_objective",
                 self.actor_optim,
                 self.actor_sched,
-                list(self.actor_model.parameters()),
                 self.cfg.ppo.policy_steps_per_rollout,
             )
         return {f"actor/{k}": v for k, v in out.items()} | {"actor/lr": self.actor_sched.get_last_lr()[0]}
@@ -415,13 +505,13 @@ class Trainer:
                 "loss_critic",
                 self.critic_optim,
                 self.critic_sched,
-                list(self.critic.parameters()),
                 self.cfg.ppo.critic_steps_per_rollout,
             )
         return {f"critic/{k}": v for k, v in out.items()} | {"critic/lr": self.critic_sched.get_last_lr()[0]}
 
     def evaluate(self) -> dict[str, float]:
-        """avg@k and pass@k of the current policy on the configured benchmarks (ORZ's protocol)."""
+        """avg@k and pass@k of the current policy on the configured benchmarks (ORZ's protocol;
+        rank 0, which holds the engines)."""
         out = {}
         for name, problems in self.eval_sets.items():
             figures, _ = evaluate_benchmark(
@@ -438,9 +528,13 @@ class Trainer:
     def sync_weights(self, timer: Timer) -> None:
         """The updated actor's weights into the generation engine before the next rollout."""
         with timer("weight_sync"):
-            if self.weight_updater is not None:
-                self.collector.update_policy_weights_(self.actor_model)
-            else:
+            if self.backend == "vllm":  # known on every rank; the engines are rank 0's
+                # Sharded under torchrun: gathered whole, onto rank 0 (a collective).
+                model = self.actor_model
+                weights = self.dist.full_state_dict(model) if self.dist.active else model
+                if self.dist.is_main:
+                    self.collector.update_policy_weights_(weights)
+            elif self.dist.is_main:
                 self.collector.increment_version()
 
     def train_step(self) -> dict[str, float]:
@@ -450,12 +544,15 @@ class Trainer:
         batch = self.collect(timer)
         self.evaluate_old_policy_and_values(batch, timer)
         self.compute_advantages(batch, timer)
-        self.record_rollout(batch)
         # A fresh buffer per rollout: response widths change from step to step.
         self.buffer = make_replay_buffer(batch.shape[0], batch.shape[0])
         self.buffer.extend(batch.exclude(*_TEXT_KEYS))
-        metrics = rollout_metrics(batch, self.cfg.rollout.samples_per_prompt, self.cfg.rollout.max_new_tokens)
-        metrics |= self.grading_metrics()
+        metrics = {}
+        if self.dist.is_main:  # the texts stay on rank 0
+            self.record_rollout(batch)
+            r = self.cfg.rollout
+            metrics = rollout_metrics(batch, r.samples_per_prompt, r.max_new_tokens)
+            metrics |= self.grading_metrics()
         mask = batch.get(keys.RESPONSE_MASK)
         raw_adv = batch.get(keys.VALUE_TARGET).squeeze(-1) - batch.get(keys.STATE_VALUE).squeeze(-1)
         metrics["advantage/mean"] = raw_adv[mask].mean().item()
@@ -467,21 +564,41 @@ class Trainer:
         metrics |= self.update_critic(timer)
         timer.seconds["step"] = time.perf_counter() - start
         metrics |= {f"time/{k}": v for k, v in timer.seconds.items()}
-        metrics["data/epoch"] = self.env.sampler.epoch
+        if self.dist.is_main:
+            metrics["data/epoch"] = self.env.sampler.epoch
         return metrics
 
     # --- run --------------------------------------------------------------------
+
+    def _optim_state(self, model: nn.Module, optim) -> dict:
+        if not self.dist.active:
+            return optim.state_dict()
+        # Whole (unsharded) and keyed by parameter name, so a run resumes on any number of ranks.
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        return get_optimizer_state_dict(model, optim, options=options)
+
+    def _load_optim_state(self, model: nn.Module, optim, saved: dict) -> None:
+        by_index = isinstance(next(iter(saved["state"]), 0), int)  # one process's format
+        if by_index and not self.dist.active:
+            optim.load_state_dict(saved)
+            return
+        if by_index:  # indices follow the parameters' order, which names give
+            names = [name for name, _ in model.named_parameters()]
+            groups = [g | {"params": [names[i] for i in g["params"]]} for g in saved["param_groups"]]
+            saved = {"state": {names[i]: v for i, v in saved["state"].items()}, "param_groups": groups}
+        options = StateDictOptions(full_state_dict=True)
+        set_optimizer_state_dict(model, optim, optim_state_dict=saved, options=options)
 
     def state(self) -> dict:
         """Everything beyond the two models that the next step depends on (``orz_rl.checkpoint``)."""
         return {
             "step": self.step,
-            "actor_optim": self.actor_optim.state_dict(),
-            "critic_optim": self.critic_optim.state_dict(),
+            "actor_optim": self._optim_state(self.actor_model, self.actor_optim),
+            "critic_optim": self._optim_state(self.critic, self.critic_optim),
             "actor_sched": self.actor_sched.state_dict(),
             "critic_sched": self.critic_sched.state_dict(),
             "rng": rng_state(),
-            "sampler": self.env.sampler.state_dict(),
+            "sampler": self.env.sampler.state_dict() if self.env is not None else None,
             "history": self.history,
             "prompt_log": self.prompt_log,
             "config": _jsonable(asdict(self.cfg)),
@@ -489,26 +606,37 @@ class Trainer:
 
     def _restore(self, state: dict) -> None:
         self.step = state["step"]
-        self.actor_optim.load_state_dict(state["actor_optim"])
-        self.critic_optim.load_state_dict(state["critic_optim"])
+        self._load_optim_state(self.actor_model, self.actor_optim, state["actor_optim"])
+        self._load_optim_state(self.critic, self.critic_optim, state["critic_optim"])
         self.actor_sched.load_state_dict(state["actor_sched"])
         self.critic_sched.load_state_dict(state["critic_sched"])
         self.history = list(state["history"])
         self.prompt_log = list(state["prompt_log"])
-        for _ in range(self.step):  # one weight update per step so far: on-policy versions continue
-            self.collector.increment_version()
+        for _ in range(self.step if self.collector is not None else 0):
+            self.collector.increment_version()  # one update per step so far: versions continue
         print(f"orz-rl: resuming from {self.checkpoint} (step {self.step} of {self.total_steps})")
 
     def save(self, tag: str) -> Path:
-        """A complete checkpoint under ``run_dir/checkpoints/tag`` (atomic; ``keep_last`` retained)."""
-        path = save_checkpoint(
-            self.cfg.run_dir / "checkpoints" / tag,
-            self.actor_model,
-            self.tokenizer,
-            self.critic,
-            self.state(),
-        )
-        prune_checkpoints(self.cfg.run_dir, self.cfg.keep_last)
+        """A complete checkpoint under ``run_dir/checkpoints/tag`` (atomic; ``keep_last`` retained).
+
+        Under torchrun every rank takes part (the sharded weights and optimiser states are
+        gathered) and rank 0 writes it."""
+        path = self.cfg.run_dir / "checkpoints" / tag
+        whole = self.dist.active
+        actor_state = self.dist.full_state_dict(self.actor_model) if whole else None
+        critic_state = self.dist.full_state_dict(self.critic) if whole else None
+        state = self.state()
+        if self.dist.is_main:
+            save_checkpoint(
+                path,
+                self.actor_model,
+                self.tokenizer,
+                self.critic,
+                state,
+                actor_state=actor_state,
+                critic_state=critic_state,
+            )
+            prune_checkpoints(self.cfg.run_dir, self.cfg.keep_last)
         return path
 
     def record_rollout(self, batch: TensorDict) -> None:
@@ -545,46 +673,55 @@ class Trainer:
         cfg = self.cfg
         history = []
         started = time.monotonic()
+        main = self.dist.is_main
         bar = tqdm(
             total=self.total_steps,
             initial=self.step,
             desc="orz-rl",
-            disable=not cfg.progress,
+            disable=not (cfg.progress and main),
             dynamic_ncols=True,
         )
         stop = _StopRequest()
         try:
             with stop.installed():
-                while self.step < self.total_steps and not stop.requested:
+                while self.step < self.total_steps:
+                    # Under torchrun every rank stops at the same step (a rank left alone would wait).
+                    if self.dist.any(stop.requested is not None):
+                        path = self.save(f"step_{self.step}")
+                        if main:
+                            why = stop.requested or "a signal to another rank"
+                            print(f"orz-rl: {why} at step {self.step}: saved {path}; run again to resume")
+                        return history
                     metrics = self.train_step()
                     self.step += 1
-                    if cfg.eval.interval > 0 and self.step % cfg.eval.interval == 0:
+                    if cfg.eval.interval > 0 and self.step % cfg.eval.interval == 0 and main:
                         start = time.perf_counter()
                         metrics |= self.evaluate()
                         metrics["time/eval"] = time.perf_counter() - start
-                    self.logger.log(self.step, metrics)
+                    if main:
+                        self.logger.log(self.step, metrics)
+                        bar.update(1)
+                        bar.set_postfix(
+                            reward=f"{metrics['reward/mean']:.3f}",
+                            len=f"{metrics['response_length/mean']:.1f}",
+                            vloss=f"{metrics['critic/loss_critic']:.3f}",
+                        )
                     self.history.append(metrics)
                     history.append(metrics)
-                    bar.update(1)
-                    bar.set_postfix(
-                        reward=f"{metrics['reward/mean']:.3f}",
-                        len=f"{metrics['response_length/mean']:.1f}",
-                        vloss=f"{metrics['critic/loss_critic']:.3f}",
-                    )
                     if cfg.save_interval > 0 and self.step % cfg.save_interval == 0:
                         self.save(f"step_{self.step}")
-                    if cfg.max_minutes > 0 and time.monotonic() - started > cfg.max_minutes * 60:
+                    late = cfg.max_minutes > 0 and time.monotonic() - started > cfg.max_minutes * 60
+                    if self.dist.any(late):
                         break
-                if stop.requested:
-                    path = self.save(f"step_{self.step}")
-                    print(f"orz-rl: {stop.requested} at step {self.step}: saved {path}; run again to resume")
-                    return history
         finally:
             bar.close()
-            self.logger.close()
-            self._prompts_file.close()
-            self.collector.shutdown()
-            self.grader.close()
+            if main:
+                self.logger.close()
+                self._prompts_file.close()
+                self.collector.shutdown()
+                self.grader.close()
+                if is_engine_pool(self.llm):
+                    self.llm.shutdown()
             if self.judge is not None:
                 self.judge.close()
                 self.judge.sandbox.close()

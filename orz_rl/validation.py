@@ -110,6 +110,7 @@ RESUMABLE_CHANGES = (
     "max_minutes",
     "num_episodes",
     "progress",
+    "dry_run",
     "save_interval",
     "keep_last",
     "threads",
@@ -121,6 +122,7 @@ RESUMABLE_CHANGES = (
     "model.build_tiny_if_missing",
     "rollout.backend",
     "rollout.vllm_",
+    "layout.",
 )
 
 
