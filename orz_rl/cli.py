@@ -1,6 +1,7 @@
 """``orz-rl``: the command line.
 
-* ``orz-rl train RECIPE [--field value ...]``: train a recipe (``--help`` lists every field).
+* ``orz-rl train RECIPE [--field value ...]``: train a recipe (``--help`` lists every field;
+  ``--dry-run`` prints its layout, memory per GPU and batch sizes instead).
 * ``orz-rl eval --model PATH --benchmarks math500 aime2024 ... [--samples 16]``: avg@k and pass@k.
 * ``orz-rl plot RUN_DIR [RUN_DIR ...] [--out DIR]``: training curves (PNG), per-token advantages (HTML).
 * ``orz-rl build-model [--out DIR ...]``: build the embedded tiny model.
@@ -19,9 +20,16 @@ USAGE = "usage: orz-rl {train,eval,plot,build-model} ...  (orz-rl train --help l
 
 def train(args: list[str]) -> None:
     from orz_rl.recipes import RECIPES
-    from orz_rl.trainer import Trainer
 
     cfg = tyro.extras.overridable_config_cli(RECIPES, args=args)
+    if cfg.dry_run:
+        # Only the configuration is read: no model, engine, data file or run directory is made.
+        from orz_rl.layout import format_plan, plan
+
+        print(format_plan(plan(cfg)))
+        return
+    from orz_rl.trainer import Trainer
+
     Trainer(cfg).train()
     print(f"metrics: {cfg.run_dir / 'metrics.jsonl'}")
 

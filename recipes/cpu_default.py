@@ -31,7 +31,15 @@ scale differs, for a 2-core machine:
 from dataclasses import replace
 from pathlib import Path
 
-from orz_rl.config import DataConfig, ModelConfig, OptimConfig, PPOConfig, RolloutConfig, TrainConfig
+from orz_rl.config import (
+    DataConfig,
+    LayoutConfig,
+    ModelConfig,
+    OptimConfig,
+    PPOConfig,
+    RolloutConfig,
+    TrainConfig,
+)
 
 CPU_DEFAULT = TrainConfig(
     model=ModelConfig(path="artifacts/tiny-qwen2", build_tiny_if_missing=True, dtype="float32"),
@@ -41,6 +49,8 @@ CPU_DEFAULT = TrainConfig(
     ),
     ppo=PPOConfig(micro_batch_size=64),
     optim=OptimConfig(actor_lr=7e-4, critic_lr=2e-3, warmup_steps=40, critic_warmup_steps=5),
+    # One machine without GPUs: one training process, the vLLM engine inside it.
+    layout=LayoutConfig(nodes=1, gpus_per_node=0),
     run_dir=Path("runs/cpu-default"),
     num_episodes=100,
     max_minutes=12.0,
