@@ -61,6 +61,8 @@ bench: $(STAMP)
 	$(PY) bench/generation.py
 	$(PY) bench/grading.py
 	$(PY) bench/sandbox.py
+	$(PY) bench/gae.py
+	$(PY) bench/step.py
 
 clean:
 	rm -rf $(VENV) artifacts runs

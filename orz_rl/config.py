@@ -126,6 +126,10 @@ class PPOConfig:
     """Critic mini-batch optimiser steps per generation step (ORZ: 12)."""
     micro_batch_size: int = 8
     """Sequences per forward/backward pass (gradients accumulate over micro-batches)."""
+    pack_tokens: int = -1
+    """Token budget of a packed row in the actor's and critic's forward passes: each micro-batch's
+    sequences go end to end into rows of at most this many tokens, attention kept within each
+    (-1: ``rollout.max_prompt_tokens + rollout.max_new_tokens``, ORZ's; 0: pad to the longest)."""
     activation_checkpointing: bool = False
     """Keep only each decoder layer's input during the forward and recompute the rest in the
     backward (actor and critic): a third more compute for a fraction of the activation memory,

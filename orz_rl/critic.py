@@ -29,6 +29,9 @@ class Critic(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.value_head = nn.Linear(backbone.config.hidden_size, 1, bias=False)
+        #: Token budget of a packed row in the forward passes (0: padded batches), not saved:
+        #: how to batch is the run's choice (``ppo.pack_tokens``), not the model's.
+        self.pack_tokens = 0
         # ORZ's value-head init (recipe: "weights drawn from U(-sqrt(5), sqrt(5))").
         nn.init.uniform_(self.value_head.weight, -math.sqrt(5), math.sqrt(5))
 
@@ -55,7 +58,9 @@ class Critic(nn.Module):
         (path / "critic.json").write_text(json.dumps({"value_head": VALUE_HEAD_FILE, "bias": False}))
 
     def forward(self, prompt_tokens, prompt_mask, action, response_mask) -> torch.Tensor:
-        hidden = response_hidden_states(self.backbone, prompt_tokens, prompt_mask, action, response_mask)
+        hidden = response_hidden_states(
+            self.backbone, prompt_tokens, prompt_mask, action, response_mask, self.pack_tokens
+        )
         return self.value_head(hidden).float()
 
 

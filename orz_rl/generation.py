@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from tensordict import NonTensorStack, TensorDictBase
+from tensordict import MetaData, NonTensorStack, TensorDictBase
 from torch import nn
 from torchrl.modules.llm import TransformersWrapper, vLLMWrapper
+from torchrl.modules.llm.policies.common import LogProbs, Masks, Text, Tokens
 
 from orz_rl import keys
 from orz_rl.modeling import check_model_path
@@ -127,6 +129,15 @@ def _torch_threads_kept():
         torch.set_num_threads(threads)
 
 
+def _sampled_log_probs(completion) -> torch.Tensor:
+    """The log-prob of each sampled token of a vLLM ``CompletionOutput`` (``logprobs=0``)."""
+    if not completion.logprobs:
+        return torch.zeros(len(completion.token_ids))
+    return torch.tensor(
+        [entry[token].logprob for entry, token in zip(completion.logprobs, completion.token_ids, strict=True)]
+    )
+
+
 def is_engine_pool(model) -> bool:
     # Imported lazily: Ray is an optional dependency.
     from orz_rl import ray_engines
@@ -147,15 +158,65 @@ class vLLMRolloutWrapper(vLLMWrapper):
     """
 
     _request_outputs: list = []
+    #: Wall-clock seconds spent in the engine's ``generate`` so far (the model's own work, as
+    #: against TorchRL's conversions around it; ``bench/step.py`` reads it).
+    generate_seconds: float = 0.0
 
     def _call_generate(self, *args, **kwargs):
         # One progress bar per rollout step is noise in a training log.
         kwargs.setdefault("use_tqdm", False)
+        start = time.perf_counter()
         if is_engine_pool(self.model):  # several engines behind vllm.LLM's generate
             self._request_outputs = self.model.generate(*args, **kwargs)
         else:
             self._request_outputs = super()._call_generate(*args, **kwargs)
+        self.generate_seconds += time.perf_counter() - start
         return self._request_outputs
+
+    def _generate_from_text(self, text, sampling_params, out: TensorDictBase) -> TensorDictBase:
+        """TorchRL's text-mode generation, reading vLLM's outputs directly.
+
+        TorchRL 0.14.1 first converts every ``RequestOutput`` into nested TensorClasses, only to
+        read back the sampled ids and their log-probs: on the CPU default that took half as long
+        as the engine's sampling itself (``bench/step.py``). The outputs written here are
+        TorchRL's (``Masks``, ``Text``, ``Tokens``, ``LogProbs``, unpadded), with the same values.
+        """
+        if self.num_samples is not None or self.pad_output:
+            return super()._generate_from_text(text, sampling_params, out)
+        prompts = [text] if isinstance(text, str) else list(text) if isinstance(text, list) else text.tolist()
+        requests = self._call_generate(prompts, sampling_params=sampling_params)
+        completions = [request.outputs[0] for request in requests]
+        ids = [list(c.token_ids) for c in completions]
+        response = self.tokenizer.batch_decode(ids, skip_special_tokens=False)
+
+        masks = Masks._from_tensordict(out.empty())
+        masks.all_attention_mask = None
+        masks.all_assistant_mask = None
+        masks.padded = MetaData(False)
+        out.set(self.masks_key, masks)
+        texts = Text._from_tensordict(out.empty())
+        with texts.view(-1) as flat:
+            flat.prompt = prompts
+            flat.response = response
+            flat.full = self._cat_text(prompts, response)
+        out.set(self.text_key, texts)
+        tokens = Tokens._from_tensordict(out.empty())
+        with tokens.view(-1) as flat:
+            flat.prompt = None
+            flat.response = [torch.tensor(i, dtype=torch.int64) for i in ids]
+            flat.full = None
+        tokens.padded = MetaData(False)
+        out.set(self.tokens_key, tokens)
+        if self.return_log_probs:
+            log_probs = LogProbs._from_tensordict(out.empty())
+            with log_probs.view(-1) as flat:
+                values = [_sampled_log_probs(c) for c in completions]
+                flat.response = values
+                flat.full = values
+                flat.prompt = None
+            log_probs.padded = MetaData(False)
+            out.set(self.log_probs_key, log_probs)
+        return out
 
     def forward(self, tensordict: TensorDictBase, **kwargs) -> TensorDictBase:
         out = super().forward(tensordict, **kwargs)

@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from orz_rl.packing import pack
+
 
 class ModelNotFoundError(FileNotFoundError):
     """A model path that is neither a local directory nor loadable by name."""
@@ -71,8 +73,21 @@ def response_hidden_states(
     prompt_mask: torch.Tensor,
     action: torch.Tensor,
     response_mask: torch.Tensor,
+    pack_tokens: int = 0,
 ) -> torch.Tensor:
-    """Hidden states ``[N, R, H]`` of the positions that predict each response token."""
+    """Hidden states ``[N, R, H]`` of the positions that predict each response token.
+
+    ``pack_tokens > 0``: the sequences run packed into rows of that many tokens
+    (:mod:`orz_rl.packing`); the valid positions hold the same states (to rounding) and
+    the padded ones hold 0. ``0``: padded to the longest prompt and response.
+    """
+    if pack_tokens > 0:
+        packed = pack(prompt_tokens, prompt_mask, action, response_mask, pack_tokens)
+        out = backbone(input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False)
+        hidden = out.last_hidden_state
+        states = hidden.new_zeros((*action.shape, hidden.shape[-1]))
+        states[response_mask] = hidden.reshape(-1, hidden.shape[-1])[packed.source]
+        return states
     input_ids = torch.cat([prompt_tokens, action], dim=-1)
     mask = torch.cat([prompt_mask, response_mask], dim=-1).long()
     # Left padding shifts the real tokens; positions must count real tokens only.

@@ -30,6 +30,11 @@ from orz_rl import keys
 from orz_rl.text_env import as_strings
 
 
+def _flat(items: list) -> list:
+    """The leaves of a nested list (one entry per env element, whatever the collector's shape)."""
+    return [leaf for item in items for leaf in (_flat(item) if isinstance(item, list) else [item])]
+
+
 class ToTrainingBatch:
     """Collector ``postproc``: ragged LLM output -> the dense batch of :mod:`orz_rl.keys`.
 
@@ -40,10 +45,10 @@ class ToTrainingBatch:
         self.pad = pad_token_id
 
     def __call__(self, td: TensorDictBase) -> TensorDict:
-        td = td.reshape(-1)
-        prompts = td.get(("tokens", "prompt"), as_list=True)
-        responses = td.get(("tokens", "response"), as_list=True)
-        gen_lp = td.get(("log_probs", "response"), as_list=True)
+        # Read key by key: reshaping the whole (lazily stacked) output costs more than the rest.
+        prompts = _flat(td.get(("tokens", "prompt"), as_list=True))
+        responses = _flat(td.get(("tokens", "response"), as_list=True))
+        gen_lp = _flat(td.get(("log_probs", "response"), as_list=True))
         n = len(prompts)
         prompt_len = torch.tensor([p.numel() for p in prompts])
         resp_len = torch.tensor([r.numel() for r in responses])
@@ -54,13 +59,13 @@ class ToTrainingBatch:
         r_width = max(int(resp_len.max()), 1)
         action = torch.full((n, r_width), self.pad, dtype=torch.int64)
         log_prob = torch.zeros(n, r_width)
-        for i, (r, lp) in enumerate(zip(responses, gen_lp, strict=True)):
-            action[i, : r.numel()] = r
-            log_prob[i, : lp.numel()] = lp
         response_mask = torch.arange(r_width).expand(n, r_width) < resp_len[:, None]
+        if responses:
+            action[response_mask] = torch.cat(responses)
+            log_prob[response_mask] = torch.cat(gen_lp).float()
         stopped = td.get(("next", keys.STOPPED)).reshape(n)
         if keys.FINISH_REASON in td.keys():
-            finish_reason = as_strings(td.get(keys.FINISH_REASON))
+            finish_reason = _flat(as_strings(td.get(keys.FINISH_REASON)))
         else:  # the transformers backend reports none: the env's stop rule decided
             finish_reason = ["stop" if s else "length" for s in stopped.tolist()]
         # Tagged at step time, i.e. after generation: the version that sampled the response.
@@ -79,9 +84,9 @@ class ToTrainingBatch:
                 keys.POLICY_VERSION: version,
                 keys.PROMPT_ID: td.get(keys.PROMPT_ID).reshape(n),
                 keys.RESPONSE_LENGTH: resp_len,
-                keys.PROMPT_TEXT: NonTensorStack(*as_strings(td.get(("text", "prompt")))),
-                keys.RESPONSE_TEXT: NonTensorStack(*as_strings(td.get(("text", "response")))),
-                keys.ANSWER: NonTensorStack(*as_strings(td.get(keys.ANSWER))),
+                keys.PROMPT_TEXT: NonTensorStack(*_flat(as_strings(td.get(("text", "prompt"))))),
+                keys.RESPONSE_TEXT: NonTensorStack(*_flat(as_strings(td.get(("text", "response"))))),
+                keys.ANSWER: NonTensorStack(*_flat(as_strings(td.get(keys.ANSWER)))),
             },
             batch_size=[n],
         )

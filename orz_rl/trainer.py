@@ -58,6 +58,7 @@ from orz_rl.generation import (
 from orz_rl.losses import ClippedValueLoss, TokenClipPPOLoss
 from orz_rl.metrics import MetricsLogger, rewrite_jsonl, rollout_metrics, truncate_jsonl
 from orz_rl.modeling import enable_activation_checkpointing, load_causal_lm, load_tokenizer
+from orz_rl.packing import pad_shares
 from orz_rl.rollout import make_collector, make_replay_buffer
 from orz_rl.sandbox import Sandbox
 from orz_rl.text_env import as_strings
@@ -268,7 +269,10 @@ class Trainer:
         if p.activation_checkpointing:
             enable_activation_checkpointing(self.actor_model)
             enable_activation_checkpointing(self.critic.backbone)
-        self.actor = make_training_actor(self.actor_model)
+        #: Token budget of a packed row in the training forward passes (0: padded batches).
+        self.pack_tokens = r.max_prompt_tokens + r.max_new_tokens if p.pack_tokens < 0 else p.pack_tokens
+        self.actor = make_training_actor(self.actor_model, self.pack_tokens)
+        self.critic.pack_tokens = self.pack_tokens
         if self.dist.active and main:
             backend = "NCCL" if self.dist.device.type == "cuda" else "Gloo"
             print(f"orz-rl: training on {self.dist.world_size} ranks (FSDP2 over {backend})")
@@ -297,6 +301,8 @@ class Trainer:
         if cfg.max_steps >= 0:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         self.step = 0
+        #: Seconds of the current step inside the actor's and critic's forward and backward passes.
+        self.model_clock = Timer()
         self.history: list[dict[str, float]] = []
         #: The distinct prompt ids each step trained on, in order (``prompts.jsonl``).
         self.prompt_log: list[list[int]] = []
@@ -439,13 +445,15 @@ class Trainer:
         with timer("old_log_probs"):
             log_probs = []
             for micro, weight in self._passes(batch, n):
-                lp = self.actor.get_dist(micro).log_prob(micro.get(keys.ACTION)).cpu()
+                with self.model_clock("forward"):
+                    lp = self.actor.get_dist(micro).log_prob(micro.get(keys.ACTION)).cpu()
                 log_probs += [lp] if weight else []
             batch.set(keys.SAMPLE_LOG_PROB, self.dist.gather_rows(torch.cat(log_probs), n))
         with timer("critic_values"):
             values = []
             for micro, weight in self._passes(batch, n):
-                v = self.value_operator(micro.clone(False)).get(keys.STATE_VALUE).cpu()
+                with self.model_clock("forward"):
+                    v = self.value_operator(micro.clone(False)).get(keys.STATE_VALUE).cpu()
                 values += [v] if weight else []
             batch.set(keys.STATE_VALUE, self.dist.gather_rows(torch.cat(values), n))
 
@@ -468,8 +476,9 @@ class Trainer:
             n_tok = int(sample.get(keys.RESPONSE_MASK).sum())
             optim.zero_grad(set_to_none=True)
             for micro, weight in self._passes(sample, n_seq):
-                out = loss_module(micro, num_sequences=n_seq, num_tokens=n_tok)
-                (out.get(loss_key) * weight).backward()
+                with self.model_clock("forward_backward"):  # with the loss on the model's outputs
+                    out = loss_module(micro, num_sequences=n_seq, num_tokens=n_tok)
+                    (out.get(loss_key) * weight).backward()
                 # The loss is already normalised by the mini-batch counts (its parts
                 # sum to the whole); diagnostics are micro-batch means, so weight them.
                 share = weight * micro.shape[0] / n_seq
@@ -540,6 +549,8 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One generation step of ORZ: the phases in order."""
         timer = Timer()
+        self.model_clock = Timer()
+        engine_before = getattr(self.policy, "generate_seconds", 0.0)
         start = time.perf_counter()
         batch = self.collect(timer)
         self.evaluate_old_policy_and_values(batch, timer)
@@ -559,11 +570,25 @@ class Trainer:
         metrics["advantage/abs_mean"] = raw_adv[mask].abs().mean().item()
         metrics["critic/value_mean"] = batch.get(keys.STATE_VALUE).squeeze(-1)[mask].mean().item()
         metrics["data/policy_version"] = batch.get(keys.POLICY_VERSION).max().item()
+        # Pad tokens in the training forward passes, padded to the longest and packed (ORZ).
+        padded, packed = pad_shares(
+            batch.get(keys.PROMPT_MASK),
+            mask,
+            self.cfg.ppo.micro_batch_size,
+            self.pack_tokens or mask.shape[-1] + batch.get(keys.PROMPT_MASK).shape[-1],
+        )
+        metrics["data/pad_share_padded"], metrics["data/pad_share_packed"] = padded, packed
         metrics |= self.update_policy(timer)
         self.sync_weights(timer)
         metrics |= self.update_critic(timer)
         timer.seconds["step"] = time.perf_counter() - start
         metrics |= {f"time/{k}": v for k, v in timer.seconds.items()}
+        # The model's own arithmetic: the engine sampling, the trainer's forward and backward
+        # passes. The rest of the step is what ORZ's scale multiplies for nothing.
+        metrics["time/model_engine"] = getattr(self.policy, "generate_seconds", 0.0) - engine_before
+        metrics["time/model_forward_backward"] = sum(self.model_clock.seconds.values())
+        model = metrics["time/model_engine"] + metrics["time/model_forward_backward"]
+        metrics["time/outside_model"] = timer.seconds["step"] - model
         if self.dist.is_main:
             metrics["data/epoch"] = self.env.sampler.epoch
         return metrics

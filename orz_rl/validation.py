@@ -62,6 +62,7 @@ def config_problems(cfg: TrainConfig) -> list[str]:
     _at_least(problems, "rollout.samples_per_prompt", r.samples_per_prompt, 1)
     _at_least(problems, "rollout.max_new_tokens", r.max_new_tokens, 1)
     _at_least(problems, "ppo.micro_batch_size", p.micro_batch_size, 1)
+    _at_least(problems, "ppo.pack_tokens", p.pack_tokens, -1)
     _at_least(problems, "ppo.policy_steps_per_rollout", p.policy_steps_per_rollout, 1)
     _at_least(problems, "ppo.critic_steps_per_rollout", p.critic_steps_per_rollout, 1)
     _at_least(problems, "keep_last", cfg.keep_last, 1)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 from tensordict import TensorDict
+from torchrl.objectives.value import GAE
 
 from orz_rl import keys
 from orz_rl.advantages import (
+    TokenGAE,
     compute_advantages,
     make_gae,
     normalize_advantages,
@@ -98,3 +100,54 @@ def test_advantage_normalisation_ignores_padding():
     assert (out[~mask] == 0).all()
     poisoned = adv.masked_fill(~mask, 1e6)
     torch.testing.assert_close(normalize_advantages(poisoned, mask), out)
+
+
+def _torchrl_path(gamma: float, lmbda: float) -> GAE:
+    return GAE(gamma=gamma, lmbda=lmbda, value_network=None, vectorized=False)
+
+
+def _segments(n: int, steps: int, seed: int) -> TensorDict:
+    """Arbitrary episodes: dones anywhere, some terminated and some truncated, values everywhere."""
+    g = torch.Generator().manual_seed(seed)
+    done = torch.rand(n, steps, 1, generator=g) < 0.1
+    return TensorDict(
+        {
+            "state_value": torch.randn(n, steps, 1, generator=g),
+            "next": {
+                "state_value": torch.randn(n, steps, 1, generator=g),
+                "reward": torch.randn(n, steps, 1, generator=g),
+                "done": done,
+                "terminated": done & (torch.rand(n, steps, 1, generator=g) < 0.5),
+            },
+        },
+        [n, steps],
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_closed_form_equals_torchrls_recursion_on_any_segments(seed):
+    """Dones mid-row with rewards after them: the closed form subtracts what lies past each end."""
+    data = _segments(9, 64, seed)
+    expected = _torchrl_path(1.0, 1.0)(data.clone())
+    got = make_gae(1.0, 1.0)(data.clone())
+    assert isinstance(make_gae(), TokenGAE)
+    for key in ("advantage", "value_target"):
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_closed_form_equals_torchrls_recursion_on_orz_rows(seed):
+    """One response per row then padding (the trainer's layout: the path without correction)."""
+    batch = set_next_values(set_token_rewards(_random_batch(n=16, width=300, seed=seed)))
+    fast, slow = batch.clone(), batch.clone()
+    compute_advantages(fast, make_gae(1.0, 1.0), normalize=False)
+    compute_advantages(slow, _torchrl_path(1.0, 1.0), normalize=False)
+    for key in (keys.ADVANTAGE, keys.VALUE_TARGET):
+        torch.testing.assert_close(fast.get(key), slow.get(key), rtol=0, atol=1e-5)
+
+
+def test_other_gamma_and_lambda_take_torchrls_path():
+    data = _segments(5, 40, 0)
+    expected = _torchrl_path(0.9, 0.95)(data.clone())
+    got = make_gae(0.9, 0.95)(data.clone())
+    torch.testing.assert_close(got["advantage"], expected["advantage"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from tensordict import NonTensorStack, TensorDict
+from torchrl.modules.llm import vLLMWrapper
 
 from orz_rl import keys
 from orz_rl.generation import (
@@ -82,3 +83,22 @@ def test_sampled_log_probs_are_per_token_and_finite(vllm_engine, tiny_model_dir)
     for lp, ids in zip(log_probs, out.get(("tokens", "response"), as_list=True), strict=True):
         assert lp.shape == ids.shape
         assert torch.isfinite(lp).all() and (lp <= 0).all()
+
+
+def test_reading_vllms_outputs_directly_gives_torchrls_values(vllm_engine, tiny_model_dir):
+    """The lean conversion of ``vLLMRolloutWrapper`` against TorchRL's own, on the same outputs."""
+    tok = load_tokenizer(str(tiny_model_dir))
+    policy = make_vllm_policy(vllm_engine, tok, Sampling(max_new_tokens=16))
+    prompts = [render_prompt(f"What is {a} + {b}?") for a, b in ((1, 2), (3, 4), (5, 0))]
+    text = NonTensorStack(*prompts)
+    params = policy.sampling_params
+    lean = policy._generate_from_text(text, params, TensorDict(batch_size=[3]))
+    requests = policy._request_outputs
+    policy._call_generate = lambda *args, **kwargs: requests  # the same outputs, converted by TorchRL
+    reference = vLLMWrapper._generate_from_text(policy, text, params, TensorDict(batch_size=[3]))
+    assert lean["text", "response"] == reference["text", "response"]
+    assert lean["text", "full"] == reference["text", "full"]
+    for key in (("tokens", "response"), ("log_probs", "response")):
+        got, want = lean.get(key, as_list=True), reference.get(key, as_list=True)
+        assert len(got) == 3 and all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
+    assert any(t.numel() > 1 for t in lean.get(("tokens", "response"), as_list=True))
