@@ -31,7 +31,7 @@ from tensordict import TensorDict
 from torchrl.objectives.value import GAE
 
 from orz_rl import keys
-from orz_rl.advantages import make_gae, set_next_values, set_token_rewards
+from orz_rl.advantages import make_gae, set_next_values, set_token_rewards, token_steps
 
 
 @dataclass(frozen=True)
@@ -62,23 +62,6 @@ def _batch(args: Args) -> TensorDict:
         batch_size=[args.responses],
     )
     return set_next_values(set_token_rewards(batch))
-
-
-def _gae_input(batch: TensorDict) -> TensorDict:
-    """The token-level TensorDict the trainer hands to the GAE module (``compute_advantages``)."""
-    n, t = batch.get(keys.RESPONSE_MASK).shape
-    return TensorDict(
-        {
-            keys.STATE_VALUE: batch.get(keys.STATE_VALUE),
-            "next": {
-                "state_value": batch.get(keys.NEXT_STATE_VALUE),
-                "reward": batch.get(keys.REWARD),
-                "done": batch.get(keys.DONE),
-                "terminated": batch.get(keys.TERMINATED),
-            },
-        },
-        batch_size=[n, t],
-    )
 
 
 def _reverse_loop(batch: TensorDict) -> torch.Tensor:
@@ -117,7 +100,7 @@ def main(args: Args) -> None:
     mask = batch.get(keys.RESPONSE_MASK)
 
     def module(gae: GAE):
-        return lambda: gae(_gae_input(batch))["advantage"].squeeze(-1)
+        return lambda: gae(token_steps(batch))["advantage"].squeeze(-1)
 
     rows = [
         ("TorchRL GAE, vectorized=True (default)", module(GAE(gamma=1.0, lmbda=1.0, value_network=None))),

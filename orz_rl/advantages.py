@@ -139,10 +139,10 @@ def normalize_advantages(advantage: torch.Tensor, mask: torch.Tensor, eps: float
     return torch.where(mask, (advantage - mean) / (std + eps), torch.zeros(()))
 
 
-def compute_advantages(batch: TensorDict, gae: GAE, normalize: bool = True) -> TensorDict:
-    """Fill ``advantage`` and ``value_target`` ([N, R, 1]) of a batch that has values and rewards."""
+def token_steps(batch: TensorDict) -> TensorDict:
+    """The batch as TorchRL's value estimators read it: ``[N, R]`` steps, one per response token."""
     n, r = batch.get(keys.RESPONSE_MASK).shape
-    tokens = TensorDict(
+    return TensorDict(
         {
             keys.STATE_VALUE: batch.get(keys.STATE_VALUE),
             "next": {
@@ -154,6 +154,11 @@ def compute_advantages(batch: TensorDict, gae: GAE, normalize: bool = True) -> T
         },
         batch_size=[n, r],
     )
+
+
+def compute_advantages(batch: TensorDict, gae: GAE, normalize: bool = True) -> TensorDict:
+    """Fill ``advantage`` and ``value_target`` ([N, R, 1]) of a batch that has values and rewards."""
+    tokens = token_steps(batch)
     with torch.no_grad():
         gae(tokens)
     mask = batch.get(keys.RESPONSE_MASK)
