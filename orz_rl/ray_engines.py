@@ -46,10 +46,13 @@ from orz_rl.modeling import check_model_path
 def _ray():
     try:
         import ray
-    except ImportError as e:  # the error names the fix, not just the module
-        raise ImportError(
-            "layout.vllm_engines > 0 needs Ray: install the project with `pip install -e '.[ray]'`"
-        ) from e
+    except ImportError:  # one line that names the fix, as for a missing vLLM
+        from orz_rl.generation import BackendUnavailableError
+
+        raise BackendUnavailableError(
+            "layout.vllm_engines > 0 needs Ray, which does not import here: install the project "
+            "with `pip install -e '.[ray]'`"
+        ) from None
     return ray
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from orz_rl import keys
 from orz_rl.actor import make_training_actor
 from orz_rl.data import Problem
 from orz_rl.envs.math import MathEnv
-from orz_rl.generation import Sampling, make_vllm_policy
+from orz_rl.generation import BackendUnavailableError, Sampling, make_vllm_policy
 from orz_rl.modeling import load_causal_lm, load_tokenizer
 from orz_rl.ray_engines import RayEngineUpdater, RayvLLMEngines, split_at_groups
 from orz_rl.rollout import make_collector
@@ -32,6 +33,12 @@ def test_prompts_are_split_at_prompt_boundaries_as_evenly_as_possible():
         assert spans[0][0] == 0 and spans[-1][1] == len(prompts)
         assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
         assert all(e == len(prompts) or prompts[e] != prompts[e - 1] for _, e in spans)
+
+
+def test_without_ray_the_engines_are_one_error_naming_the_fix(monkeypatch, tiny_model_dir):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails, as where it is not installed
+    with pytest.raises(BackendUnavailableError, match=r"layout.vllm_engines > 0 needs Ray.*\.\[ray\]"):
+        RayvLLMEngines(str(tiny_model_dir), 2)
 
 
 @torch.no_grad()

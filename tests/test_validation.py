@@ -79,3 +79,18 @@ def test_prompt_and_response_lengths_join_the_list_before_the_model_loads(tmp_pa
     )
     assert "-token prompt, over rollout.max_prompt_tokens = 8" in out.stderr
     assert "generating with" not in out.stdout
+
+
+def test_impossible_packing_and_layout_fields_are_each_named():
+    _, cpu = RECIPES["cpu-default"]
+    cfg = replace(
+        cpu,
+        ppo=replace(cpu.ppo, pack_tokens=-2),
+        layout=replace(cpu.layout, nodes=0, vllm_engines=-1, vllm_tensor_parallel=0),
+    )
+    assert config_problems(cfg) == [
+        "ppo.pack_tokens = -2: must be at least -1",
+        "layout.nodes = 0: must be at least 1",
+        "layout.vllm_engines = -1: must be at least 0",
+        "layout.vllm_tensor_parallel = 0: must be at least 1",
+    ]
