@@ -75,7 +75,7 @@ class vLLMEngineActor:
         return self.llm.generate(prompts, sampling_params=sampling_params, use_tqdm=False)
 
     def load_weights(self, weights: list[tuple[str, torch.Tensor]]) -> float:
-        self.updater._sync_weights_with_worker(server_weights=weights)
+        self.updater.push_weights(dict(weights))  # TorchRL's updater API, by reference
         return self.updater.last_sync_seconds
 
     def score(self, token_ids: list[int]) -> list[float]:
