@@ -559,25 +559,22 @@ class Trainer:
         self.buffer = make_replay_buffer(batch.shape[0], batch.shape[0])
         self.buffer.extend(batch.exclude(*_TEXT_KEYS))
         metrics = {}
-        if self.dist.is_main:  # the texts stay on rank 0
+        mask = batch.get(keys.RESPONSE_MASK)
+        if self.dist.is_main:  # the texts stay on rank 0, and only rank 0 logs
             self.record_rollout(batch)
             r = self.cfg.rollout
             metrics = rollout_metrics(batch, r.samples_per_prompt, r.max_new_tokens)
             metrics |= self.grading_metrics()
-        mask = batch.get(keys.RESPONSE_MASK)
+            # Pad tokens in the training forward passes, padded to the longest and packed (ORZ).
+            prompt_mask = batch.get(keys.PROMPT_MASK)
+            budget = self.pack_tokens or mask.shape[-1] + prompt_mask.shape[-1]
+            padded, packed = pad_shares(prompt_mask, mask, self.cfg.ppo.micro_batch_size, budget)
+            metrics["data/pad_share_padded"], metrics["data/pad_share_packed"] = padded, packed
         raw_adv = batch.get(keys.VALUE_TARGET).squeeze(-1) - batch.get(keys.STATE_VALUE).squeeze(-1)
         metrics["advantage/mean"] = raw_adv[mask].mean().item()
         metrics["advantage/abs_mean"] = raw_adv[mask].abs().mean().item()
         metrics["critic/value_mean"] = batch.get(keys.STATE_VALUE).squeeze(-1)[mask].mean().item()
         metrics["data/policy_version"] = batch.get(keys.POLICY_VERSION).max().item()
-        # Pad tokens in the training forward passes, padded to the longest and packed (ORZ).
-        padded, packed = pad_shares(
-            batch.get(keys.PROMPT_MASK),
-            mask,
-            self.cfg.ppo.micro_batch_size,
-            self.pack_tokens or mask.shape[-1] + batch.get(keys.PROMPT_MASK).shape[-1],
-        )
-        metrics["data/pad_share_padded"], metrics["data/pad_share_packed"] = padded, packed
         metrics |= self.update_policy(timer)
         self.sync_weights(timer)
         metrics |= self.update_critic(timer)
