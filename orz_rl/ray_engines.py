@@ -32,6 +32,7 @@ random replica (splitting a prompt's samples) and syncs weights over NCCL only.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -54,6 +55,26 @@ def _ray():
             "with `pip install -e '.[ray]'`"
         ) from None
     return ray
+
+
+def _join(ray, address: str) -> None:
+    """Join the Ray cluster at ``address``, or say in one line why not (``layout.ray_address``)."""
+    from orz_rl.generation import BackendUnavailableError
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if host and port.isdigit():
+        # Ray retries an address nobody answers at for minutes: ask once, briefly, first.
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except OSError as e:
+            raise BackendUnavailableError(
+                f"layout.ray_address = {address!r}: nothing answers there ({e}); start the cluster "
+                "with `ray start --head` on that node"
+            ) from None
+    try:
+        ray.init(address=address, log_to_driver=False)
+    except ConnectionError as e:  # "auto" without a cluster on this node, among others
+        raise BackendUnavailableError(f"layout.ray_address = {address!r}: {e}") from None
 
 
 class vLLMEngineActor:
@@ -131,7 +152,7 @@ class RayvLLMEngines:
         ray = _ray()
         if not ray.is_initialized():
             if ray_address:
-                ray.init(address=ray_address, log_to_driver=False)
+                _join(ray, ray_address)
             else:
                 ray.init(
                     num_cpus=max(os.cpu_count() or 1, num_engines),

@@ -41,6 +41,17 @@ def test_without_ray_the_engines_are_one_error_naming_the_fix(monkeypatch, tiny_
         RayvLLMEngines(str(tiny_model_dir), 2)
 
 
+@pytest.mark.parametrize(
+    ("address", "says"),
+    [("127.0.0.1:1", "nothing answers there"), ("auto", "Could not find any running Ray")],
+)
+def test_a_ray_cluster_that_is_not_there_is_one_error_naming_the_field(tiny_model_dir, address, says):
+    assert not ray.is_initialized()  # runs before the module's engines start their cluster
+    with pytest.raises(BackendUnavailableError, match=rf"layout.ray_address = '{address}': .*{says}"):
+        RayvLLMEngines(str(tiny_model_dir), 2, ray_address=address)
+    assert not ray.is_initialized()
+
+
 @torch.no_grad()
 def _actor_log_probs(model, tokens: list[int]) -> list[float]:
     logits = model(torch.tensor([tokens])).logits.float().log_softmax(-1)[0, :-1]
