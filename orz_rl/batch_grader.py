@@ -58,20 +58,22 @@ _MALFORMED = re.compile(
 )
 
 
-#: One comparison of each kind the checker meets: the first of a kind pays for sympy's lazy
-#: imports and caches (0.4 s for a fraction, then 0.08 s for a polynomial, 0.03 s for a root;
-#: 0.003-0.01 s each after), which a worker should pay before the first batch, not inside it.
-WARM_UP_PAIRS = (
-    ("1/2", "\\frac{1}{2}"),
-    ("x^2+1", "1+x^2"),
-    ("\\sqrt{2}/2", "\\frac{\\sqrt{2}}{2}"),
-    ("5+0", "5"),
+#: One comparison of each kind the checker meets, with its verdict: the first of a kind pays
+#: for sympy's lazy imports and caches (0.4 s for a fraction, then 0.09 s for a polynomial,
+#: 0.03 s for a root, 0.1 s for a word; 0.003-0.03 s each after), which a worker should pay
+#: before the first batch, not inside it.
+WARM_UP_CHECKS = (
+    ("1/2", "\\frac{1}{2}", True),
+    ("x^2+1", "1+x^2", True),
+    ("\\sqrt{2}/2", "\\frac{\\sqrt{2}}{2}", True),
+    ("5+0", "5", True),
+    ("An", "5", False),
 )
 
 
 def warm_up() -> bool:
-    """Run :data:`WARM_UP_PAIRS` (in a worker) and say whether each matched, as it should."""
-    return all(answers_match(answer, truth) for answer, truth in WARM_UP_PAIRS)
+    """Run :data:`WARM_UP_CHECKS` (in a worker) and say whether each gave its verdict."""
+    return all(answers_match(answer, truth) == verdict for answer, truth, verdict in WARM_UP_CHECKS)
 
 
 class MathGrader:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from orz_rl.batch_grader import MAX_ANSWER_CHARS, STAT_NAMES, WARM_UP_PAIRS, MathGrader, warm_up
+from orz_rl.batch_grader import MAX_ANSWER_CHARS, STAT_NAMES, WARM_UP_CHECKS, MathGrader, warm_up
 from orz_rl.grader import quick_verdict
 
 LIMIT = 2.0
@@ -90,8 +90,9 @@ def test_an_answer_over_the_length_cap_is_wrong_without_a_check(grader):
     assert grader.last_stats["oversized"] == 1
 
 
-def test_the_warm_up_runs_the_symbolic_checker_on_pairs_it_must_match():
-    # Pairs decided without math-verify would warm nothing; a pair that did not match would
-    # mean the worker's checker is broken before the first batch.
-    assert all(quick_verdict(answer, truth, ()) is None for answer, truth in WARM_UP_PAIRS)
+def test_the_warm_up_runs_the_symbolic_checker_and_gets_its_verdicts():
+    # Pairs decided without math-verify would warm nothing; a wrong verdict would mean the
+    # worker's checker is broken before the first batch.
+    assert all(quick_verdict(answer, truth, ()) is None for answer, truth, _ in WARM_UP_CHECKS)
+    assert {verdict for *_, verdict in WARM_UP_CHECKS} == {True, False}
     assert warm_up()
