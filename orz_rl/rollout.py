@@ -23,7 +23,7 @@ import torch
 from tensordict import NonTensorStack, TensorDict, TensorDictBase
 from torch.nn.utils.rnn import pad_sequence
 from torchrl.collectors.llm import LLMCollector
-from torchrl.data import LazyStackStorage, LazyTensorStorage, ReplayBuffer
+from torchrl.data import LazyStackStorage, LazyTensorStorage, ReplayBuffer, TensorStorage
 from torchrl.data.replay_buffers.samplers import SamplerWithoutReplacement
 from torchrl.envs import EnvBase
 from torchrl.envs.llm.transforms import PolicyVersion
@@ -214,3 +214,14 @@ def make_replay_buffer(size: int, batch_size: int, *, ragged: bool = False) -> R
         sampler=SamplerWithoutReplacement(drop_last=False),
         batch_size=batch_size,
     )
+
+
+def rollout_buffer(batch: TensorDictBase) -> ReplayBuffer:
+    """The replay buffer of one rollout: ``batch`` itself as the storage (no copy), sampled
+    in mini-batches without replacement (pass ``batch_size`` to ``sample``).
+
+    The trainer trains on one rollout at a time, whose response width changes from step
+    to step: a lazily allocated storage per step would copy the batch and announce itself
+    in the log at every step.
+    """
+    return ReplayBuffer(storage=TensorStorage(batch), sampler=SamplerWithoutReplacement(drop_last=False))

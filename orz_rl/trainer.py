@@ -59,7 +59,7 @@ from orz_rl.losses import ClippedValueLoss, TokenClipPPOLoss
 from orz_rl.metrics import MetricsLogger, rewrite_jsonl, rollout_metrics, truncate_jsonl
 from orz_rl.modeling import enable_activation_checkpointing, load_causal_lm, load_tokenizer
 from orz_rl.packing import pad_shares
-from orz_rl.rollout import make_collector, make_replay_buffer
+from orz_rl.rollout import make_collector, rollout_buffer
 from orz_rl.sandbox import Sandbox
 from orz_rl.text_env import as_strings
 from orz_rl.validation import (
@@ -555,9 +555,7 @@ class Trainer:
         batch = self.collect(timer)
         self.evaluate_old_policy_and_values(batch, timer)
         self.compute_advantages(batch, timer)
-        # A fresh buffer per rollout: response widths change from step to step.
-        self.buffer = make_replay_buffer(batch.shape[0], batch.shape[0])
-        self.buffer.extend(batch.exclude(*_TEXT_KEYS))
+        self.buffer = rollout_buffer(batch.exclude(*_TEXT_KEYS))
         metrics = {}
         mask = batch.get(keys.RESPONSE_MASK)
         if self.dist.is_main:  # the texts stay on rank 0, and only rank 0 logs

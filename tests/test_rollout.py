@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tensordict import TensorDict
 from torchrl.collectors.llm import LLMCollector
 
 from orz_rl import keys
@@ -11,7 +12,7 @@ from orz_rl.data import Problem
 from orz_rl.envs.math import MathEnv
 from orz_rl.generation import Sampling, make_transformers_policy, make_vllm_policy
 from orz_rl.modeling import load_causal_lm, load_tokenizer
-from orz_rl.rollout import ToTrainingBatch, make_collector, make_replay_buffer
+from orz_rl.rollout import ToTrainingBatch, make_collector, make_replay_buffer, rollout_buffer
 from orz_rl.toy_task import addition_problems
 
 BACKENDS = ["vllm", "transformers"]
@@ -181,3 +182,16 @@ def test_single_turn_collector_rejects_an_env_whose_episodes_go_on(tiny_model_di
     with pytest.raises(ValueError, match="ends every episode at its first step"):
         next(iter(collector))
     collector.shutdown()
+
+
+def test_a_rollout_buffer_is_the_batch_itself_sampled_without_replacement():
+    batch = TensorDict({"row": torch.arange(10), "x": torch.randn(10, 3)}, batch_size=[10])
+    buffer = rollout_buffer(batch)
+    assert len(buffer) == 10
+    # The trainer's mini-batches: ceil(10 / 3) = 4 rows, then 4, then the 2 left.
+    rows = [buffer.sample(batch_size=4)["row"] for _ in range(3)]
+    assert [len(r) for r in rows] == [4, 4, 2]
+    assert sorted(torch.cat(rows).tolist()) == list(range(10))
+    # No copy: the buffer's storage is the batch's memory.
+    batch["x"][0] = 7.0
+    assert torch.equal(buffer[0]["x"], torch.full((3,), 7.0))
