@@ -21,8 +21,6 @@ TorchRL's loop.
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +30,8 @@ from torchrl.objectives.value import GAE
 
 from orz_rl import keys
 from orz_rl.advantages import make_gae, set_next_values, set_token_rewards, token_steps
+
+from timing import timed
 
 
 @dataclass(frozen=True)
@@ -83,16 +83,6 @@ def _floor(batch: TensorDict) -> torch.Tensor:
     return masked.flip(-1).cumsum(-1).flip(-1) - batch.get(keys.STATE_VALUE).squeeze(-1)
 
 
-def _time(fn, repeats: int) -> tuple[float, torch.Tensor]:
-    out = fn()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds), out
-
-
 def main(args: Args) -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -111,9 +101,9 @@ def main(args: Args) -> None:
         ("reverse loop over tokens (batch-vectorised)", lambda: _reverse_loop(batch)),
         ("trainer: TokenGAE (closed form, gamma = lambda = 1)", module(make_gae(1.0, 1.0))),
     ]
-    floor_s, floor = _time(lambda: _floor(batch), args.repeats)
+    floor_s, floor = timed(lambda: _floor(batch), args.repeats)
     # The slow rows run once.
-    results = [(name, *_time(fn, args.repeats if "True" not in name else 1)) for name, fn in rows]
+    results = [(name, *timed(fn, args.repeats if "True" not in name else 1)) for name, fn in rows]
     reference = dict((name, out) for name, _, out in results)["TorchRL GAE, vectorized=False"]
     threads = torch.get_num_threads()
     print(f"GAE, B = {args.responses} responses x T = {args.tokens} tokens, {threads} threads")

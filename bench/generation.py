@@ -17,8 +17,6 @@ strings ignored, one timed run) to show the engines on ORZ-like lengths.
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +29,8 @@ from orz_rl.modeling import load_causal_lm, load_tokenizer
 from orz_rl.prompt import render_prompt
 from orz_rl.recipes.cpu_default import CPU_DEFAULT
 from orz_rl.toy_task import addition_problems
+
+from timing import timed
 
 
 @dataclass(frozen=True)
@@ -47,18 +47,6 @@ class Args:
     """Timed runs per row (the median is reported)."""
     long_new_tokens: int = 512
     """Forced response length of the long rows (0: skip them)."""
-
-
-def timed(fn, repeats: int, warm_up: bool = True) -> tuple[float, int]:
-    """Median seconds of ``fn`` over ``repeats`` runs (after a warm-up run), and its token count."""
-    if warm_up:
-        fn()
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        tokens = fn()
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs), tokens
 
 
 def main(args: Args) -> None:
