@@ -53,8 +53,13 @@ train: $(STAMP)
 test: lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+## ruff, then the layering (pyproject.toml, [tool.importlinter]) on the package as it installs:
+## envs/ and recipes/ become orz_rl.envs and orz_rl.recipes, which only an install shows.
 lint: $(STAMP)
-	$(VENV)/bin/ruff check orz_rl envs recipes tests bench
+	$(VENV)/bin/ruff check orz_rl envs recipes tests bench examples
+	rm -rf build/lint
+	$(PIP) install --no-deps --no-build-isolation --target build/lint .
+	cd build/lint && PYTHONPATH=. ../../$(VENV)/bin/lint-imports --no-cache --no-logo ../../pyproject.toml
 
 ## Benchmarks: each prints its figures and the ratio to a baseline measured in the same run.
 bench: $(STAMP)

@@ -24,11 +24,12 @@ import torch
 import tyro
 from tensordict import NonTensorStack, TensorDict, set_list_to_stack
 
-from orz_rl.generation import Sampling, make_transformers_policy, make_vllm_engine, make_vllm_policy
-from orz_rl.modeling import load_causal_lm, load_tokenizer
-from orz_rl.prompt import render_prompt
+from orz_rl.models.loading import load_causal_lm, load_tokenizer
+from orz_rl.problems.prompts import render_prompt
+from orz_rl.problems.toy_task import addition_problems
 from orz_rl.recipes.cpu_default import CPU_DEFAULT
-from orz_rl.toy_task import addition_problems
+from orz_rl.rollout.engines import make_vllm_engine
+from orz_rl.rollout.policies import Sampling, make_transformers_policy, make_vllm_policy
 
 from timing import timed
 
@@ -52,7 +53,7 @@ class Args:
 def main(args: Args) -> None:
     set_list_to_stack(True).set()
     if not args.model.is_dir():
-        from orz_rl.tiny_model import TinyModelConfig, build
+        from orz_rl.models.tiny import TinyModelConfig, build
 
         build(TinyModelConfig(out=args.model))
     tok = load_tokenizer(str(args.model))

@@ -12,7 +12,7 @@ the samples of a prompt repeat answers.
 The baseline, measured in the same run, is the straightforward loop: for every
 response, extract the answer and call math-verify's ``parse`` on the truth and
 the answer and ``verify`` on the pair, in this process. The batch grader
-(:class:`orz_rl.batch_grader.MathGrader`, one worker per CPU core) decides what
+(:class:`orz_rl.rewards.math_grader.MathGrader`, one worker per CPU core) decides what
 it can in this process and sends each distinct remaining pair to a worker once.
 """
 
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import tyro
 
-from orz_rl.batch_grader import MathGrader
-from orz_rl.grader import extract_answer
+from orz_rl.rewards.math_answers import extract_answer
+from orz_rl.rewards.math_grader import MathGrader
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -4,7 +4,7 @@
 
 ``--programs`` distinct small programs (half correct, half wrong; half stdio
 tests, half assert tests on a function) are scored through
-:class:`orz_rl.code_judge.CodeJudge`, in parallel over the sandbox's workers,
+:class:`orz_rl.rewards.code_judge.CodeJudge`, in parallel over the sandbox's workers,
 as a training step scores them. The baseline, measured in the same run with the
 same interpreter, is a bare ``python -c pass`` subprocess: the least any
 one-process-per-program runner can cost. Printed: programs per second, the
@@ -20,8 +20,10 @@ from dataclasses import dataclass
 
 import tyro
 
-from orz_rl.code_judge import CodeJudge, CodeTests
-from orz_rl.sandbox import Sandbox, SandboxConfig
+from orz_rl.config import SandboxConfig
+from orz_rl.problems.problem import CodeTests
+from orz_rl.rewards.code_judge import CodeJudge
+from orz_rl.rewards.sandbox import Sandbox
 
 STDIO = CodeTests(stdio=(("3 4\n", "7\n"), ("10 -2\n", "8\n")))
 ASSERTS = CodeTests(asserts=("assert add(1, 2) == 3", "assert add(-5, 5) == 0"), entry_point="add")

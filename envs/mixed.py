@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import torch
 
-from orz_rl.batch_grader import MathGrader, default_grader
-from orz_rl.code_judge import CodeJudge
-from orz_rl.data import Problem
-from orz_rl.envs.code import score_code
-from orz_rl.envs.math import score_math
-from orz_rl.prompt import render_code_prompt, render_prompt
-from orz_rl.text_env import RuleRewardEnv
+from orz_rl.config import DataConfig, TrainConfig
+from orz_rl.envs.code import render_code, sandbox_problems, score_code
+from orz_rl.envs.math import render_math, score_math
+from orz_rl.envs.rule_reward import RuleRewardEnv
+from orz_rl.envs.task import EnvArgs, Task
+from orz_rl.problems.formats import load_code_problems, load_problems
+from orz_rl.problems.problem import Problem
+from orz_rl.rewards.code_judge import CodeJudge
+from orz_rl.rewards.math_answers import extract_answer
+from orz_rl.rewards.math_grader import MathGrader, default_grader
 
 
 def render_problem(problem: Problem, bos: str | None = None) -> str:
     """The prompt of a math or a programming problem, each in its own template."""
-    render = render_code_prompt if problem.tests is not None else render_prompt
-    return render(problem.question, bos)
+    return (render_code if problem.tests is not None else render_math)(problem, bos)
 
 
 class MathAndCodeEnv(RuleRewardEnv):
@@ -27,7 +32,9 @@ class MathAndCodeEnv(RuleRewardEnv):
     step reports zeros.
     """
 
-    def __init__(self, problems, *, judge: CodeJudge, grader: MathGrader | None = None, **kwargs) -> None:
+    def __init__(
+        self, problems: Sequence[Problem], *, judge: CodeJudge, grader: MathGrader | None = None, **kwargs
+    ) -> None:
         super().__init__(problems, **kwargs)
         self.grader = grader
         self.judge = judge
@@ -52,3 +59,37 @@ class MathAndCodeEnv(RuleRewardEnv):
             stats[f"reward/{task}"] = float(part.mean()) if idx else 0.0
         self.last_score_stats = stats
         return rewards
+
+
+def _check(cfg: TrainConfig) -> list[str]:
+    found = sandbox_problems(cfg)
+    if not cfg.data.generate_toy_task and not Path(cfg.data.train_file).is_file():
+        found.append(f"data.train_file {cfg.data.train_file!r} does not exist")
+    if not cfg.data.code_file:
+        found.append("data.code_file: task 'mixed' needs a file of programming problems")
+    elif not cfg.data.generate_toy_code and not Path(cfg.data.code_file).is_file():
+        found.append(f"data.code_file {cfg.data.code_file!r} does not exist")
+    return found
+
+
+def _load(data: DataConfig) -> list[Problem]:
+    """The math problems of ``data.train_file``, then the programming problems of ``data.code_file``."""
+    return load_problems(data.train_file) + load_code_problems(data.code_file)
+
+
+def make_mixed_env(problems: Sequence[Problem], args: EnvArgs) -> MathAndCodeEnv:
+    services = args.services
+    return MathAndCodeEnv(
+        problems, grader=services.math_grader, judge=services.code_judge, **args.rule_reward_kwargs()
+    )
+
+
+TASK = Task(
+    name="mixed",
+    summary="math (data.train_file) and programming problems (data.code_file) in one stream",
+    make_env=make_mixed_env,
+    load_problems=_load,
+    render=render_problem,
+    check=_check,
+    extract_answer=extract_answer,
+)

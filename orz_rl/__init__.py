@@ -1,7 +1,6 @@
-"""orz-rl: Open-Reasoner-Zero on TorchRL."""
+"""orz-rl: Open-Reasoner-Zero on TorchRL.
 
-import os
-
-# vLLM logs every engine detail at INFO, and TorchRL imports it early; orz-rl's
-# output keeps vLLM's warnings only. A VLLM_LOGGING_LEVEL set by the user wins.
-os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+The package follows the pipeline, each layer importing only those below it
+(``make lint`` checks it): ``problems`` -> ``rewards`` -> ``envs`` (and ``models``)
+-> ``runtime`` -> ``rollout`` and ``ppo`` -> ``tools`` -> ``trainer`` -> ``cli``.
+"""

@@ -1,65 +1,145 @@
-"""``orz-rl``: the command line.
-
-* ``orz-rl train RECIPE [--field value ...]``: train a recipe (``--help`` lists every field;
-  ``--dry-run`` prints its layout, memory per GPU and batch sizes instead).
-* ``orz-rl eval --model PATH --benchmarks math500 aime2024 ... [--samples 16]``: avg@k and pass@k.
-* ``orz-rl plot RUN_DIR [RUN_DIR ...] [--out DIR]``: training curves (PNG), per-token advantages (HTML).
-* ``orz-rl build-model [--out DIR ...]``: build the embedded tiny model.
-"""
+"""``orz-rl``: the command line. ``orz-rl --help`` lists the sub-commands."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import tyro
 
-from orz_rl.sandbox import SandboxUnavailable
+from orz_rl.config import TrainConfig
 
-USAGE = "usage: orz-rl {train,eval,plot,build-model} ...  (orz-rl train --help lists the recipes)"
+COMMANDS = {
+    "train": "train a recipe: orz-rl train RECIPE [--field value ...] (--help lists every field)",
+    "recipes": "list the built-in recipes",
+    "tasks": "list the tasks --task takes",
+    "eval": "sample, grade and report avg@k / pass@k on benchmarks",
+    "plot": "training curves (PNG) and per-token advantages (HTML) of runs",
+    "build-model": "build the embedded tiny model",
+}
+
+RECIPE_HELP = """\
+usage: orz-rl train RECIPE [--field value ...] [--dry-run] [--help]
+
+RECIPE is a built-in recipe (orz-rl recipes lists them), package.module:NAME, or
+path/to/file.py:NAME of a TrainConfig of one's own. Every field can be overridden;
+orz-rl train RECIPE --help lists them with their values.
+"""
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
+    head = "usage: orz-rl COMMAND [ARGS ...]\n\nOpen-Reasoner-Zero on TorchRL.\n\ncommands:"
+    return "\n".join([head, *lines])
+
+
+def load_recipe(spec: str) -> TrainConfig:
+    """A built-in recipe by name, or a :class:`TrainConfig` named ``package.module:NAME`` or
+    ``path/to/file.py:NAME``."""
+    from orz_rl.plugins import is_spec, load_object
+    from orz_rl.recipes import RECIPES
+
+    if spec in RECIPES:
+        return RECIPES[spec][1]
+    if not is_spec(spec):
+        raise ValueError(
+            f"unknown recipe {spec!r}; built-in: {', '.join(RECIPES)} "
+            "(or package.module:NAME, or path/to/file.py:NAME)"
+        )
+    cfg = load_object(spec, "recipe")
+    if not isinstance(cfg, TrainConfig):
+        raise ValueError(f"recipe {spec!r} is a {type(cfg).__name__}, not an orz_rl TrainConfig")
+    return cfg
 
 
 def train(args: list[str]) -> None:
-    from orz_rl.recipes import RECIPES
-
-    cfg = tyro.extras.overridable_config_cli(RECIPES, args=args)
+    if not args or args[0] in ("-h", "--help"):
+        print(RECIPE_HELP)
+        recipes([])
+        return
+    spec, rest = args[0], args[1:]
+    cfg = tyro.cli(TrainConfig, default=load_recipe(spec), args=rest, prog=f"orz-rl train {spec}")
     if cfg.dry_run:
         # Only the configuration is read: no model, engine, data file or run directory is made.
-        from orz_rl.layout import format_plan, plan
+        from orz_rl.tools.plan import format_plan, plan
 
         print(format_plan(plan(cfg)))
         return
+    from orz_rl.runtime.quiet import quiet_known_noise
+
+    quiet_known_noise()  # before vLLM is imported
     from orz_rl.trainer import Trainer
 
     Trainer(cfg).train()
     print(f"metrics: {cfg.run_dir / 'metrics.jsonl'}")
 
 
-def evaluate(args: list[str]) -> None:
-    from orz_rl.evaluation import EvalConfig, run
+def recipes(args: list[str]) -> None:
+    from orz_rl.recipes import RECIPES
 
-    run(tyro.cli(EvalConfig, args=args))
+    width = max(map(len, RECIPES))
+    print("built-in recipes (orz-rl train NAME):")
+    for name, (text, _) in RECIPES.items():
+        print(f"  {name:<{width}}  {text}")
+
+
+def tasks(args: list[str]) -> None:
+    from orz_rl.envs.registry import get_task, registered_tasks
+
+    found = registered_tasks()
+    width = max(map(len, found))
+    print("tasks (--task NAME, or --task package.module:NAME):")
+    for name in found:
+        print(f"  {name:<{width}}  {get_task(name).summary}")
+
+
+def evaluate(args: list[str]) -> None:
+    from orz_rl.runtime.quiet import quiet_known_noise
+
+    quiet_known_noise()  # before vLLM is imported
+    from orz_rl.tools.evaluation import EvalConfig, run
+
+    run(tyro.cli(EvalConfig, args=args, prog="orz-rl eval"))
 
 
 def plot(args: list[str]) -> None:
-    from orz_rl.plot import PlotConfig, run
+    from orz_rl.tools.plot import PlotConfig, run
 
-    run(tyro.cli(PlotConfig, args=args))
+    run(tyro.cli(PlotConfig, args=args, prog="orz-rl plot"))
 
 
 def build_model(args: list[str]) -> None:
-    from orz_rl.tiny_model import TinyModelConfig, build
+    from orz_rl.models.tiny import TinyModelConfig, build
 
-    print(f"tiny model saved to {build(tyro.cli(TinyModelConfig, args=args))}")
+    print(f"tiny model saved to {build(tyro.cli(TinyModelConfig, args=args, prog='orz-rl build-model'))}")
+
+
+HANDLERS: dict[str, Callable[[list[str]], None]] = {
+    "train": train,
+    "recipes": recipes,
+    "tasks": tasks,
+    "eval": evaluate,
+    "plot": plot,
+    "build-model": build_model,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"train": train, "eval": evaluate, "plot": plot, "build-model": build_model}
-    if not argv or argv[0] not in commands:
-        print(USAGE, file=sys.stderr)
+    if not argv:
+        print(usage(), file=sys.stderr)
         raise SystemExit(2)
+    if argv[0] in ("-h", "--help"):
+        print(usage())
+        return
+    if argv[0] not in HANDLERS:
+        print(f"orz-rl: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        raise SystemExit(2)
+    from orz_rl.rewards.sandbox import SandboxUnavailable
+
     try:
-        commands[argv[0]](argv[1:])
+        HANDLERS[argv[0]](argv[1:])
     except (FileNotFoundError, ValueError, SandboxUnavailable) as e:
         # Bad input (a path, a dataset line, a field value) is one clear line, not a traceback.
         print(f"orz-rl: error: {e}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Training configuration: frozen dataclasses, one docstring per field (tyro's ``--help``).
 
-Every default is the ORZ figure from ``shared/ORZ_RECIPE.md`` unless the field
+Every default is the ORZ figure from ``docs/orz_recipe.md`` unless the field
 says otherwise; recipes in ``recipes/`` override what their scale needs.
 """
 
@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-
-from orz_rl.sandbox import SandboxConfig
 
 
 @dataclass(frozen=True)
@@ -39,8 +37,8 @@ class DataConfig:
     toy_max_operand: int = 9
     """Largest operand of the generated addition task (its problems are every a + b up to it)."""
     code_file: str = ""
-    """Programming problems mixed into the prompts (JSON Lines, ``orz_rl.data.load_code_problems``),
-    rewarded by their unit tests in the sandbox; "" for math only."""
+    """Task ``mixed``: programming problems mixed into the math prompts (JSON Lines,
+    ``orz_rl.problems.formats.load_code_problems``), rewarded by their unit tests in the sandbox."""
     generate_toy_code: bool = False
     """Write the toy programming task ("a program that prints a + b") to ``code_file`` first."""
     seed: int = 0
@@ -76,8 +74,39 @@ class RolloutConfig:
 
 
 @dataclass(frozen=True)
+class SandboxConfig:
+    """Where and within what limits untrusted programs run (``orz_rl.rewards.sandbox``)."""
+
+    isolation: Literal["auto", "unshare", "bwrap", "none"] = "auto"
+    """``auto``: ``unshare`` as root, else ``bwrap``. ``none`` runs programs as plain child processes
+    (limits, no network or file isolation) and needs ``allow_unisolated``."""
+    allow_unisolated: bool = False
+    """Run untrusted code even where no network isolation is available (never on a machine you care about)."""
+    workers: int = 0
+    """Programs run in parallel (0: one per CPU core)."""
+    timeout: float = 10.0
+    """Wall-clock seconds one program run may take (all of a problem's calls in function mode)."""
+    memory_mb: int = 1024
+    """Address-space limit of each process of a program, MiB."""
+    max_output_kib: int = 1024
+    """Cap on what a run may write to stdout, and to stderr; past it the run is killed."""
+    max_file_mb: int = 16
+    """Largest file a program may write, MiB."""
+    tmpfs_mb: int = 64
+    """Size of each private tmpfs (``/tmp`` with the working directory, ``/dev/shm``...), MiB."""
+    max_processes: int = 32
+    """Processes (and threads) a program may have at once, itself included."""
+    max_open_files: int = 64
+    """Open file descriptors per process."""
+    python: str = ""
+    """Interpreter inside the sandbox ("": this one where the sandbox user can run it, else ``python3``)."""
+    uid_base: int = 61000
+    """As root: programs run as uids from here up, one per worker slot, reserved with lock files."""
+
+
+@dataclass(frozen=True)
 class RewardConfig:
-    """The math reward's checker (``orz_rl.batch_grader``)."""
+    """The math reward's checker (``orz_rl.rewards.math_grader``)."""
 
     workers: int = 0
     """Worker processes that run math-verify (0: one per CPU core)."""
@@ -88,12 +117,12 @@ class RewardConfig:
 
 @dataclass(frozen=True)
 class EvalDuringTrainingConfig:
-    """Evaluation every ``interval`` steps (``orz_rl.evaluation``), logged as ``eval/<benchmark>/...``."""
+    """Evaluation every ``interval`` steps (``orz_rl.tools.evaluation``), logged as ``eval/<name>/...``."""
 
     interval: int = 0
     """Evaluate every this many generation steps (ORZ: 10; 0: never)."""
     benchmarks: tuple[str, ...] = ("math500", "aime2024", "gpqa_diamond")
-    """Benchmark names or paths of files in the ORZ eval format."""
+    """Benchmark names or paths of files the task's loader reads (ORZ's eval format for math)."""
     samples: int = 4
     """Responses per question (ORZ reports avg@16; fewer keep training fast)."""
     limit: int = 0
@@ -184,6 +213,9 @@ class LayoutConfig:
 class TrainConfig:
     """A whole ORZ run."""
 
+    task: str = "math"
+    """What the run trains on: a registered task (math, code, mixed; ``orz-rl tasks`` lists them
+    all) or ``package.module:NAME`` of a Task of one's own."""
     model: ModelConfig = field(default_factory=ModelConfig)
     """Base model."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -193,7 +225,7 @@ class TrainConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Answer checking."""
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
-    """Where programs of code problems run (only started when ``data.code_file`` is set)."""
+    """Where programs of code problems run (started only for a task that runs programs)."""
     eval: EvalDuringTrainingConfig = field(default_factory=EvalDuringTrainingConfig)
     """Evaluation during training."""
     ppo: PPOConfig = field(default_factory=PPOConfig)

@@ -4,7 +4,7 @@ Same algorithm as ORZ (separate critic, GAE gamma = lambda = 1, no KL, one actor
 step and 12 critic steps per rollout, ORZ's clipping and aggregation); only the
 scale differs, for a 2-core machine:
 
-* model: the tiny Qwen2 built by ``orz_rl.tiny_model`` (no download), fp32. It
+* model: the tiny Qwen2 built by ``orz_rl.models.tiny`` (no download), fp32. It
   knows the format and tells the questions apart but knows no sum, so its reward
   starts near 0.05 (see that module for why it is pre-trained that way);
 * data: the 36 additions ``a + b`` with ``a, b`` in 0..5. The answers vary
@@ -62,6 +62,7 @@ CPU_DEFAULT = TrainConfig(
 #: Its tiny model is pre-trained on both forms, so it writes (wrong) programs from the start.
 CPU_MIXED = replace(
     CPU_DEFAULT,
+    task="mixed",
     model=replace(CPU_DEFAULT.model, path="artifacts/tiny-qwen2-mixed", tiny_code_share=0.5),
     data=replace(CPU_DEFAULT.data, code_file="artifacts/toy_code.jsonl", generate_toy_code=True),
     run_dir=Path("runs/cpu-mixed"),

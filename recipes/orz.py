@@ -2,7 +2,7 @@
 
 They load Qwen2.5 by name, which needs GPU machines with hub access (or a local copy passed
 as ``--model.path``). Every algorithmic figure is the :class:`~orz_rl.config.TrainConfig`
-default, i.e. ``shared/ORZ_RECIPE.md``; what a recipe sets is its scale:
+default, i.e. ``docs/orz_recipe.md``; what a recipe sets is its scale:
 
 * the machines (``layout``), for 80 GB GPUs (H100 or A100 80GB):
 
@@ -16,7 +16,7 @@ default, i.e. ``shared/ORZ_RECIPE.md``; what a recipe sets is its scale:
 
 * ``ppo.micro_batch_size``, lowered from the default 8 so that one micro-batch of
   full-length sequences (2,048 + 8,000 tokens) fits a training GPU by the estimate of
-  ``orz-rl train RECIPE --dry-run`` (``orz_rl.layout``). It only sets how many micro-batches
+  ``orz-rl train RECIPE --dry-run`` (``orz_rl.tools.plan``). It only sets how many micro-batches
   a rank accumulates gradients over, not the update: the mini-batches stay ORZ's (8,192
   responses for the policy's one step, 1/12 of them for each critic step);
 

@@ -10,7 +10,6 @@ import pytest
 from tensordict import set_list_to_stack
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -21,7 +20,7 @@ def _list_to_stack():
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """The embedded default model exactly as the CPU default builds it (~20 s)."""
-    from orz_rl.tiny_model import TinyModelConfig, build
+    from orz_rl.models.tiny import TinyModelConfig, build
 
     out = tmp_path_factory.mktemp("tiny") / "tiny-qwen2"
     return build(TinyModelConfig(out=out))
@@ -33,7 +32,7 @@ def vllm_engine(tiny_model_dir):
 
     A test that pushes other weights into it restores the model's own before it ends.
     """
-    from orz_rl.generation import make_vllm_engine
+    from orz_rl.rollout.engines import make_vllm_engine
 
     return make_vllm_engine(str(tiny_model_dir), dtype="float32", seed=0, max_model_len=512)
 

@@ -7,7 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
-from orz_rl.sandbox import SandboxConfig
+from orz_rl.config import SandboxConfig
 
 #: Every isolation that can work here: unshare as root, bubblewrap where installed.
 ISOLATIONS = tuple(

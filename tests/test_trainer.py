@@ -9,14 +9,14 @@ from dataclasses import replace
 import torch
 
 from orz_rl.config import EvalDuringTrainingConfig, PPOConfig, RolloutConfig
-from orz_rl.critic import Critic
-from orz_rl.data import Problem
-from orz_rl.modeling import load_causal_lm, load_tokenizer
-from orz_rl.prompt import render_prompt
+from orz_rl.models.loading import load_causal_lm, load_tokenizer
+from orz_rl.ppo.critic import Critic
+from orz_rl.problems.problem import Problem
+from orz_rl.problems.prompts import render_prompt
 from orz_rl.recipes import RECIPES
+from orz_rl.rollout.weight_sync import vLLMInProcessUpdater
+from orz_rl.runtime.preflight import length_problems
 from orz_rl.trainer import Trainer
-from orz_rl.validation import length_problems
-from orz_rl.weight_sync import vLLMInProcessUpdater
 
 DOCUMENTED = [
     "step",
@@ -93,8 +93,8 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
     )
     trainer = Trainer(cfg, llm=vllm_engine)
     assert trainer.backend == "vllm"
-    before = {n: p.detach().clone() for n, p in trainer.actor_model.named_parameters()}
-    critic_before = {n: p.detach().clone() for n, p in trainer.critic.named_parameters()}
+    before = {n: p.detach().clone() for n, p in trainer.learner.actor_model.named_parameters()}
+    critic_before = {n: p.detach().clone() for n, p in trainer.learner.critic.named_parameters()}
     history = trainer.train()
     assert len(history) == 2
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -106,15 +106,15 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
     for key in DOCUMENTED:
         assert key in rows[0], key
     assert 0.0 <= rows[0]["reward/mean"] <= 1.0
-    moved = [n for n, p in trainer.actor_model.named_parameters() if not torch.equal(p, before[n])]
+    moved = [n for n, p in trainer.learner.actor_model.named_parameters() if not torch.equal(p, before[n])]
     assert moved, "the actor took no step"
-    assert any(not torch.equal(p, critic_before[n]) for n, p in trainer.critic.named_parameters())
+    assert any(not torch.equal(p, critic_before[n]) for n, p in trainer.learner.critic.named_parameters())
     final = tmp_path / "run" / "checkpoints" / "final"
     actor = load_causal_lm(str(final / "actor"))
     for n, p in actor.named_parameters():
-        torch.testing.assert_close(p, dict(trainer.actor_model.named_parameters())[n])
+        torch.testing.assert_close(p, dict(trainer.learner.actor_model.named_parameters())[n])
     critic = Critic.from_pretrained(final / "critic")
-    torch.testing.assert_close(critic.value_head.weight, trainer.critic.value_head.weight)
+    torch.testing.assert_close(critic.value_head.weight, trainer.learner.critic.value_head.weight)
     # On-policy: step k's responses were sampled by the weights after k - 1 policy steps...
     assert [r["data/policy_version"] for r in rows] == [0, 1]
     assert all(r["time/weight_sync"] > 0 for r in rows)

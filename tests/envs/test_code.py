@@ -7,12 +7,13 @@ import json
 import pytest
 from tensordict import NonTensorStack
 
-from orz_rl.code_judge import CodeJudge
-from orz_rl.data import load_code_problems
+from orz_rl.config import SandboxConfig
 from orz_rl.envs.code import SHIPPED_PROBLEMS as SHIPPED
 from orz_rl.envs.code import CodeEnv
-from orz_rl.prompt import CODE_TEMPLATE
-from orz_rl.sandbox import Sandbox, SandboxConfig
+from orz_rl.problems.formats import load_code_problems
+from orz_rl.problems.prompts import CODE_TEMPLATE
+from orz_rl.rewards.code_judge import CodeJudge
+from orz_rl.rewards.sandbox import Sandbox
 from tests.sandbox_helpers import ISOLATIONS
 
 

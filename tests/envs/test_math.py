@@ -6,8 +6,8 @@ import pytest
 import torch
 from tensordict import NonTensorStack
 
-from orz_rl.data import Problem
 from orz_rl.envs.math import MathEnv
+from orz_rl.problems.problem import Problem
 
 BOX_INSIDE = " think </think> <answer> \\boxed{12} </answer>"
 BOX_OUTSIDE = " think \\boxed{12} </think> <answer> 12 </answer>"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from tensordict import NonTensorStack
 
-from orz_rl.batch_grader import MathGrader
-from orz_rl.code_judge import CodeJudge, CodeTests
-from orz_rl.data import Problem
+from orz_rl.config import SandboxConfig
 from orz_rl.envs.mixed import MathAndCodeEnv
-from orz_rl.sandbox import Sandbox, SandboxConfig
+from orz_rl.problems.problem import CodeTests, Problem
+from orz_rl.rewards.code_judge import CodeJudge
+from orz_rl.rewards.math_grader import MathGrader
+from orz_rl.rewards.sandbox import Sandbox
 from tests.sandbox_helpers import ISOLATIONS
 
 MATH = Problem("What is 5 + 7?", "12")

@@ -1,0 +1,86 @@
+"""The learner: actor and critic as ORZ sets them up, with their losses, optimisers and GAE.
+
+Two separate copies of the base model (no shared weights), the critic with ORZ's value head;
+each forward pass packs sequences into rows of ``ppo.pack_tokens``; both sharded over the
+training ranks (FSDP2; a no-op in one process); TorchRL's ``ClipPPOLoss`` for the actor and
+ORZ's clipped value loss for the critic; AdamW with a linear warm-up for each.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from orz_rl.config import TrainConfig
+from orz_rl.models.loading import load_causal_lm
+from orz_rl.ppo.actor import make_training_actor
+from orz_rl.ppo.advantages import make_gae
+from orz_rl.ppo.critic import Critic, make_value_operator
+from orz_rl.ppo.forward import enable_activation_checkpointing
+from orz_rl.ppo.losses import ClippedValueLoss, TokenClipPPOLoss
+from orz_rl.ppo.update import make_optimizer
+from orz_rl.runtime.checkpoint import load_optimizer_state, optimizer_state
+from orz_rl.runtime.distributed import Distributed
+
+
+class PPOLearner:
+    """Actor and critic of one run, loaded from ``actor_path`` and ``critic_path`` (the base model,
+    or a checkpoint's), sharded over ``dist``'s ranks.
+
+    Attributes:
+        actor_model: the actor, a Hugging Face causal LM (what generation and checkpoints use).
+        critic: the :class:`~orz_rl.ppo.critic.Critic`.
+        actor: the actor as TorchRL's losses read it (a distribution over ``action``).
+        value_operator: the critic as a TorchRL value module writing ``state_value``.
+        policy_loss, value_loss: the two losses.
+        actor_optim, actor_sched, critic_optim, critic_sched: AdamW and ORZ's warm-up schedule.
+        gae: TorchRL's GAE (the exact closed form at gamma = lambda = 1).
+        pack_tokens: token budget of a packed row in the forward passes (0: padded batches).
+    """
+
+    def __init__(self, cfg: TrainConfig, actor_path: str, critic_path: str, dist: Distributed) -> None:
+        p, o, r = cfg.ppo, cfg.optim, cfg.rollout
+        dtype = getattr(torch, cfg.model.dtype)
+        self.dist = dist
+        self.actor_model = load_causal_lm(actor_path, dtype=dtype).eval()
+        # Separate copy of the base model: actor and critic share no weights (ORZ).
+        self.critic = Critic.from_pretrained(critic_path, dtype=dtype).eval()
+        self.gae = make_gae(p.gamma, p.lmbda)
+        if p.activation_checkpointing:
+            enable_activation_checkpointing(self.actor_model)
+            enable_activation_checkpointing(self.critic.backbone)
+        self.pack_tokens = r.max_prompt_tokens + r.max_new_tokens if p.pack_tokens < 0 else p.pack_tokens
+        self.actor = make_training_actor(self.actor_model, self.pack_tokens)
+        self.critic.pack_tokens = self.pack_tokens
+        # The module FSDP wraps is the one the loss calls (ResponseLogits): its forward gathers
+        # the embeddings and the head around the decoder layers' own gathers.
+        dist.shard(self.actor[0].module, self.actor_model.get_decoder().layers)
+        dist.shard(self.critic, self.critic.backbone.layers)
+        self.value_operator = make_value_operator(self.critic)
+        self.policy_loss = TokenClipPPOLoss(
+            self.actor, clip_epsilon=p.clip_epsilon, aggregation=p.aggregation
+        )
+        self.value_loss = ClippedValueLoss(
+            self.value_operator, clip_value=p.value_clip, coeff=p.value_loss_coeff, aggregation=p.aggregation
+        )
+        self.actor_optim, self.actor_sched = make_optimizer(self.actor_model, o.actor_lr, o, o.warmup_steps)
+        self.critic_optim, self.critic_sched = make_optimizer(
+            self.critic, o.critic_lr, o, o.critic_warmup_steps
+        )
+
+    def state_dict(self) -> dict:
+        """Optimiser and scheduler states (whole, keyed by parameter name, when sharded: a collective)."""
+        sharded = self.dist.active
+        return {
+            "actor_optim": optimizer_state(self.actor_model, self.actor_optim, sharded),
+            "critic_optim": optimizer_state(self.critic, self.critic_optim, sharded),
+            "actor_sched": self.actor_sched.state_dict(),
+            "critic_sched": self.critic_sched.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Load what :meth:`state_dict` saved, on any number of ranks."""
+        sharded = self.dist.active
+        load_optimizer_state(self.actor_model, self.actor_optim, state["actor_optim"], sharded)
+        load_optimizer_state(self.critic, self.critic_optim, state["critic_optim"], sharded)
+        self.actor_sched.load_state_dict(state["actor_sched"])
+        self.critic_sched.load_state_dict(state["critic_sched"])

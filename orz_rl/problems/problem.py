@@ -1,0 +1,43 @@
+"""What a prompt of a rule-rewarded task is: :class:`Problem`, and the tests of a programming one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class CodeTests:
+    """The tests of one programming problem: ``stdio`` pairs or ``asserts`` on ``entry_point``."""
+
+    stdio: tuple[tuple[str, str], ...] = ()
+    """``(input, expected output)`` pairs; the program reads stdin and writes stdout."""
+    asserts: tuple[str, ...] = ()
+    """Assert statements calling ``entry_point`` (also bound as ``candidate``), run in order."""
+    entry_point: str = ""
+    """The function the asserts call."""
+    setup: str = ""
+    """Test-side code run before the asserts (imports, helpers such as HumanEval's ``check``)."""
+    compare: Literal["exact", "whitespace", "float"] = "exact"
+    """How stdout is compared: byte for byte (after trailing newlines), token by token, or tokens
+    with numbers equal within ``tolerance``."""
+    tolerance: float = 1e-6
+    """Absolute and relative tolerance of ``compare="float"``."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One prompt of a rule-rewarded task.
+
+    orz-rl's envs read ``question`` and ``answer`` (and, for a preflight message, ``source``);
+    a task of one's own may use any object with those attributes.
+    """
+
+    question: str
+    answer: str
+    choices: tuple[tuple[str, str], ...] = field(default=())
+    """Multiple-choice options as ``(letter, text)`` pairs (GPQA); empty otherwise."""
+    tests: CodeTests | None = None
+    """The unit tests of a programming problem (``envs/code.py``); ``None`` for math."""
+    source: str = field(default="", compare=False)
+    """Where it was read (``file: item N``), for messages about it."""

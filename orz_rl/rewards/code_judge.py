@@ -1,0 +1,222 @@
+"""The code reward: extract the program from a response and run it on the problem's tests.
+
+Reward 1 iff the response stopped (ORZ's stop rule, as for math), its last
+``<answer>`` block holds a fenced Python code block, and the program passes
+every test; else 0. Tests come in two forms (:class:`~orz_rl.problems.problem.CodeTests`):
+
+* ``stdio`` (LiveCodeBench, Codeforces): the program reads the input on stdin;
+  it passes if it exits with status 0 and its stdout matches the expected
+  output (exactly, or whitespace-normalised, or with a float tolerance). A
+  program that prints the right answer and then crashes fails.
+* ``asserts`` (MBPP, HumanEval): assert statements about a named function. The
+  program is loaded once in the sandbox; the asserts run *here*, outside it,
+  and each call of the function is sent to the sandbox with literal arguments
+  and must come back as a Python literal. So the verdict never depends on code
+  the program can rewrite: an ``os._exit(0)`` before the tests, a ``sys.exit``
+  inside one, a patched harness or an object whose ``__eq__`` always says yes
+  all fail. Test code (``asserts``, ``setup``) is dataset content, trusted like
+  a math answer key.
+
+:class:`CodeJudge` scores a batch in parallel (one program per sandbox worker),
+checks identical (program, tests) pairs once, and counts verdicts per step.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import torch
+
+from orz_rl.problems.problem import CodeTests
+from orz_rl.rewards.math_answers import last_answer_block
+from orz_rl.rewards.sandbox import FunctionSession, Sandbox
+
+logger = logging.getLogger(__name__)
+
+#: Verdicts of :func:`judge`; each is counted per step as ``code/<verdict>``.
+VERDICTS = (
+    "passed",
+    "wrong_answer",
+    "runtime_error",
+    "syntax_error",
+    "timeout",
+    "memory",
+    "output_limit",
+    "sandbox_error",
+    "no_code",
+    "oversized",
+    "cut",
+    "bad_test",
+)
+
+#: A program longer than this is not run (the tests' solutions are a few hundred characters).
+MAX_PROGRAM_CHARS = 50_000
+
+_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+
+
+def extract_program(response: str) -> str | None:
+    """The last fenced code block inside the last ``<answer>`` block, or ``None``."""
+    block = last_answer_block(response)
+    blocks = _FENCE.findall(block) if block is not None else []
+    return blocks[-1] if blocks else None
+
+
+def _floats_equal(a: str, b: str, tol: float) -> bool:
+    if a == b:
+        return True
+    try:
+        x, y = float(a), float(b)
+    except ValueError:
+        return False
+    return math.isclose(x, y, rel_tol=tol, abs_tol=tol)
+
+
+def outputs_match(got: str, expected: str, compare: str = "exact", tolerance: float = 1e-6) -> bool:
+    """Whether a program's stdout ``got`` counts as ``expected`` under ``compare``."""
+    if compare == "exact":
+        return got.rstrip("\n") == expected.rstrip("\n")
+    a, b = got.split(), expected.split()
+    if compare == "whitespace":
+        return a == b
+    return len(a) == len(b) and all(_floats_equal(x, y, tolerance) for x, y in zip(a, b, strict=True))
+
+
+class _ProgramFailed(Exception):
+    def __init__(self, verdict: str) -> None:
+        super().__init__(verdict)
+        self.verdict = verdict
+
+
+class _BadTest(Exception):
+    pass
+
+
+class _Remote:
+    """The program's function as the asserts see it: each call runs in the sandbox."""
+
+    def __init__(self, session: FunctionSession, name: str) -> None:
+        self._session, self._name = session, name
+
+    def __call__(self, *args, **kwargs):
+        try:
+            if ast.literal_eval(repr((args, kwargs))) != (args, kwargs):
+                raise ValueError
+        except (ValueError, SyntaxError, TypeError, RecursionError) as e:
+            raise _BadTest(f"arguments of {self._name} are not Python literals: {args!r}") from e
+        reply = self._session.call(self._name, args, kwargs)
+        if reply is None:
+            raise _ProgramFailed(_verdict(self._session.failure or "sandbox_error"))
+        kind, _, value = reply.partition(" ")
+        if kind == "memory":
+            raise _ProgramFailed("memory")
+        if kind != "ok":
+            raise _ProgramFailed("runtime_error")
+        try:
+            # A result that is not a literal (an object with a rigged __eq__) cannot pass.
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+            raise _ProgramFailed("wrong_answer") from None
+
+
+def _verdict(status: str) -> str:
+    """The verdict of a run that did not pass, from its sandbox status (``orz_rl.rewards.sandbox.STATUSES``):
+    a clean exit with the wrong output is a wrong answer, a failing exit a runtime error."""
+    return {"ok": "wrong_answer", "error": "runtime_error"}.get(status, status)
+
+
+def _judge_stdio(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
+    for stdin, expected in tests.stdio:
+        result = sandbox.run(program, stdin)
+        if result.status != "ok" or not outputs_match(
+            result.stdout.decode("utf-8", "replace"), expected, tests.compare, tests.tolerance
+        ):
+            return _verdict(result.status)
+    return "passed"
+
+
+def _judge_asserts(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
+    namespace: dict = {"__builtins__": builtins, "__name__": "tests"}
+    try:
+        exec(compile(tests.setup, "<test setup>", "exec"), namespace)
+        asserts = [compile(a, "<test>", "exec") for a in tests.asserts]
+    except SyntaxError:
+        return "bad_test"
+    with sandbox.session(program) as session:
+        remote = _Remote(session, tests.entry_point)
+        namespace[tests.entry_point] = namespace["candidate"] = remote
+        for code in asserts:
+            try:
+                exec(code, namespace)
+            except _ProgramFailed as e:
+                return e.verdict
+            except _BadTest:
+                return "bad_test"
+            except Exception:  # AssertionError, or a comparison the returned value does not support
+                return "wrong_answer"
+    return "passed"
+
+
+def judge(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
+    """The verdict (one of :data:`VERDICTS`) of ``program`` on ``tests``."""
+    if len(program) > MAX_PROGRAM_CHARS:
+        return "oversized"
+    try:
+        if tests.asserts:
+            return _judge_asserts(program, tests, sandbox)
+        return _judge_stdio(program, tests, sandbox)
+    except Exception:
+        # The sandbox could not run it (no process or pipe left, say): one response scores 0
+        # and is counted, and the step goes on.
+        logger.exception("the sandbox failed on a program; its reward is 0 (code/sandbox_error)")
+        return "sandbox_error"
+
+
+class CodeJudge:
+    """Scores a batch of responses to programming problems in a :class:`~orz_rl.rewards.sandbox.Sandbox`.
+
+    Attributes:
+        last_stats: verdict counts of the latest :meth:`score` call, per response.
+    """
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self._pool = ThreadPoolExecutor(sandbox.workers, thread_name_prefix="orz-rl-judge")
+        self.last_stats: Counter[str] = Counter()
+
+    def score(
+        self, responses: Sequence[str], stopped: Sequence[bool], tests: Sequence[CodeTests]
+    ) -> torch.Tensor:
+        """Reward of each response: 1.0 iff it stopped and its program passes its problem's tests."""
+        verdicts: list[str | None] = []
+        keys: list[tuple[str, CodeTests] | None] = []
+        pending: dict[tuple[str, CodeTests], Future] = {}
+        for response, stop, t in zip(responses, stopped, tests, strict=True):
+            program = extract_program(response) if stop else None
+            key = None
+            if not stop:
+                verdicts.append("cut")
+            elif program is None:
+                verdicts.append("no_code")
+            else:
+                verdicts.append(None)
+                key = (program, t)
+                if key not in pending:
+                    pending[key] = self._pool.submit(judge, program, t, self.sandbox)
+            keys.append(key)
+        results = {key: future.result() for key, future in pending.items()}
+        verdicts = [results[k] if k is not None else v for v, k in zip(verdicts, keys, strict=True)]
+        counts = Counter(verdicts)
+        self.last_stats = Counter({v: counts[v] for v in VERDICTS})
+        self.last_stats["programs_run"] = len(pending)
+        return torch.tensor([float(v == "passed") for v in verdicts])
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,509 @@
+"""A local sandbox for programs written by the policy: no service, safe on a workstation.
+
+A policy optimised for "the program passes its tests" will try everything a
+program can do, so each program runs in a process of its own, with:
+
+* no network: a new network namespace (only a loopback interface, down);
+* its own PID namespace: when the program ends or is killed, the kernel kills
+  everything it started (forks, daemons, orphans); nothing outlives a run;
+* its own mount namespace: ``/`` read-only; fresh size-limited ``tmpfs`` on
+  ``/tmp``, ``/var/tmp``, ``/dev/shm`` and ``/run/lock``; the working directory
+  is ``/tmp/w``;
+* an unprivileged user: a uid of its own per worker slot when orz-rl runs as
+  root (so the per-user process limit caps a fork bomb, and no two programs can
+  signal each other), the invoking user otherwise (bubblewrap's user namespace);
+* an empty environment: nothing of the trainer's (API keys...) is inherited;
+* resource limits (``prlimit``): CPU seconds, address space, file size, open
+  files, processes; a wall-clock deadline after which the whole sandbox is
+  killed; stdout and stderr captured up to a cap, past which it is killed too.
+
+Two ways to build those namespaces, chosen at start-up (``isolation="auto"``)
+and announced in one line: ``unshare`` (util-linux; needs root, as in
+containers and CI) or ``bwrap`` (bubblewrap; works for any user where
+unprivileged user namespaces are allowed). Where neither works the sandbox
+refuses to start, unless ``allow_unisolated`` opts into plain child processes
+with the same limits and no network or file isolation.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+import os
+import queue
+import selectors
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from orz_rl.config import SandboxConfig
+from orz_rl.rewards import sandbox_runner
+
+#: Statuses of a :class:`RunResult`.
+STATUSES = ("ok", "error", "syntax_error", "timeout", "memory", "output_limit", "sandbox_error")
+
+_SIGKILL, _SIGXCPU, _SIGXFSZ = 9, 24, 25
+_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp/w", "LANG": "C.UTF-8"}
+_STDERR_KEEP = 4096
+_MAX_SOURCE_BYTES = 10**8 - 1  # the runner's header gives the length in 8 digits
+# The directories any user may write to; each gets a private tmpfs (the rest of / is read-only).
+_PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+
+# Runs as root inside the new namespaces, then drops to the slot's uid. The shell
+# stays PID 1 (no exec) so that the program is an ordinary process whose signals
+# behave as usual (PID 1 ignores the ones it has no handler for).
+_UNSHARE_SETUP = r"""
+set -e
+mount -o remount,bind,ro /
+for d in /tmp /var/tmp /dev/shm /run/lock; do
+  if [ -d "$d" ]; then mount -t tmpfs -o "size=${2}m,mode=1777" tmpfs "$d"; fi
+done
+mkdir /tmp/w
+chown "$1:$1" /tmp/w
+cd /tmp/w
+uid=$1
+shift 2
+setpriv --reuid "$uid" --regid "$uid" --clear-groups --no-new-privs -- "$@"
+"""
+
+_PROBE = (
+    "import json, os, socket, sys\n"
+    "print(json.dumps({'uid': os.getuid(), 'interfaces': [n for _, n in socket.if_nameindex()],"
+    " 'python': sys.version.split()[0]}))\n"
+)
+
+
+@functools.cache
+def _runner_source() -> str:
+    """The runner every sandboxed process starts with (read once, on first use)."""
+    return Path(sandbox_runner.__file__).read_text(encoding="utf-8")
+
+
+class SandboxUnavailable(RuntimeError):
+    """No isolation that the configuration accepts works on this machine; the message says why."""
+
+
+@dataclass
+class RunResult:
+    """What one sandboxed run did. ``status`` is one of :data:`STATUSES`."""
+
+    status: str
+    exit_code: int | None
+    stdout: bytes
+    stderr: bytes
+    seconds: float
+
+
+class _Pipes:
+    """Drives one sandboxed process's stdin, stdout and stderr against a deadline and a cap."""
+
+    def __init__(self, proc: subprocess.Popen, deadline: float, cap: int) -> None:
+        self.proc, self.deadline, self.cap = proc, deadline, cap
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+        self.stderr_total = 0
+        self.timed_out = self.over_cap = False
+        self._pending = b""
+        self._sel = selectors.DefaultSelector()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            os.set_blocking(stream.fileno(), False)
+        self._sel.register(proc.stdout, selectors.EVENT_READ)
+        self._sel.register(proc.stderr, selectors.EVENT_READ)
+        self._open = 2
+
+    @property
+    def failed(self) -> bool:
+        return self.timed_out or self.over_cap
+
+    def send(self, data: bytes, *, close: bool = False) -> None:
+        if self.proc.stdin.closed:
+            return
+        if data and not self._pending:
+            self._sel.register(self.proc.stdin, selectors.EVENT_WRITE)
+        self._pending += data
+        self._pump(lambda: not self._pending)
+        if close and not self.proc.stdin.closed:
+            self._close_stdin()
+
+    def read_line(self) -> bytes | None:
+        """The next stdout line (without its newline); ``None`` at EOF, the deadline or the cap."""
+        self._pump(lambda: b"\n" in self.stdout or self._open == 0)
+        if b"\n" not in self.stdout:
+            return None
+        line, _, rest = bytes(self.stdout).partition(b"\n")
+        self.stdout = bytearray(rest)
+        return line
+
+    def finish(self) -> None:
+        """Read both streams to their end (or the deadline or the cap)."""
+        self._pump(lambda: self._open == 0)
+
+    def _close_stdin(self) -> None:
+        try:
+            self._sel.unregister(self.proc.stdin)
+        except KeyError:
+            pass
+        try:
+            self.proc.stdin.close()
+        except OSError:  # the program closed its end (EPIPE on flush)
+            pass
+
+    def _pump(self, done) -> None:
+        while not done() and not self.failed:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                self.timed_out = True
+                return
+            for key, _ in self._sel.select(left):
+                stream = key.fileobj
+                if stream is self.proc.stdin:
+                    try:
+                        n = os.write(stream.fileno(), self._pending[:65536])
+                        self._pending = self._pending[n:]
+                    except BlockingIOError:
+                        continue
+                    except (BrokenPipeError, OSError):  # it stopped reading: its loss
+                        self._pending = b""
+                    if not self._pending:
+                        self._sel.unregister(stream)
+                    continue
+                chunk = os.read(stream.fileno(), 65536)
+                if not chunk:
+                    self._sel.unregister(stream)
+                    self._open -= 1
+                elif stream is self.proc.stdout:
+                    self.stdout += chunk
+                    self.over_cap |= len(self.stdout) > self.cap
+                else:
+                    self.stderr_total += len(chunk)
+                    self.over_cap |= self.stderr_total > self.cap
+                    # The head holds the ready mark and the first error; keep it and the tail.
+                    self.stderr += chunk
+                    if len(self.stderr) > 2 * _STDERR_KEEP:
+                        del self.stderr[_STDERR_KEEP:-_STDERR_KEEP]
+
+    def close(self) -> None:
+        self._sel.close()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+def _lock_uid(uid: int):
+    """An exclusive lock on ``uid`` for this process's lifetime, or ``None`` if another holds it."""
+    handle = open(Path(tempfile.gettempdir()) / f"orz-rl-sandbox-uid-{uid}.lock", "a")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+class Sandbox:
+    """Runs untrusted Python programs, several at a time, each isolated and bounded.
+
+    ``run`` runs a whole program on an input (stdin/stdout tests); ``session``
+    loads one and calls its functions (assert-style tests, ``orz_rl.rewards.code_judge``).
+    Both are thread-safe: up to ``workers`` runs proceed at once, one per slot.
+    """
+
+    def __init__(self, cfg: SandboxConfig = SandboxConfig(), *, announce: bool = True) -> None:
+        self.cfg = cfg
+        self.workers = cfg.workers or os.cpu_count() or 1
+        self._tools = {name: shutil.which(name) for name in ("unshare", "bwrap", "setpriv", "prlimit")}
+        missing = [name for name in ("prlimit", "setpriv") if self._tools[name] is None]
+        if missing:
+            raise SandboxUnavailable(
+                f"the sandbox needs {' and '.join(missing)} (util-linux), not found on PATH"
+            )
+        self._root = os.geteuid() == 0
+        self._locks = []
+        self._slots: queue.Queue[int | None] = queue.Queue()
+        for uid in self._reserve_uids():
+            self._slots.put(uid)
+        try:
+            self.isolation, self.python = self._choose()
+        except SandboxUnavailable:
+            self.close()
+            raise
+        self.description = self._describe()
+        if announce:
+            print(f"orz-rl sandbox: {self.description}", flush=True)
+
+    # --- set-up -----------------------------------------------------------------
+
+    def _reserve_uids(self) -> list[int | None]:
+        if not self._root:
+            return [None] * self.workers
+        uids, uid = [], self.cfg.uid_base
+        while len(uids) < self.workers:
+            lock = _lock_uid(uid)
+            if lock is not None:
+                self._locks.append(lock)
+                uids.append(uid)
+            uid += 1
+        return uids
+
+    def _candidates(self) -> list[str]:
+        if self.cfg.isolation != "auto":
+            return [self.cfg.isolation]
+        order = ["unshare", "bwrap"] if self._root else ["bwrap"]
+        return order + (["none"] if self.cfg.allow_unisolated else [])
+
+    def _pythons(self) -> list[str]:
+        if self.cfg.python:
+            return [self.cfg.python]
+        found = [sys.executable, shutil.which("python3", path=_ENV["PATH"]) or ""]
+        return list(dict.fromkeys(p for p in found if p))
+
+    def _choose(self) -> tuple[str, str]:
+        if self.cfg.isolation == "none" and not self.cfg.allow_unisolated:
+            raise SandboxUnavailable(
+                "sandbox.isolation = 'none' runs untrusted code with network access; "
+                "set sandbox.allow_unisolated to accept that"
+            )
+        failures = []
+        for isolation in self._candidates():
+            if isolation in ("unshare", "bwrap") and self._tools[isolation] is None:
+                failures.append(f"{isolation}: not installed")
+                continue
+            if isolation == "unshare" and not self._root:
+                failures.append("unshare: needs root (bubblewrap works for other users)")
+                continue
+            for python in self._pythons():
+                self.isolation, self.python = isolation, python
+                result = self.run(_PROBE)
+                if result.status != "ok":
+                    err = result.stderr.decode(errors="replace").strip().splitlines()
+                    failures.append(f"{isolation} with {python}: {result.status} {err[-1:] or ''}")
+                    continue
+                probe = json.loads(result.stdout)
+                if isolation != "none" and set(probe["interfaces"]) - {"lo"}:
+                    failures.append(f"{isolation}: the network is still reachable ({probe['interfaces']})")
+                    break
+                self._probe = probe
+                return isolation, python
+        hint = "" if self.cfg.allow_unisolated else " (sandbox.allow_unisolated runs it without isolation)"
+        raise SandboxUnavailable(
+            f"no sandbox isolation works here, so untrusted code will not run{hint}: {'; '.join(failures)}"
+        )
+
+    def _describe(self) -> str:
+        c = self.cfg
+        if self.isolation == "none":
+            what = "NONE: programs run as plain processes WITH network and file access (allow_unisolated)"
+        else:
+            user = f"uids {self.cfg.uid_base}+" if self._root else "the invoking user"
+            what = f"{self.isolation}: no network, own PID and mount namespaces, read-only /, as {user}"
+        return (
+            f"{what}; python {self._probe['python']} ({self.python}); {self.workers} workers, "
+            f"{c.timeout:g} s, {c.memory_mb} MiB, {c.max_processes} processes, "
+            f"output cap {c.max_output_kib} KiB"
+        )
+
+    # --- running ----------------------------------------------------------------
+
+    def _limits(self) -> list[str]:
+        c = self.cfg
+        cpu = int(c.timeout) + 1
+        return [
+            self._tools["prlimit"],
+            f"--cpu={cpu}:{cpu + 1}",
+            f"--as={c.memory_mb << 20}",
+            f"--fsize={c.max_file_mb << 20}",
+            f"--nofile={c.max_open_files}",
+            f"--nproc={c.max_processes}",
+            "--core=0",
+            "--",
+            self.python,
+            "-I",
+            "-B",
+            "-c",
+            _runner_source(),
+        ]
+
+    def _command(self, uid: int | None) -> list[str]:
+        inner = self._limits()
+        # SIGKILL to the launcher when the trainer dies, however it dies: the launcher's death
+        # then takes the whole sandbox with it (unshare --kill-child, bwrap --die-with-parent).
+        orphan_guard = [self._tools["setpriv"], "--pdeathsig", "KILL", "--"]
+        if self.isolation == "unshare":
+            return [
+                *orphan_guard,
+                self._tools["unshare"],
+                *("--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child", "--mount-proc"),
+                *("--propagation", "private", "--", "/bin/sh", "-c", _UNSHARE_SETUP, "sh"),
+                str(uid),
+                str(self.cfg.tmpfs_mb),
+                *inner,
+            ]
+        drop = orphan_guard[:-1]
+        if uid is not None:
+            drop += ["--reuid", str(uid), "--regid", str(uid), "--clear-groups"]
+        drop.append("--")
+        if self.isolation == "bwrap":
+            size = str(self.cfg.tmpfs_mb << 20)
+            tmpfs = [a for d in _PRIVATE_DIRS for a in ("--size", size, "--tmpfs", d)]
+            return [
+                *drop,
+                self._tools["bwrap"],
+                *("--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/", "/"),
+                *("--proc", "/proc", "--dev", "/dev", *tmpfs, "--dir", "/tmp/w", "--chdir", "/tmp/w"),
+                *("--clearenv", "--setenv", "PATH", _ENV["PATH"], "--setenv", "HOME", "/tmp/w"),
+                *("--setenv", "LANG", _ENV["LANG"], "--"),
+                *inner,
+            ]
+        return [*drop, *inner]
+
+    @contextmanager
+    def _process(self, mode: str, source: str) -> Iterator[_Pipes]:
+        uid = self._slots.get()
+        workdir = None
+        proc = pipes = None
+        try:
+            env = dict(_ENV)
+            if self.isolation == "none":
+                workdir = tempfile.mkdtemp(prefix="orz-rl-sandbox-")
+                if uid is not None:
+                    os.chown(workdir, uid, uid)
+                env["HOME"] = workdir
+            deadline = time.monotonic() + self.cfg.timeout
+            proc = subprocess.Popen(
+                self._command(uid),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd=workdir or "/",
+                process_group=0,
+            )
+            pipes = _Pipes(proc, deadline, self.cfg.max_output_kib << 10)
+            code = source.encode("utf-8", "surrogatepass")
+            if len(code) > _MAX_SOURCE_BYTES:
+                raise ValueError(f"a program of {len(code)} bytes is over the sandbox's {_MAX_SOURCE_BYTES}")
+            pipes.send(f"{mode:<8}{len(code):08d}".encode() + code)
+            yield pipes
+        finally:
+            if proc is not None:
+                self._kill(proc)
+                if pipes is not None:
+                    pipes.close()
+            if workdir is not None:
+                shutil.rmtree(workdir, ignore_errors=True)
+            self._slots.put(uid)
+
+    def _kill(self, proc: subprocess.Popen) -> None:
+        # Killing the launcher kills the sandbox's PID 1 (unshare --kill-child, bwrap
+        # --die-with-parent), and with it every process in the namespace.
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, _SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait()
+        if self.isolation == "none":
+            try:  # no PID namespace: the group is all there is to kill
+                os.killpg(proc.pid, _SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _status(self, pipes: _Pipes, exit_code: int | None) -> str:
+        if not pipes.stderr.startswith(sandbox_runner.READY_MARK):
+            return "timeout" if pipes.timed_out else "sandbox_error"
+        if pipes.over_cap or exit_code == 128 + _SIGXFSZ:
+            return "output_limit"
+        if pipes.timed_out or exit_code == 128 + _SIGXCPU:
+            return "timeout"
+        if exit_code == sandbox_runner.EXIT_SYNTAX:
+            return "syntax_error"
+        if exit_code == sandbox_runner.EXIT_MEMORY:
+            return "memory"
+        return "ok" if exit_code == 0 else "error"
+
+    def run(self, source: str, stdin: bytes | str = b"") -> RunResult:
+        """Run ``source`` as a script on ``stdin``; its stdout, exit code and status."""
+        start = time.monotonic()
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        with self._process("stdio", source) as pipes:
+            pipes.send(data, close=True)
+            pipes.finish()
+            if pipes.failed:
+                self._kill(pipes.proc)
+            exit_code = pipes.proc.wait()
+            if pipes.timed_out or pipes.over_cap:
+                exit_code = None
+            status = self._status(pipes, exit_code)
+            return RunResult(
+                status=status,
+                exit_code=exit_code,
+                stdout=bytes(pipes.stdout),
+                stderr=bytes(pipes.stderr).removeprefix(sandbox_runner.READY_MARK),
+                seconds=time.monotonic() - start,
+            )
+
+    @contextmanager
+    def session(self, source: str) -> Iterator[FunctionSession]:
+        """Load ``source`` as a module in the sandbox and call its functions (``FunctionSession.call``)."""
+        with self._process("function", source) as pipes:
+            yield FunctionSession(self, pipes)
+
+    def close(self) -> None:
+        for lock in self._locks:
+            lock.close()
+        self._locks.clear()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class FunctionSession:
+    """One loaded program: :meth:`call` sends a call, returns the raw reply line.
+
+    ``failure`` becomes a status (see :data:`STATUSES`) once the program has
+    ended, hung past the deadline or written past the cap; every later call
+    returns ``None``.
+    """
+
+    def __init__(self, sandbox: Sandbox, pipes: _Pipes) -> None:
+        self._sandbox, self._pipes = sandbox, pipes
+        self.failure: str | None = None
+        self._ready = False
+        self.calls = 0
+
+    def _fail(self) -> None:
+        self._sandbox._kill(self._pipes.proc)
+        exit_code = None if self._pipes.failed else self._pipes.proc.wait()
+        status = self._sandbox._status(self._pipes, exit_code)
+        # Ended on its own, with status 0: it exited before answering (os._exit(0), sys.exit in load).
+        self.failure = "error" if status == "ok" else status
+
+    def call(self, name: str, args: tuple, kwargs: dict) -> str | None:
+        """The reply to ``name(*args, **kwargs)``: ``"ok <repr>"``, ``"raise <Type>"``, ``"memory"``;
+        ``None`` once the program has failed (``failure`` says how)."""
+        if self.failure is not None:
+            return None
+        if not self._ready:
+            self._ready = self._pipes.read_line() == b"ready"
+            if not self._ready:
+                self._fail()
+                return None
+        self.calls += 1
+        self._pipes.send(repr((name, args, kwargs)).encode() + b"\n")
+        line = self._pipes.read_line()
+        if line is None:
+            self._fail()
+            return None
+        return line.decode("utf-8", "replace")

@@ -1,0 +1,102 @@
+"""The run's generation, chosen from its configuration: backend, engine(s), policy, weight updater.
+
+* ``layout.vllm_engines > 0``: that many vLLM engines in Ray actors
+  (:class:`~orz_rl.rollout.ray_engines.RayvLLMEngines`), weights pushed through Ray's object store;
+* else vLLM in the trainer's process (:func:`~orz_rl.rollout.engines.make_vllm_engine`),
+  weights handed over by reference;
+* where vLLM does not import (or ``rollout.backend = transformers``): ``generate`` on the
+  actor itself, whose weights need no copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from tensordict.nn import TensorDictModuleBase
+from torch import nn
+from torchrl.collectors import WeightUpdaterBase
+
+from orz_rl.config import TrainConfig
+from orz_rl.rollout.engines import make_vllm_engine
+from orz_rl.rollout.policies import Sampling, make_transformers_policy, make_vllm_policy
+from orz_rl.rollout.ray_engines import RayEngineUpdater, RayvLLMEngines
+from orz_rl.rollout.weight_sync import vLLMInProcessUpdater
+
+
+@dataclass
+class Generation:
+    """What samples the rollouts of a run."""
+
+    backend: Literal["vllm", "transformers"]
+    """Which backend generates."""
+    policy: TensorDictModuleBase
+    """The TorchRL policy the collector calls."""
+    weight_updater: WeightUpdaterBase | None
+    """What pushes the actor's weights to the engine(s) (None: the policy is the actor itself)."""
+    llm: Any = None
+    """The engine: a ``vllm.LLM``, a :class:`RayvLLMEngines`, or None."""
+
+    def shutdown(self) -> None:
+        """Stop engines this run started in other processes (Ray actors)."""
+        if isinstance(self.llm, RayvLLMEngines):
+            self.llm.shutdown()
+
+
+def describe_generation(cfg: TrainConfig, backend: Literal["vllm", "transformers"]) -> str:
+    """What :func:`start_generation` starts, in a few words."""
+    if backend == "transformers":
+        return "transformers generate on the actor"
+    engines = cfg.layout.vllm_engines
+    return f"{engines} vLLM engine(s) in Ray actors" if engines > 0 else "vLLM in this process"
+
+
+def start_generation(
+    cfg: TrainConfig,
+    backend: Literal["vllm", "transformers"],
+    model_path: str,
+    tokenizer,
+    actor_model: nn.Module,
+    llm: Any = None,
+) -> Generation:
+    """Start what samples the run's rollouts from ``model_path`` (the base model or a checkpoint's
+    actor). ``llm``: an in-process engine to reuse, into which the actor's weights are loaded."""
+    r, layout = cfg.rollout, cfg.layout
+    sampling = Sampling(r.max_new_tokens, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
+    if backend == "transformers":
+        policy = make_transformers_policy(actor_model, tokenizer, sampling)
+        return Generation(backend, policy, None)
+    engine_args = dict(
+        dtype=cfg.model.dtype,
+        seed=cfg.seed,
+        max_model_len=r.max_prompt_tokens + r.max_new_tokens,
+        gpu_memory_utilization=r.vllm_gpu_memory_utilization,
+        cpu_kv_cache_gib=r.vllm_cpu_kv_cache_gib,
+    )
+    if layout.vllm_engines > 0:
+        llm = RayvLLMEngines(
+            model_path,
+            layout.vllm_engines,
+            tensor_parallel=layout.vllm_tensor_parallel,
+            ray_address=layout.ray_address,
+            **engine_args,
+        )
+        return Generation(backend, make_vllm_policy(llm, tokenizer, sampling), RayEngineUpdater(llm), llm)
+    reused = llm is not None
+    if not reused:
+        try:
+            llm = make_vllm_engine(model_path, **engine_args)
+        except ValueError as e:  # vLLM's message names its own flags, not the recipe's
+            field = (
+                f"rollout.vllm_gpu_memory_utilization = {r.vllm_gpu_memory_utilization}"
+                if torch.cuda.is_available()
+                else f"rollout.vllm_cpu_kv_cache_gib = {r.vllm_cpu_kv_cache_gib}"
+            )
+            raise ValueError(f"vLLM did not start with {field}: {e}") from None
+    updater = vLLMInProcessUpdater(llm)
+    if reused:
+        # It may hold another run's weights. Pushed straight to the engine, not through the
+        # collector: the policy version stays 0.
+        updater.push_weights(actor_model)
+    return Generation(backend, make_vllm_policy(llm, tokenizer, sampling), updater, llm)

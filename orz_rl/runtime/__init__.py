@@ -1,0 +1,1 @@
+"""Runtime: ranks, checkpoints, run logs, preflight checks, signals and clocks of a training run."""

@@ -1,0 +1,184 @@
+"""Checkpoints a run can resume from exactly, written so that a crash never leaves a half one in use.
+
+A checkpoint is a directory ``RUN_DIR/checkpoints/<tag>`` holding
+
+* ``actor/`` and ``critic/``: the models in Hugging Face format (the actor with its tokenizer);
+* ``trainer_state.pt``: the global step, both optimisers and LR schedulers, the RNG states
+  (torch, numpy, Python), the prompt sampler's position, the policy version, and the metrics
+  and prompt ids of every step so far;
+* ``MANIFEST.json``: every file's size and SHA-256, written last.
+
+It is written into ``<tag>.tmp`` and renamed into place: a crash mid-write leaves a
+``.tmp`` directory that is never read. A checkpoint whose manifest is missing or
+whose files do not match it (a truncated file, a lost one) is skipped with a
+message naming what is wrong, and the previous complete one is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_optimizer_state_dict,
+    set_optimizer_state_dict,
+)
+
+MANIFEST = "MANIFEST.json"
+STATE = "trainer_state.pt"
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def seed_all(seed: int) -> None:
+    """Seed every RNG the run draws from."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG the run draws from: torch's (which in-process vLLM samples with), numpy's, Python's."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(
+    directory: Path,
+    actor,
+    tokenizer,
+    critic,
+    state: dict[str, Any],
+    *,
+    actor_state: dict[str, torch.Tensor] | None = None,
+    critic_state: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write a checkpoint atomically at ``directory`` (replacing one there) and return it.
+
+    ``actor_state`` and ``critic_state`` are the models' whole state dicts where their own
+    parameters are shards (FSDP2, :meth:`orz_rl.runtime.distributed.Distributed.full_state_dict`).
+    """
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    actor.save_pretrained(tmp / "actor", safe_serialization=True, state_dict=actor_state)
+    tokenizer.save_pretrained(tmp / "actor")
+    critic.save_pretrained(tmp / "critic", state_dict=critic_state)
+    torch.save(state, tmp / STATE)
+    files = sorted(p for p in tmp.rglob("*") if p.is_file())
+    manifest = {str(p.relative_to(tmp)): {"bytes": p.stat().st_size, "sha256": _digest(p)} for p in files}
+    (tmp / MANIFEST).write_text(json.dumps({"step": state["step"], "files": manifest}, indent=1))
+    for p in [*files, tmp / MANIFEST]:
+        with p.open("rb") as f:
+            os.fsync(f.fileno())
+    old = directory.with_name(directory.name + ".old")
+    if directory.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(directory, old)
+    os.replace(tmp, directory)
+    shutil.rmtree(old, ignore_errors=True)
+    return directory
+
+
+def check_checkpoint(directory: Path) -> str | None:
+    """``None`` if ``directory`` is a complete checkpoint, else what is wrong with it."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return "no readable MANIFEST.json (it was never finished)"
+    for name, expected in manifest["files"].items():
+        path = directory / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != expected["bytes"]:
+            return f"{name} has {path.stat().st_size} bytes, the manifest says {expected['bytes']}"
+        if _digest(path) != expected["sha256"]:
+            return f"{name} does not match its SHA-256 in the manifest"
+    return None
+
+
+def _step_of(directory: Path) -> int:
+    try:
+        return int(json.loads((directory / MANIFEST).read_text())["step"])
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+def latest_checkpoint(run_dir: Path, *, report=print) -> Path | None:
+    """The complete checkpoint of ``run_dir`` with the highest step; each broken one met on the
+    way is reported (``report``) and skipped."""
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return None
+    candidates = [p for p in root.iterdir() if p.is_dir() and not p.name.endswith((".tmp", ".old"))]
+    for directory in sorted(candidates, key=lambda p: (_step_of(p), p.name), reverse=True):
+        problem = check_checkpoint(directory)
+        if problem is None:
+            return directory
+        report(f"orz-rl: skipping checkpoint {directory}: {problem}")
+    return None
+
+
+def load_state(directory: Path) -> dict[str, Any]:
+    # Our own file, checked against its manifest; it holds numpy RNG state and Python objects.
+    return torch.load(directory / STATE, weights_only=False)
+
+
+def prune_checkpoints(run_dir: Path, keep_last: int, *, keep: tuple[str, ...] = ("final",)) -> list[Path]:
+    """Delete all but the ``keep_last`` newest ``step_*`` checkpoints; return what was deleted."""
+    root = run_dir / "checkpoints"
+    steps = sorted(
+        (p for p in root.glob("step_*") if p.is_dir() and not p.name.endswith((".tmp", ".old"))),
+        key=_step_of,
+    )
+    doomed = [p for p in steps[: max(len(steps) - keep_last, 0)] if p.name not in keep]
+    for p in doomed:
+        shutil.rmtree(p, ignore_errors=True)
+    return doomed
+
+
+def optimizer_state(model: nn.Module, optim: torch.optim.Optimizer, sharded: bool) -> dict:
+    """``optim``'s state to save: as it is in one process; whole (unsharded) and keyed by parameter
+    name when ``model`` is FSDP-sharded (a collective), so a run resumes on any number of ranks."""
+    if not sharded:
+        return optim.state_dict()
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return get_optimizer_state_dict(model, optim, options=options)
+
+
+def load_optimizer_state(model: nn.Module, optim: torch.optim.Optimizer, saved: dict, sharded: bool) -> None:
+    """Load what :func:`optimizer_state` saved, on any number of ranks (either format)."""
+    by_index = isinstance(next(iter(saved["state"]), 0), int)  # one process's format
+    if by_index and not sharded:
+        optim.load_state_dict(saved)
+        return
+    if by_index:  # indices follow the parameters' order, which names give
+        names = [name for name, _ in model.named_parameters()]
+        groups = [g | {"params": [names[i] for i in g["params"]]} for g in saved["param_groups"]]
+        saved = {"state": {names[i]: v for i, v in saved["state"].items()}, "param_groups": groups}
+    options = StateDictOptions(full_state_dict=True)
+    set_optimizer_state_dict(model, optim, optim_state_dict=saved, options=options)

@@ -1,0 +1,70 @@
+"""The figures ORZ plots of each rollout: reward, pass@n, lengths, truncation, repetition, reflection.
+
+Every field of ``metrics.jsonl`` is documented in ``docs/metrics.md``; :func:`rollout_metrics`
+computes the rollout's part (the trainer adds its phases' figures).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from tensordict import TensorDict
+
+from orz_rl import keys
+
+REFLECTION_WORDS = ("wait,", "recheck", "retry", "alternatively,", "however,")
+
+
+def repetition_score(text: str, n: int = 20) -> float:
+    """Share of character n-grams that repeat an earlier one (0: none, near 1: a loop)."""
+    grams = [text[i : i + n] for i in range(max(len(text) - n + 1, 0))]
+    if not grams:
+        return 0.0
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+def reflection_counts(text: str) -> Counter[str]:
+    lower = text.lower()
+    return Counter({w: len(re.findall(re.escape(w), lower)) for w in REFLECTION_WORDS})
+
+
+def rollout_metrics(batch: TensorDict, samples_per_prompt: int, max_new_tokens: int) -> dict[str, float]:
+    """Reward, pass@n, lengths, truncation, repetition and reflection figures of one rollout."""
+    reward = batch.get(keys.EPISODE_REWARD).float()
+    length = batch.get(keys.RESPONSE_LENGTH).float()
+    stopped = batch.get(keys.STOPPED)
+    correct = reward > 0.5
+    texts = batch.get(keys.RESPONSE_TEXT).tolist()
+    pass_at_n = correct.view(-1, samples_per_prompt).any(-1).float().mean().item()
+    out = {
+        "reward/mean": reward.mean().item(),
+        f"reward/pass@{samples_per_prompt}": pass_at_n,
+        "response_length/mean": length.mean().item(),
+        "response_length/std": length.std(unbiased=False).item(),
+        "response_length/correct_mean": length[correct].mean().item() if correct.any() else 0.0,
+        "response_length/incorrect_mean": length[~correct].mean().item() if (~correct).any() else 0.0,
+        "response/truncated_share": (~stopped).float().mean().item(),
+        "response/hit_max_tokens_share": (length >= max_new_tokens).float().mean().item(),
+        "response/repetition_mean": sum(map(repetition_score, texts)) / len(texts),
+    }
+    total: Counter[str] = Counter()
+    for t in texts:
+        total.update(reflection_counts(t))
+    for w in REFLECTION_WORDS:
+        out[f"reflection/{w.rstrip(',')}"] = total[w] / len(texts)
+    return out
+
+
+def training_batch_metrics(batch: TensorDict) -> dict[str, float]:
+    """The batch's values and raw advantages (``V_target - V``) over valid tokens, and the newest
+    policy version that sampled it."""
+    mask = batch.get(keys.RESPONSE_MASK)
+    values = batch.get(keys.STATE_VALUE).squeeze(-1)
+    raw_adv = batch.get(keys.VALUE_TARGET).squeeze(-1) - values
+    return {
+        "advantage/mean": raw_adv[mask].mean().item(),
+        "advantage/abs_mean": raw_adv[mask].abs().mean().item(),
+        "critic/value_mean": values[mask].mean().item(),
+        "data/policy_version": batch.get(keys.POLICY_VERSION).max().item(),
+    }

@@ -1,0 +1,241 @@
+"""Checks of a whole run configuration, made before any model loads and reported together.
+
+A run that cannot work (a missing file, more critic steps than responses, prompts
+longer than their limit, a response budget past the model's positions) should say
+so in one message that names every offending field, not fail one field at a time,
+minutes into loading weights. Only cheap reads happen here: files' existence, the
+model's ``config.json`` and its tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from orz_rl.config import TrainConfig
+from orz_rl.envs.registry import UnknownTaskError, get_task
+from orz_rl.envs.task import Task
+from orz_rl.models.loading import ModelNotFoundError, check_model_path, load_tokenizer
+from orz_rl.models.tiny import TinyModelConfig
+from orz_rl.models.tiny import build as build_tiny_model
+from orz_rl.problems.benchmarks import resolve_benchmark
+from orz_rl.problems.toy_task import write_code_file, write_orz_train_file
+from orz_rl.runtime.checkpoint import latest_checkpoint
+
+
+class ConfigError(ValueError):
+    """The configuration cannot run; the message lists every problem, one per line, by field."""
+
+
+def _at_least(problems: list[str], field: str, value: int | float, low: int | float) -> None:
+    if value < low:
+        problems.append(f"{field} = {value}: must be at least {low}")
+
+
+def length_problems(
+    cfg: TrainConfig, prompts: Sequence[str], sources: Sequence[str], tokenizer, max_positions: int | None
+) -> list[str]:
+    """The longest rendered prompt fits ``max_prompt_tokens``; prompt plus response fit the model.
+
+    ``sources[i]`` names where ``prompts[i]`` comes from (``file: item N``).
+    """
+    r = cfg.rollout
+    problems = []
+    if max_positions is not None and r.max_prompt_tokens + r.max_new_tokens > max_positions:
+        problems.append(
+            f"rollout.max_prompt_tokens + rollout.max_new_tokens = {r.max_prompt_tokens} + "
+            f"{r.max_new_tokens} exceeds the model's {max_positions} positions ({cfg.model.path})"
+        )
+    if prompts:
+        lengths = [len(ids) for ids in tokenizer(list(prompts))["input_ids"]]
+        longest = max(range(len(lengths)), key=lengths.__getitem__)
+        if lengths[longest] > r.max_prompt_tokens:
+            problems.append(
+                f"{sources[longest]} renders to a {lengths[longest]}-token prompt, "
+                f"over rollout.max_prompt_tokens = {r.max_prompt_tokens}"
+            )
+    return problems
+
+
+def config_problems(cfg: TrainConfig) -> tuple[Task | None, list[str]]:
+    """The run's task, and what is wrong with ``cfg`` that needs no data and no model: counts,
+    the task's files and fields, benchmarks, the model's path."""
+    r, p = cfg.rollout, cfg.ppo
+    problems: list[str] = []
+    try:
+        task = get_task(cfg.task)
+    except UnknownTaskError as e:
+        task = None
+        problems.append(f"task: {e}")
+    _at_least(problems, "rollout.prompts_per_step", r.prompts_per_step, 1)
+    _at_least(problems, "rollout.samples_per_prompt", r.samples_per_prompt, 1)
+    _at_least(problems, "rollout.max_new_tokens", r.max_new_tokens, 1)
+    _at_least(problems, "ppo.micro_batch_size", p.micro_batch_size, 1)
+    _at_least(problems, "ppo.pack_tokens", p.pack_tokens, -1)
+    _at_least(problems, "layout.nodes", cfg.layout.nodes, 1)
+    _at_least(problems, "layout.gpus_per_node", cfg.layout.gpus_per_node, 0)
+    _at_least(problems, "layout.vllm_engines", cfg.layout.vllm_engines, 0)
+    _at_least(problems, "layout.vllm_tensor_parallel", cfg.layout.vllm_tensor_parallel, 1)
+    _at_least(problems, "ppo.policy_steps_per_rollout", p.policy_steps_per_rollout, 1)
+    _at_least(problems, "ppo.critic_steps_per_rollout", p.critic_steps_per_rollout, 1)
+    _at_least(problems, "keep_last", cfg.keep_last, 1)
+    _at_least(problems, "save_interval", cfg.save_interval, 0)
+    n = r.prompts_per_step * r.samples_per_prompt
+    for field, steps in (("critic", p.critic_steps_per_rollout), ("policy", p.policy_steps_per_rollout)):
+        if 0 < n < steps:
+            problems.append(
+                f"rollout.prompts_per_step x rollout.samples_per_prompt = {n} responses cannot be split into "
+                f"ppo.{field}_steps_per_rollout = {steps} {field} mini-batches (one response at least each)"
+            )
+    if r.temperature <= 0:
+        problems.append(f"rollout.temperature = {r.temperature}: must be above 0 (ORZ samples at 1.0)")
+    if task is not None:
+        problems += task.check(cfg)
+    if not cfg.model.build_tiny_if_missing:
+        try:
+            check_model_path(cfg.model.path)  # the loaders' own rule for a local path vs a hub name
+        except ModelNotFoundError:
+            problems.append(
+                f"model.path {cfg.model.path!r} does not exist (expected a Hugging Face model directory)"
+            )
+    if cfg.eval.interval > 0:
+        for spec in cfg.eval.benchmarks:
+            try:
+                resolve_benchmark(spec)
+            except (FileNotFoundError, ValueError) as e:
+                problems.append(f"eval.benchmarks: {e}")
+    return task, problems
+
+
+#: Fields a resumed run may change: how long and how it runs, where it logs, how it evaluates,
+#: where programs run. Any other difference would make the resumed run another experiment.
+RESUMABLE_CHANGES = (
+    "run_dir",
+    "resume",
+    "auto_resume",
+    "max_steps",
+    "max_minutes",
+    "num_episodes",
+    "progress",
+    "dry_run",
+    "save_interval",
+    "keep_last",
+    "threads",
+    "eval.",
+    "sandbox.",
+    "reward.workers",
+    "data.generate_toy_task",
+    "data.generate_toy_code",
+    "model.build_tiny_if_missing",
+    "rollout.backend",
+    "rollout.vllm_",
+    "layout.",
+)
+
+
+def _flatten(config: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out |= _flatten(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def resume_problems(saved: dict, now: dict) -> list[str]:
+    """The fields whose value differs from the checkpoint's run, except :data:`RESUMABLE_CHANGES`."""
+    before, after = _flatten(saved), _flatten(now)
+    return [
+        f"{field} = {after.get(field)!r} differs from the checkpoint's run ({before.get(field)!r}); "
+        "a resumed run keeps its settings (use a new run_dir for new ones)"
+        for field in sorted(before.keys() | after.keys())
+        if before.get(field) != after.get(field) and not field.startswith(RESUMABLE_CHANGES)
+    ]
+
+
+def model_positions(model_path: str) -> int | None:
+    """``max_position_embeddings`` from the model's ``config.json``, without loading weights."""
+    try:
+        return json.loads((Path(model_path) / "config.json").read_text()).get("max_position_embeddings")
+    except (OSError, ValueError):
+        return None
+
+
+def raise_if_any(problems: list[str]) -> None:
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"the configuration cannot run ({len(problems)} problem(s)):\n{listed}")
+
+
+def write_toy_data(cfg: TrainConfig) -> None:
+    """Write the generated tasks the CPU recipes train on (a second, cheap)."""
+    if cfg.data.generate_toy_task:
+        write_orz_train_file(cfg.data.train_file, seed=cfg.data.seed, max_operand=cfg.data.toy_max_operand)
+    if cfg.data.generate_toy_code:
+        write_code_file(cfg.data.code_file, seed=cfg.data.seed, max_operand=cfg.data.toy_max_operand)
+
+
+def build_tiny_model_if_missing(cfg: TrainConfig) -> None:
+    """Build the embedded tiny model the CPU recipes start from, where it is not built yet."""
+    if cfg.model.build_tiny_if_missing and not Path(cfg.model.path).is_dir():
+        print(f"orz-rl: building the embedded tiny model at {cfg.model.path} (about 30 s)")
+        build_tiny_model(TinyModelConfig(out=Path(cfg.model.path), code_share=cfg.model.tiny_code_share))
+
+
+def load_checked(cfg: TrainConfig) -> tuple[Task, list[Any], Any]:
+    """The run's task, its problems and the tokenizer, once every problem of the configuration is
+    reported at once (:class:`ConfigError`), before any model loads.
+
+    Counts, files and fields are checked first, before the tiny model is built; then the prompt
+    lengths, which need only the data and the tokenizer (``None`` for a hub name, loaded later).
+    """
+    task, found = config_problems(cfg)
+    write_toy_data(cfg)
+    if not found:  # half a minute of work, for a configuration that can run
+        build_tiny_model_if_missing(cfg)
+    problems, tokenizer = [], None
+    if task is not None:
+        try:
+            problems = task.load_problems(cfg.data)  # a malformed line is its own error (file and line)
+        except FileNotFoundError:
+            if not found:  # else the task's own check named the file already
+                raise
+    if problems and Path(cfg.model.path).is_dir():
+        tokenizer = load_tokenizer(cfg.model.path)
+        if task.render is not None:
+            prompts = [task.render(p, tokenizer.bos_token) for p in problems]
+            sources = [getattr(p, "source", "") or f"problem {i + 1}" for i, p in enumerate(problems)]
+            found += length_problems(cfg, prompts, sources, tokenizer, model_positions(cfg.model.path))
+    raise_if_any(found)
+    return task, problems, tokenizer
+
+
+def check_ranks(cfg: TrainConfig, backend: str, world_size: int) -> None:
+    """Under ``torchrun`` rollouts come from vLLM engines in Ray actors, or not at all."""
+    if world_size > 1 and backend == "transformers":
+        raise ValueError(
+            "under torchrun, rollouts come from vLLM engines in Ray actors: the transformers "
+            "backend would generate with a sharded actor on rank 0 alone"
+        )
+    if world_size > 1 and cfg.layout.vllm_engines < 1:
+        raise ValueError(
+            f"under torchrun ({world_size} ranks) vLLM cannot run inside a trainer process (it "
+            "would join torch.distributed's world): pass --layout.vllm-engines N (N >= 1 engines "
+            "in Ray actors)"
+        )
+
+
+def find_resume_checkpoint(cfg: TrainConfig) -> Path | None:
+    """The checkpoint a run continues from: ``--resume``'s (which must have one), else run_dir's
+    newest complete one when ``auto_resume`` (broken ones are reported and skipped)."""
+    if cfg.resume is not None:
+        found = latest_checkpoint(cfg.resume)
+        if found is None:
+            raise FileNotFoundError(
+                f"resume: {str(cfg.resume)!r} holds no complete checkpoint to resume from"
+            )
+        return found
+    return latest_checkpoint(cfg.run_dir) if cfg.auto_resume else None

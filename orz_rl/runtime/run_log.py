@@ -1,0 +1,130 @@
+"""The files a run writes beside its checkpoints, each cut back to the checkpoint's step on resume.
+
+* ``metrics.jsonl``: one JSON object per step (``docs/metrics.md``), mirrored to ``tensorboard/``;
+* ``prompts.jsonl``: the distinct prompt ids each step trained on;
+* ``rollouts.jsonl``: one right and one wrong response of each step with their per-token
+  advantages and values (``orz-rl plot``);
+* ``config.json``: the run's configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tensordict import TensorDict
+
+from orz_rl import keys
+from orz_rl.problems.prompts import as_strings
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` (a configuration as ``asdict`` gives it) with paths as strings and tuples as lists."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+def rewrite_jsonl(path: Path, rows: list[dict]):
+    """``path`` holding exactly ``rows``, opened for appending (line-buffered)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path.open("a", buffering=1)
+
+
+def truncate_jsonl(path: Path, last_step: int) -> None:
+    """Drop the lines of ``path`` logged after ``last_step`` (and a torn last line)."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= last_step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            pass
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+class MetricsLogger:
+    """Appends one JSON line per step to ``metrics.jsonl`` and mirrors scalars to TensorBoard.
+
+    ``history`` holds the metrics of the steps already run (a resumed run's, from its
+    checkpoint): the file is rewritten to them, and TensorBoard drops what it logged after.
+    """
+
+    def __init__(self, run_dir: Path, tensorboard: bool = True, history: list[dict[str, float]] = ()) -> None:
+        self.path = run_dir / "metrics.jsonl"
+        self._file = rewrite_jsonl(self.path, [{"step": i + 1, **m} for i, m in enumerate(history)])
+        self._tb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=len(history) + 1)
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        row = {"step": step, **{k: float(v) for k, v in metrics.items()}}
+        self._file.write(json.dumps(row) + "\n")
+        if self._tb is not None:
+            for k, v in metrics.items():
+                self._tb.add_scalar(k, float(v), step)
+
+    def close(self) -> None:
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+class RunLog:
+    """A run's log files, rewritten to hold exactly the steps up to ``step`` (a resumed run's
+    checkpoint): what a crash logged after the checkpoint goes, so the files read as one run.
+
+    Args:
+        run_dir: where the files go.
+        step: the last step kept.
+        history: the metrics of steps ``1..step``.
+        prompt_log: the prompt ids of steps ``1..step``.
+        config: the run's configuration (:func:`jsonable`).
+    """
+
+    def __init__(
+        self, run_dir: Path, *, step: int, history: list[dict], prompt_log: list[list[int]], config: dict
+    ) -> None:
+        self.metrics = MetricsLogger(run_dir, history=history)
+        rows = [{"step": i + 1, "prompt_ids": ids} for i, ids in enumerate(prompt_log)]
+        self._prompts = rewrite_jsonl(run_dir / "prompts.jsonl", rows)
+        self._rollouts = run_dir / "rollouts.jsonl"
+        truncate_jsonl(self._rollouts, step)
+        (run_dir / "config.json").write_text(json.dumps(config, indent=1))
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        self.metrics.log(step, metrics)
+
+    def record_rollout(self, step: int, batch: TensorDict, tokenizer) -> list[int]:
+        """Log step ``step``'s prompt ids and one right and one wrong response; return the ids."""
+        ids = list(dict.fromkeys(batch.get(keys.PROMPT_ID).tolist()))
+        self._prompts.write(json.dumps({"step": step, "prompt_ids": ids}) + "\n")
+        rewards = batch.get(keys.EPISODE_REWARD).tolist()
+        picks = [rewards.index(r) for r in (1.0, 0.0) if r in rewards]
+        mask = batch.get(keys.RESPONSE_MASK)
+        prompts = as_strings(batch.get(keys.PROMPT_TEXT))
+        with self._rollouts.open("a") as f:
+            for i in picks:
+                tokens = batch.get(keys.ACTION)[i][mask[i]].tolist()
+                row = {
+                    "step": step,
+                    "prompt": prompts[i],
+                    "tokens": [tokenizer.decode([t]) for t in tokens],
+                    "advantages": batch.get(keys.ADVANTAGE)[i][mask[i]].squeeze(-1).tolist(),
+                    "values": batch.get(keys.STATE_VALUE)[i][mask[i]].squeeze(-1).tolist(),
+                    "reward": rewards[i],
+                }
+                f.write(json.dumps(row) + "\n")
+        return ids
+
+    def close(self) -> None:
+        self.metrics.close()
+        self._prompts.close()

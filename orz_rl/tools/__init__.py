@@ -1,0 +1,1 @@
+"""Tools around training: the layout and memory plan (``--dry-run``), evaluation, plots."""

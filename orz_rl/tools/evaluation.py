@@ -1,0 +1,267 @@
+"""Evaluation as ORZ reports it: avg@k and pass@k of sampled answers on benchmark sets.
+
+``orz-rl eval --model PATH --benchmarks math500 aime2024 gpqa_diamond --samples 16``
+samples ``k`` responses per question with the task's prompt and ORZ's sampling
+(temperature 1, top_p 1, the stop strings), scores them with the task's own env (its
+reward rule, as in training), and reports per benchmark:
+
+* ``avg@k``: the mean over questions of the share of correct samples (ORZ's
+  headline figure, avg@16);
+* ``pass@k``: the share of questions with at least one correct sample;
+* the mean response length in tokens and the share of responses cut by the
+  length limit.
+
+A sample is correct when its reward is above 0.5. Any TorchRL text policy evaluates (the
+policies of :mod:`orz_rl.rollout.policies` are two), with any task whose env writes
+``prompt_id`` (:mod:`orz_rl.rollout.collector`). A question whose prompt does not fit the
+model with the response budget is not generated: its samples score 0 and are counted as
+``too_long``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from tensordict import TensorDictBase
+
+from orz_rl import keys
+from orz_rl.envs.registry import get_task
+from orz_rl.envs.task import EnvArgs, Task
+from orz_rl.problems.benchmarks import DATA_DIR, KNOWN, resolve_benchmark
+from orz_rl.problems.prompts import as_strings
+from orz_rl.rewards.services import RewardServices
+from orz_rl.rollout.training_batch import leaves, stop_verdicts
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """``orz-rl eval``: sample, grade and report avg@k / pass@k."""
+
+    model: str = "artifacts/tiny-qwen2"
+    """Hugging Face model directory to evaluate (a training checkpoint's ``actor`` works)."""
+    task: str = "math"
+    """The task whose prompt and reward rule score the answers (``orz-rl tasks`` lists them)."""
+    benchmarks: tuple[str, ...] = KNOWN
+    """Benchmark names (math500, aime2024, gpqa_diamond) or paths of files the task's loader reads."""
+    data_dir: Path = DATA_DIR
+    """Where the named benchmarks' files are (default: the ones shipped with orz-rl)."""
+    samples: int = 16
+    """Responses sampled per question (ORZ reports avg@16)."""
+    max_new_tokens: int = 8000
+    """Response length limit; a response cut by it scores 0."""
+    temperature: float = 1.0
+    """Sampling temperature (ORZ: 1.0)."""
+    top_p: float = 1.0
+    """Nucleus threshold (ORZ: 1.0)."""
+    backend: Literal["auto", "vllm", "transformers"] = "auto"
+    """Generation backend: vllm (auto, wherever it imports) or transformers."""
+    dtype: str = "float32"
+    """Parameter dtype of the evaluated model."""
+    questions_per_batch: int = 64
+    """Questions generated together (each with all its samples)."""
+    seed: int = 0
+    """Seed of the sampling."""
+    out_dir: Path = Path("runs/eval")
+    """Where ``eval.json`` (the figures) and ``samples.jsonl`` (every sample) go."""
+    progress: bool = True
+    """Show a progress bar over questions x samples."""
+    grader_timeout: float = 5.0
+    """Seconds one answer check may take."""
+    limit: int = 0
+    """Evaluate only the first this many questions of each benchmark (0: all)."""
+
+
+def load_benchmarks(
+    task: Task, specs: Sequence[str], limit: int = 0, data_dir: Path = DATA_DIR
+) -> dict[str, list[Any]]:
+    """Each benchmark's problems by name, read with the task's loader (the first ``limit``; 0: all)."""
+    out = {}
+    for spec in specs:
+        name, path = resolve_benchmark(spec, data_dir)
+        out[name] = task.load_benchmark(path)[: limit or None]
+    return out
+
+
+def _pass_and_avg(correct: torch.Tensor) -> tuple[float, float]:
+    """``(avg@k, pass@k)`` of a ``[questions, k]`` boolean table."""
+    return correct.float().mean().item(), correct.any(-1).float().mean().item()
+
+
+def _record(
+    task: Task,
+    item: int,
+    sample: int,
+    prompt: str,
+    truth: str,
+    response: str | None,
+    reason: str,
+    correct: bool,
+) -> dict:
+    """One line of ``samples.jsonl``."""
+    extract = task.extract_answer
+    return {
+        "item": item,
+        "sample": sample,
+        "prompt": prompt,
+        "response": response,
+        "answer": extract(response) if extract is not None and response is not None else None,
+        "truth": truth,
+        "correct": correct,
+        "finish_reason": reason,
+    }
+
+
+def evaluate_benchmark(
+    policy: Callable[[TensorDictBase], TensorDictBase],
+    tokenizer,
+    task: Task,
+    problems: list[Any],
+    env_args: Callable[[int, int], EnvArgs],
+    *,
+    samples: int,
+    max_prompt_tokens: int,
+    questions_per_batch: int = 64,
+    progress=None,
+) -> tuple[dict[str, float], list[dict]]:
+    """Sample, score and summarise one benchmark: ``(figures, one record per sample)``.
+
+    Each batch of questions is one rollout of the task's env over them, built by
+    ``task.make_env`` with ``env_args(questions, samples)``.
+    """
+    correct = torch.zeros(len(problems), samples, dtype=torch.bool)
+    lengths, cut, too_long = [], 0, 0
+    records: list[dict] = []
+    for start in range(0, len(problems), questions_per_batch):
+        chunk = range(start, min(start + questions_per_batch, len(problems)))
+        fits = list(chunk)
+        if task.render is not None:
+            prompts = {i: task.render(problems[i], tokenizer.bos_token) for i in chunk}
+            fits = [i for i in chunk if len(tokenizer(prompts[i])["input_ids"]) <= max_prompt_tokens]
+            for i in sorted(set(chunk) - set(fits)):
+                too_long += 1
+                truth = str(problems[i].answer)
+                records += [
+                    _record(task, i, s, prompts[i], truth, None, "too_long", False) for s in range(samples)
+                ]
+            if progress is not None:
+                progress.update((len(chunk) - len(fits)) * samples)
+        if not fits:
+            continue
+        env = task.make_env([problems[i] for i in fits], env_args(len(fits), samples))
+        td = env.step(policy(env.reset())).reshape(-1)
+        n = td.shape[0]
+        rows = zip(
+            td.get(keys.PROMPT_ID).reshape(n).tolist(),
+            td.get(("next", "reward")).reshape(n).tolist(),
+            [t.numel() for t in leaves(td.get(("tokens", "response"), as_list=True))],
+            stop_verdicts(td, n)[1].tolist(),
+            as_strings(td.get(("text", "prompt"))),
+            as_strings(td.get(("text", "response"))),
+            strict=True,
+        )
+        drawn: dict[int, int] = {}
+        for local, reward, length, reason, prompt, response in rows:
+            i = fits[local]  # the env's prompt ids index the problems it was given
+            s = drawn[i] = drawn.get(i, -1) + 1
+            correct[i, s] = reward > 0.5
+            lengths.append(length)
+            cut += reason != "stop"
+            truth = str(problems[i].answer)
+            records.append(_record(task, i, s, prompt, truth, response, reason, reward > 0.5))
+        if progress is not None:
+            progress.update(len(fits) * samples)
+    avg, pass_k = _pass_and_avg(correct)
+    n_generated = max(len(lengths), 1)
+    figures = {
+        f"avg@{samples}": avg,
+        f"pass@{samples}": pass_k,
+        "mean_response_tokens": sum(lengths) / n_generated,
+        "cut_share": cut / n_generated,
+        "questions": float(len(problems)),
+        "too_long": float(too_long),
+    }
+    return figures, sorted(records, key=lambda r: (r["item"], r["sample"]))
+
+
+def markdown_table(results: dict[str, dict[str, float]], samples: int) -> str:
+    """One row per benchmark: avg@k, pass@k, mean response tokens, cut share."""
+    lines = [
+        f"| benchmark | avg@{samples} | pass@{samples} | mean response tokens | cut share | questions |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, f in results.items():
+        lines.append(
+            f"| {name} | {100 * f[f'avg@{samples}']:.1f} | {100 * f[f'pass@{samples}']:.1f} | "
+            f"{f['mean_response_tokens']:.1f} | {f['cut_share']:.3f} | {int(f['questions'])} |"
+        )
+    return "\n".join(lines)
+
+
+def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
+    """``orz-rl eval``: every benchmark of ``cfg``, written to ``cfg.out_dir``."""
+    from tqdm import tqdm
+
+    from orz_rl.config import RewardConfig
+    from orz_rl.models.loading import load_causal_lm, load_tokenizer
+    from orz_rl.rollout.engines import make_vllm_engine, resolve_backend
+    from orz_rl.rollout.policies import Sampling, make_transformers_policy, make_vllm_policy
+
+    # The task and the benchmarks first: a bad name or a malformed file is reported before any
+    # model loads.
+    task = get_task(cfg.task)
+    benchmarks = load_benchmarks(task, cfg.benchmarks, cfg.limit, cfg.data_dir)
+    torch.manual_seed(cfg.seed)
+    tokenizer = load_tokenizer(cfg.model)
+    sampling = Sampling(cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p)
+    model = load_causal_lm(cfg.model, dtype=getattr(torch, cfg.dtype)).eval()
+    max_positions = getattr(model.config, "max_position_embeddings", 1 << 30)
+    max_prompt_tokens = max_positions - cfg.max_new_tokens
+    if max_prompt_tokens <= 0:
+        raise ValueError(
+            f"max_new_tokens = {cfg.max_new_tokens} leaves no room for a prompt in the "
+            f"model's {max_positions} positions ({cfg.model})"
+        )
+    if resolve_backend(cfg.backend) == "vllm":
+        llm = make_vllm_engine(cfg.model, dtype=cfg.dtype, seed=cfg.seed, max_model_len=max_positions)
+        policy = make_vllm_policy(llm, tokenizer, sampling)
+    else:
+        policy = make_transformers_policy(model, tokenizer, sampling)
+
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    total = sum(len(p) for p in benchmarks.values()) * cfg.samples
+    results: dict[str, dict[str, float]] = {}
+    with (
+        RewardServices(RewardConfig(timeout=cfg.grader_timeout)) as services,
+        tqdm(total=total, desc="eval", disable=not cfg.progress) as bar,
+        (cfg.out_dir / "samples.jsonl").open("w") as samples_file,
+    ):
+
+        def env_args(prompts: int, samples: int) -> EnvArgs:
+            return EnvArgs(prompts, samples, cfg.seed, tokenizer.bos_token, tokenizer.eos_token, services)
+
+        for name, problems in benchmarks.items():
+            figures, records = evaluate_benchmark(
+                policy,
+                tokenizer,
+                task,
+                problems,
+                env_args,
+                samples=cfg.samples,
+                max_prompt_tokens=max_prompt_tokens,
+                questions_per_batch=cfg.questions_per_batch,
+                progress=bar,
+            )
+            results[name] = figures
+            for record in records:
+                samples_file.write(json.dumps({"benchmark": name, **record}) + "\n")
+    summary = {"model": cfg.model, "task": task.name, "samples": cfg.samples, "seed": cfg.seed}
+    summary["results"] = results
+    (cfg.out_dir / "eval.json").write_text(json.dumps(summary, indent=2))
+    print(markdown_table(results, cfg.samples))
+    print(f"figures: {cfg.out_dir / 'eval.json'}; every sample: {cfg.out_dir / 'samples.jsonl'}")
+    return results

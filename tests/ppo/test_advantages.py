@@ -1,0 +1,153 @@
+"""GAE over padded response tokens and batch-level normalisation, against plain references."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tensordict import TensorDict
+from torchrl.objectives.value import GAE
+
+from orz_rl import keys
+from orz_rl.ppo.advantages import (
+    TokenGAE,
+    compute_advantages,
+    make_gae,
+    normalize_advantages,
+    set_next_values,
+    set_token_rewards,
+)
+
+
+def _random_batch(n: int = 7, width: int = 13, seed: int = 0) -> TensorDict:
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, width + 1, (n,), generator=g)
+    lengths[0] = width  # one full-width row
+    mask = torch.arange(width)[None] < lengths[:, None]
+    return TensorDict(
+        {
+            keys.RESPONSE_MASK: mask,
+            keys.EPISODE_REWARD: torch.randint(0, 2, (n,), generator=g).float(),
+            # Garbage on padding on purpose: it must not leak into anything.
+            keys.STATE_VALUE: torch.randn(n, width, 1, generator=g) * 3,
+        },
+        batch_size=[n],
+    )
+
+
+def _reverse_loop_gae(rewards: list[float], values: list[float], gamma: float, lmbda: float) -> list[float]:
+    """Textbook GAE of one terminated episode, in plain Python."""
+    adv, running = [0.0] * len(rewards), 0.0
+    for t in reversed(range(len(rewards))):
+        next_value = values[t + 1] if t + 1 < len(rewards) else 0.0
+        delta = rewards[t] + gamma * next_value - values[t]
+        running = delta + gamma * lmbda * running
+        adv[t] = running
+    return adv
+
+
+@pytest.mark.parametrize("gamma,lmbda", [(1.0, 1.0), (0.9, 0.7)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gae_matches_reverse_loop_on_padded_batch(gamma, lmbda, seed):
+    batch = _random_batch(seed=seed)
+    values_before = batch.get(keys.STATE_VALUE).clone()
+    set_token_rewards(batch)
+    set_next_values(batch)
+    compute_advantages(batch, make_gae(gamma, lmbda), normalize=False)
+    mask = batch.get(keys.RESPONSE_MASK)
+    adv = batch.get(keys.ADVANTAGE).squeeze(-1)
+    for i in range(batch.shape[0]):
+        n = int(mask[i].sum())
+        rewards = [0.0] * (n - 1) + [float(batch.get(keys.EPISODE_REWARD)[i])]
+        expected = _reverse_loop_gae(rewards, values_before[i, :n, 0].tolist(), gamma, lmbda)
+        torch.testing.assert_close(adv[i, :n], torch.tensor(expected), atol=1e-6, rtol=0)
+        assert (adv[i, n:] == 0).all(), "padding must get zero advantage"
+        ret = batch.get(keys.VALUE_TARGET)[i, :n, 0]
+        torch.testing.assert_close(ret, torch.tensor(expected) + values_before[i, :n, 0], atol=1e-6, rtol=0)
+
+
+def test_gae_with_unit_gamma_lambda_is_reward_minus_value():
+    batch = _random_batch(seed=5)
+    values = batch.get(keys.STATE_VALUE).squeeze(-1).clone()
+    set_token_rewards(batch)
+    set_next_values(batch)
+    compute_advantages(batch, make_gae(), normalize=False)
+    mask = batch.get(keys.RESPONSE_MASK)
+    expected = batch.get(keys.EPISODE_REWARD)[:, None] - values
+    torch.testing.assert_close(batch.get(keys.ADVANTAGE).squeeze(-1)[mask], expected[mask], atol=1e-6, rtol=0)
+
+
+def test_token_rewards_sit_on_the_last_valid_token_only():
+    batch = _random_batch(seed=3)
+    batch.set(keys.EPISODE_REWARD, torch.full((7,), 25.0))
+    set_token_rewards(batch, reward_clip=10.0)
+    mask = batch.get(keys.RESPONSE_MASK)
+    reward = batch.get(keys.REWARD).squeeze(-1)
+    lengths = mask.sum(-1)
+    for i, n in enumerate(lengths.tolist()):
+        assert reward[i, n - 1] == 10.0, "rewards are clipped to [-10, 10]"
+        assert reward[i].sum() == 10.0
+    assert (batch.get(keys.DONE).squeeze(-1) == (reward != 0) | ~mask).all()
+
+
+def test_advantage_normalisation_ignores_padding():
+    g = torch.Generator().manual_seed(0)
+    adv = torch.randn(6, 9, generator=g)
+    mask = torch.arange(9)[None] < torch.tensor([9, 3, 5, 1, 7, 2])[:, None]
+    out = normalize_advantages(adv, mask)
+    valid = adv[mask]
+    expected = (valid - valid.mean()) / valid.std(unbiased=False)
+    torch.testing.assert_close(out[mask], expected, atol=1e-5, rtol=0)
+    assert (out[~mask] == 0).all()
+    poisoned = adv.masked_fill(~mask, 1e6)
+    torch.testing.assert_close(normalize_advantages(poisoned, mask), out)
+
+
+def _torchrl_path(gamma: float, lmbda: float) -> GAE:
+    return GAE(gamma=gamma, lmbda=lmbda, value_network=None, vectorized=False)
+
+
+def _segments(n: int, steps: int, seed: int) -> TensorDict:
+    """Arbitrary episodes: dones anywhere, some terminated and some truncated, values everywhere."""
+    g = torch.Generator().manual_seed(seed)
+    done = torch.rand(n, steps, 1, generator=g) < 0.1
+    return TensorDict(
+        {
+            "state_value": torch.randn(n, steps, 1, generator=g),
+            "next": {
+                "state_value": torch.randn(n, steps, 1, generator=g),
+                "reward": torch.randn(n, steps, 1, generator=g),
+                "done": done,
+                "terminated": done & (torch.rand(n, steps, 1, generator=g) < 0.5),
+            },
+        },
+        [n, steps],
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_closed_form_equals_torchrls_recursion_on_any_segments(seed):
+    """Dones mid-row with rewards after them: the closed form subtracts what lies past each end."""
+    data = _segments(9, 64, seed)
+    expected = _torchrl_path(1.0, 1.0)(data.clone())
+    got = make_gae(1.0, 1.0)(data.clone())
+    assert isinstance(make_gae(), TokenGAE)
+    for key in ("advantage", "value_target"):
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_closed_form_equals_torchrls_recursion_on_orz_rows(seed):
+    """One response per row then padding (the trainer's layout: the path without correction)."""
+    batch = set_next_values(set_token_rewards(_random_batch(n=16, width=300, seed=seed)))
+    fast, slow = batch.clone(), batch.clone()
+    compute_advantages(fast, make_gae(1.0, 1.0), normalize=False)
+    compute_advantages(slow, _torchrl_path(1.0, 1.0), normalize=False)
+    for key in (keys.ADVANTAGE, keys.VALUE_TARGET):
+        torch.testing.assert_close(fast.get(key), slow.get(key), rtol=0, atol=1e-5)
+
+
+def test_other_gamma_and_lambda_take_torchrls_path():
+    data = _segments(5, 40, 0)
+    expected = _torchrl_path(0.9, 0.95)(data.clone())
+    got = make_gae(0.9, 0.95)(data.clone())
+    torch.testing.assert_close(got["advantage"], expected["advantage"])

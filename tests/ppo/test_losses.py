@@ -1,0 +1,141 @@
+"""TorchRL's ClipPPOLoss and the critic loss on padded token batches."""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDict
+from tensordict.nn import (
+    ProbabilisticTensorDictModule,
+    ProbabilisticTensorDictSequential,
+    TensorDictModule,
+)
+from torch import nn
+
+from orz_rl import keys
+from orz_rl.ppo.losses import ClippedValueLoss, TokenClipPPOLoss, aggregate_token_loss
+
+N, R, V = 4, 6, 11
+
+
+class _LeafLogits(nn.Module):
+    """Logits as a leaf parameter, so their gradient is inspectable per position."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logits = nn.Parameter(torch.randn(N, R, V))
+
+    def forward(self, action: torch.Tensor) -> torch.Tensor:
+        return self.logits
+
+
+def _actor(module: nn.Module) -> ProbabilisticTensorDictSequential:
+    return ProbabilisticTensorDictSequential(
+        TensorDictModule(module, in_keys=[keys.ACTION], out_keys=["logits"]),
+        ProbabilisticTensorDictModule(
+            in_keys=["logits"], out_keys=[keys.ACTION], distribution_class=torch.distributions.Categorical
+        ),
+    )
+
+
+def _batch(seed: int = 0) -> TensorDict:
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.arange(R)[None] < torch.tensor([6, 2, 4, 1])[:, None]
+    return TensorDict(
+        {
+            keys.ACTION: torch.randint(0, V, (N, R), generator=g),
+            keys.RESPONSE_MASK: mask,
+            keys.SAMPLE_LOG_PROB: -torch.rand(N, R, generator=g) * 3,
+            keys.ADVANTAGE: torch.randn(N, R, 1, generator=g).masked_fill(~mask[..., None], 0.0),
+        },
+        batch_size=[N],
+    )
+
+
+def test_clip_ppo_gradients_are_zero_on_padded_positions():
+    module = _LeafLogits()
+    loss = TokenClipPPOLoss(_actor(module))
+    batch = _batch()
+    # On-policy, as in ORZ's single step: ratio 1, so no valid token is clipped.
+    logp = torch.log_softmax(module.logits.detach(), -1).gather(-1, batch[keys.ACTION][..., None])
+    batch[keys.SAMPLE_LOG_PROB] = logp.squeeze(-1)
+    out = loss(batch)
+    out["loss_objective"].backward()
+    grad = module.logits.grad.abs().sum(-1)
+    mask = batch[keys.RESPONSE_MASK]
+    assert (grad[~mask] == 0).all()
+    assert (grad[mask] > 0).all()
+
+
+def test_clip_ppo_loss_ignores_what_padding_holds():
+    module = _LeafLogits()
+    loss = TokenClipPPOLoss(_actor(module))
+    batch = _batch()
+    poisoned = batch.clone()
+    mask = batch[keys.RESPONSE_MASK]
+    poisoned[keys.SAMPLE_LOG_PROB] = batch[keys.SAMPLE_LOG_PROB].masked_fill(~mask, -1e4)
+    poisoned[keys.ADVANTAGE] = batch[keys.ADVANTAGE].masked_fill(~mask[..., None], 1e4)
+    torch.testing.assert_close(loss(batch)["loss_objective"], loss(poisoned)["loss_objective"])
+
+
+def test_clip_ppo_objective_equals_hand_computed_surrogate():
+    module = _LeafLogits()
+    loss = TokenClipPPOLoss(_actor(module), clip_epsilon=0.2)
+    batch = _batch(seed=1)
+    mask = batch[keys.RESPONSE_MASK]
+    logp = torch.log_softmax(module.logits.detach(), -1).gather(-1, batch[keys.ACTION][..., None]).squeeze(-1)
+    ratio = (logp - batch[keys.SAMPLE_LOG_PROB]).exp()
+    adv = batch[keys.ADVANTAGE].squeeze(-1)
+    per_token = -torch.minimum(ratio * adv, ratio.clamp(0.8, 1.2) * adv)
+    # ORZ: mean over each sequence's valid tokens, then over sequences.
+    expected = torch.stack([per_token[i][mask[i]].mean() for i in range(N)]).mean()
+    out = loss(batch)
+    torch.testing.assert_close(out["loss_objective"], expected)
+    clipped = ((ratio < 0.8) | (ratio > 1.2)) & mask
+    torch.testing.assert_close(out["clip_fraction"], clipped.sum() / mask.sum())
+
+
+def test_aggregation_modes_over_micro_batches_equal_full_batch():
+    g = torch.Generator().manual_seed(0)
+    loss = torch.randn(8, 5, generator=g)
+    mask = torch.arange(5)[None] < torch.randint(1, 6, (8, 1), generator=g)
+    for mode in ("seq-mean-token-mean", "token-mean"):
+        full = aggregate_token_loss(loss, mask, mode)
+        n_tok = int(mask.sum())
+        parts = sum(
+            aggregate_token_loss(loss[i : i + 3], mask[i : i + 3], mode, num_sequences=8, num_tokens=n_tok)
+            for i in range(0, 8, 3)
+        )
+        torch.testing.assert_close(parts, full)
+    flat = aggregate_token_loss(loss, mask, "token-mean")
+    torch.testing.assert_close(flat, loss[mask].mean())
+
+
+class _LeafValues(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.values = nn.Parameter(torch.randn(N, R, 1))
+
+    def forward(self, action: torch.Tensor) -> torch.Tensor:
+        return self.values
+
+
+def test_clipped_value_loss_matches_orz_formula_and_masks_padding():
+    head = _LeafValues()
+    critic = TensorDictModule(head, in_keys=[keys.ACTION], out_keys=[keys.STATE_VALUE])
+    loss = ClippedValueLoss(critic, clip_value=0.2, coeff=0.5)
+    batch = _batch()
+    mask = batch[keys.RESPONSE_MASK]
+    old = head.values.detach() + torch.randn(N, R, 1) * 0.5
+    target = torch.randn(N, R, 1)
+    batch[keys.STATE_VALUE] = old
+    batch[keys.VALUE_TARGET] = target
+    out = loss(batch)
+    v = head.values.detach().squeeze(-1)
+    o, t = old.squeeze(-1), target.squeeze(-1)
+    v_clip = o + (v - o).clamp(-0.2, 0.2)
+    per_token = 0.5 * torch.maximum((v_clip - t) ** 2, (v - t) ** 2)
+    expected = torch.stack([per_token[i][mask[i]].mean() for i in range(N)]).mean()
+    torch.testing.assert_close(out["loss_critic"], expected)
+    assert torch.equal(batch[keys.STATE_VALUE], old), "V_old must not be overwritten by the critic"
+    out["loss_critic"].backward()
+    assert (head.values.grad.squeeze(-1)[~mask] == 0).all()

@@ -1,0 +1,97 @@
+"""The sandbox itself: what runs, what it reports, and that it refuses to run unisolated."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from orz_rl.config import SandboxConfig
+from orz_rl.rewards.sandbox import Sandbox, SandboxUnavailable
+from tests.sandbox_helpers import ISOLATIONS, sandbox_processes
+
+
+@pytest.fixture(scope="module", params=ISOLATIONS)
+def sandbox(request):
+    with Sandbox(SandboxConfig(isolation=request.param, timeout=3, workers=2)) as sb:
+        yield sb
+    assert not sandbox_processes()
+
+
+def test_a_program_reads_stdin_and_its_stdout_comes_back(sandbox):
+    result = sandbox.run("print(sum(map(int, input().split())))", "3 4\n")
+    assert (result.status, result.exit_code, result.stdout) == ("ok", 0, b"7\n")
+
+
+@pytest.mark.parametrize(
+    ("program", "status"),
+    [
+        ("x = (", "syntax_error"),
+        ("raise ValueError('no')", "error"),
+        ("import sys; sys.exit(3)", "error"),
+        ("x = bytearray(1 << 34)", "memory"),
+        ("while True: pass", "timeout"),
+        ("import sys\nwhile True: sys.stdout.write('x' * 65536)", "output_limit"),
+    ],
+)
+def test_each_way_a_program_fails_has_its_status(sandbox, program, status):
+    assert sandbox.run(program).status == status
+
+
+def test_the_program_sees_an_empty_environment_and_no_network(sandbox, monkeypatch):
+    monkeypatch.setenv("ORZ_RL_FAKE_API_KEY", "sk-test-0000")
+    result = sandbox.run("import os, socket; print(sorted(os.environ)); print(socket.if_nameindex())")
+    names, interfaces = result.stdout.decode().splitlines()
+    # The shell that sets the sandbox up adds PWD (and OLDPWD); nothing comes from the parent.
+    assert set(eval(names)) <= {"HOME", "LANG", "PATH", "PWD", "OLDPWD"}
+    assert interfaces == "[(1, 'lo')]"
+
+
+def test_a_session_calls_functions_of_the_loaded_program(sandbox):
+    with sandbox.session("def add(a, b):\n    print('noise')\n    return a + b\n") as session:
+        assert session.call("add", (1, 2), {}) == "ok 3"
+        assert session.call("add", ("a", 2), {}) == "raise TypeError"
+        assert session.call("add", (), {"a": [1], "b": [2]}) == "ok [1, 2]"
+
+
+def test_a_program_that_ends_before_loading_fails_the_session(sandbox):
+    with sandbox.session("import os\nos._exit(0)\n") as session:
+        assert session.call("add", (1, 2), {}) is None
+        assert session.failure == "error"
+
+
+def test_no_network_isolation_is_refused_unless_opted_in():
+    with pytest.raises(SandboxUnavailable, match="allow_unisolated"):
+        Sandbox(SandboxConfig(isolation="none"), announce=False)
+
+
+def test_the_start_up_line_names_the_isolation(capsys):
+    with Sandbox(SandboxConfig(isolation=ISOLATIONS[0], workers=1)) as sb:
+        assert sb.isolation == ISOLATIONS[0]
+    assert f"orz-rl sandbox: {ISOLATIONS[0]}: no network" in capsys.readouterr().out
+
+
+def test_unisolated_runs_only_when_opted_in_and_say_so(capsys):
+    with Sandbox(SandboxConfig(isolation="none", allow_unisolated=True, workers=1)) as sb:
+        assert sb.run("print(6 * 7)").stdout == b"42\n"
+    assert "orz-rl sandbox: NONE" in capsys.readouterr().out
+    assert not sandbox_processes()
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_a_trainer_killed_mid_run_leaves_no_sandboxed_process(isolation):
+    # The program would sleep for a minute; its trainer dies (SIGKILL, no clean-up) after 1 s.
+    script = (
+        "import threading, time\n"
+        "from orz_rl.rewards.sandbox import Sandbox, SandboxConfig\n"
+        f"sb = Sandbox(SandboxConfig(isolation={isolation!r}, timeout=60, workers=1), announce=False)\n"
+        "threading.Thread(target=sb.run, args=('import time; time.sleep(60)',), daemon=True).start()\n"
+        "time.sleep(1)\nprint('running', flush=True)\ntime.sleep(60)\n"
+    )
+    trainer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert trainer.stdout.readline() == "running\n"
+    assert sandbox_processes(wait=0)  # the program is alive...
+    trainer.kill()
+    trainer.wait()
+    assert not sandbox_processes()  # ...and gone with its trainer

@@ -1,0 +1,96 @@
+"""Impossible configurations are reported together, by field, before any model loads."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from orz_rl.recipes import RECIPES
+from orz_rl.runtime.preflight import config_problems
+
+from ..conftest import orz_cli
+
+
+def test_every_cpu_recipe_is_possible():
+    for name in ("cpu-default", "cpu-mixed"):
+        assert config_problems(RECIPES[name][1])[1] == [], name
+
+
+def test_responses_fewer_than_mini_batches_and_bad_counts_are_each_named():
+    _, cpu = RECIPES["cpu-default"]
+    cfg = replace(
+        cpu,
+        rollout=replace(cpu.rollout, prompts_per_step=2, samples_per_prompt=4, temperature=0.0),
+        ppo=replace(cpu.ppo, critic_steps_per_rollout=12, micro_batch_size=0),
+        keep_last=0,
+    )
+    assert config_problems(cfg)[1] == [
+        "ppo.micro_batch_size = 0: must be at least 1",
+        "keep_last = 0: must be at least 1",
+        "rollout.prompts_per_step x rollout.samples_per_prompt = 8 responses cannot be split into "
+        "ppo.critic_steps_per_rollout = 12 critic mini-batches (one response at least each)",
+        "rollout.temperature = 0.0: must be above 0 (ORZ samples at 1.0)",
+    ]
+
+
+def test_the_cli_lists_every_problem_at_once_and_loads_no_model(tmp_path, tiny_model_dir):
+    out = orz_cli(
+        *(
+            "train",
+            "cpu-default",
+            "--data.no-generate-toy-task",
+            "--data.train-file",
+            str(tmp_path / "no.json"),
+        ),
+        *("--task", "mixed", "--data.code-file", str(tmp_path / "no-code.jsonl"), "--eval.interval", "5"),
+        *(
+            "--eval.benchmarks",
+            "math5000",
+            "--rollout.samples-per-prompt",
+            "1",
+            "--rollout.prompts-per-step",
+            "4",
+        ),
+        *("--model.path", str(tmp_path / "no-model"), "--model.no-build-tiny-if-missing"),
+    )
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "the configuration cannot run (5 problem(s)):" in out.stderr
+    for expected in (
+        "= 4 responses cannot be split into ppo.critic_steps_per_rollout = 12",
+        f"data.train_file {str(tmp_path / 'no.json')!r} does not exist",
+        f"data.code_file {str(tmp_path / 'no-code.jsonl')!r} does not exist",
+        f"model.path {str(tmp_path / 'no-model')!r} does not exist",
+        "eval.benchmarks: unknown benchmark 'math5000'",
+    ):
+        assert expected in out.stderr, expected
+    assert "orz-rl: task" not in out.stdout  # nothing started: no engine, no model
+
+
+def test_prompt_and_response_lengths_join_the_list_before_the_model_loads(tmp_path, tiny_model_dir):
+    out = orz_cli(
+        *("train", "cpu-default", "--model.path", str(tiny_model_dir), "--model.no-build-tiny-if-missing"),
+        *("--data.train-file", str(tmp_path / "toy.json"), "--run-dir", str(tmp_path / "run")),
+        *("--rollout.max-prompt-tokens", "8", "--rollout.max-new-tokens", "1020", "--keep-last", "0"),
+    )
+    assert out.returncode == 1
+    assert "the configuration cannot run (3 problem(s)):" in out.stderr
+    assert "keep_last = 0" in out.stderr
+    assert (
+        "rollout.max_prompt_tokens + rollout.max_new_tokens = 8 + 1020 exceeds the model's 1024" in out.stderr
+    )
+    assert "-token prompt, over rollout.max_prompt_tokens = 8" in out.stderr
+    assert "orz-rl: task" not in out.stdout  # nothing started
+
+
+def test_impossible_packing_and_layout_fields_are_each_named():
+    _, cpu = RECIPES["cpu-default"]
+    cfg = replace(
+        cpu,
+        ppo=replace(cpu.ppo, pack_tokens=-2),
+        layout=replace(cpu.layout, nodes=0, vllm_engines=-1, vllm_tensor_parallel=0),
+    )
+    assert config_problems(cfg)[1] == [
+        "ppo.pack_tokens = -2: must be at least -1",
+        "layout.nodes = 0: must be at least 1",
+        "layout.vllm_engines = -1: must be at least 0",
+        "layout.vllm_tensor_parallel = 0: must be at least 1",
+    ]

@@ -1,0 +1,193 @@
+"""Evaluation: avg@k and pass@k through a real TorchRL policy, and clear errors on bad benchmarks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tensordict import NonTensorStack, TensorDictBase
+from tensordict.nn import TensorDictModuleBase
+
+from orz_rl.config import RewardConfig
+from orz_rl.envs.registry import get_task
+from orz_rl.envs.task import EnvArgs
+from orz_rl.models.loading import load_tokenizer
+from orz_rl.problems.benchmarks import DATA_DIR, UnknownBenchmarkError, resolve_benchmark
+from orz_rl.problems.formats import DatasetFormatError, load_problems
+from orz_rl.rewards.math_grader import MathGrader
+from orz_rl.rewards.services import RewardServices
+from orz_rl.tools.evaluation import evaluate_benchmark, markdown_table
+
+from ..conftest import orz_cli
+
+MATH500 = DATA_DIR / "math500.json"
+
+
+class ScriptedPolicy(TensorDictModuleBase):
+    """A TorchRL text policy that answers from a script: fixed token ids per (prompt, call count)."""
+
+    in_keys = [("text", "prompt")]
+    out_keys = [("text", "response"), ("tokens", "response")]
+
+    def __init__(self, tokenizer, script: dict[str, list[str]]) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+        # Token ids fixed up front; the policy returns them, decoded, in order per prompt.
+        self.script = {p: [tokenizer(r)["input_ids"] for r in rs] for p, rs in script.items()}
+        self.calls: dict[str, int] = {}
+
+    def forward(self, td: TensorDictBase) -> TensorDictBase:
+        ids = []
+        for prompt in td.get(("text", "prompt")).tolist():
+            k = self.calls.get(prompt, 0)
+            self.calls[prompt] = k + 1
+            ids.append(self.script[prompt][k])
+        td.set(("text", "response"), NonTensorStack(*[self.tokenizer.decode(i) for i in ids]))
+        td.set(("tokens", "response"), torch.nested.nested_tensor([torch.tensor(i) for i in ids]))
+        return td
+
+
+def env_args(tokenizer, services):
+    def make(prompts: int, samples: int) -> EnvArgs:
+        return EnvArgs(prompts, samples, 0, tokenizer.bos_token, tokenizer.eos_token, services)
+
+    return make
+
+
+def box(answer: str) -> str:
+    return f" reasoning </think> <answer> \\boxed{{{answer}}} </answer>"
+
+
+def test_avg_and_pass_at_k_equal_the_hand_computed_values(tiny_model_dir):
+    from orz_rl.problems.prompts import render_prompt
+
+    tok = load_tokenizer(str(tiny_model_dir))
+    problems = load_problems(MATH500)[:10]
+    k = 4
+    # items 0-2: 4/4 right; items 3-4: 2/4 right; item 5: 1/4 right but cut (no stop); the rest wrong.
+    script = {}
+    for i, p in enumerate(problems):
+        right, wrong = box(p.answer), box("wrong answer 12345")
+        if i < 3:
+            responses = [right] * 4
+        elif i < 5:
+            responses = [right, wrong, right, wrong]
+        elif i == 5:
+            responses = [right.removesuffix("</answer>"), wrong, wrong, wrong]
+        else:
+            responses = [wrong] * 4
+        script[render_prompt(p.question, tok.bos_token)] = responses
+    policy = ScriptedPolicy(tok, script)
+    with RewardServices(RewardConfig(workers=2)) as services:
+        figures, records = evaluate_benchmark(
+            policy,
+            tok,
+            get_task("math"),
+            problems,
+            env_args(tok, services),
+            samples=k,
+            max_prompt_tokens=10_000,
+            questions_per_batch=4,
+        )
+    assert figures[f"avg@{k}"] == pytest.approx((3 * 4 + 2 * 2) / 40)
+    assert figures[f"pass@{k}"] == pytest.approx(5 / 10)
+    assert figures["cut_share"] == pytest.approx(1 / 40)
+    assert len(records) == 40 and sum(r["correct"] for r in records) == 16
+    assert records[0]["answer"] == problems[0].answer and records[0]["truth"] == problems[0].answer
+    table = markdown_table({"math500": figures}, k)
+    assert "| math500 | 40.0 | 50.0 |" in table
+
+
+def test_a_prompt_over_the_context_scores_zero_and_is_counted(tiny_model_dir):
+    tok = load_tokenizer(str(tiny_model_dir))
+    problems = load_problems(MATH500)[:3]
+    policy = ScriptedPolicy(tok, {})  # never called: no prompt fits in 5 tokens
+    with RewardServices(RewardConfig(workers=1)) as services:
+        figures, records = evaluate_benchmark(
+            policy, tok, get_task("math"), problems, env_args(tok, services), samples=2, max_prompt_tokens=5
+        )
+    assert figures["too_long"] == 3 and figures["avg@2"] == 0
+    assert {r["finish_reason"] for r in records} == {"too_long"}
+
+
+def test_an_unknown_benchmark_name_lists_the_known_ones():
+    with pytest.raises(UnknownBenchmarkError, match="unknown benchmark 'math5000'; known: math500, aime2024"):
+        resolve_benchmark("math5000")
+    assert resolve_benchmark("aime2024")[1].is_file()
+
+
+def test_a_malformed_benchmark_file_names_the_file_and_the_item(tmp_path):
+    bad = tmp_path / "bench.json"
+    bad.write_text(
+        json.dumps([{"prompt": [{"from": "user", "value": "Q"}], "final_answer": "1"}, {"prompt": []}])
+    )
+    name, path = resolve_benchmark(str(bad))
+    assert name == "bench"
+    with pytest.raises(DatasetFormatError, match=f"{bad}:1: malformed item"):
+        load_problems(path)
+
+
+def test_eval_command_writes_the_table_the_json_and_every_sample(tiny_model_dir, tmp_path):
+    out = orz_cli(
+        "eval",
+        "--model",
+        str(tiny_model_dir),
+        "--benchmarks",
+        "math500",
+        "aime2024",
+        "--samples",
+        "2",
+        "--max-new-tokens",
+        "48",
+        "--limit",
+        "8",
+        "--out-dir",
+        str(tmp_path / "eval"),
+        "--no-progress",
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "| math500 |" in out.stdout and "| aime2024 |" in out.stdout
+    summary = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert set(summary["results"]) == {"math500", "aime2024"}
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 8 * 2
+    assert {"benchmark", "item", "sample", "prompt", "response", "answer", "correct"} <= set(rows[0])
+
+
+def test_eval_command_rejects_an_unknown_benchmark_before_loading_a_model(tmp_path):
+    out = orz_cli("eval", "--model", str(tmp_path / "none"), "--benchmarks", "nope")
+    assert out.returncode == 1
+    assert "orz-rl: error: unknown benchmark 'nope'; known: math500, aime2024, gpqa_diamond" in out.stderr
+
+
+def test_an_mmlu_style_jsonl_loads_with_lettered_options_and_grades_by_letter(tmp_path):
+    mmlu = tmp_path / "mmlu.jsonl"
+    mmlu.write_text(
+        json.dumps({"question": "2 + 2 = ?", "options": ["3", "4", "5"], "answer": "B"})
+        + "\n"
+        + json.dumps({"question": "Capital of France?", "options": ["Paris", "Rome"], "answer": "a"})
+        + "\n"
+    )
+    name, path = resolve_benchmark(str(mmlu))
+    first, second = load_problems(path)
+    assert name == "mmlu"
+    assert first.question == "2 + 2 = ?\n(A) 3\n(B) 4\n(C) 5" and first.answer == "B"
+    assert second.answer == "A" and second.choices == (("A", "Paris"), ("B", "Rome"))
+    with MathGrader(workers=1) as grader:
+        rewards = grader.score(
+            [box("(B)"), box("4"), box("A. Paris")],
+            [True] * 3,
+            ["B", "B", "A"],
+            [first.choices, first.choices, second.choices],
+        )
+    assert rewards.tolist() == [1.0, 0.0, 1.0]
+
+
+def test_an_mmlu_item_whose_answer_is_not_an_option_letter_names_the_line(tmp_path):
+    bad = tmp_path / "mmlu.jsonl"
+    bad.write_text(json.dumps({"question": "Q", "options": ["x", "y"], "answer": "C"}) + "\n")
+    with pytest.raises(
+        DatasetFormatError, match=f"{bad}:1: malformed item .*'C' is not one of the option letters AB"
+    ):
+        load_problems(bad)
