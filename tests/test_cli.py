@@ -1,25 +1,71 @@
-"""The command line: recipes, field overrides and clear errors on bad input."""
+"""The command line: sub-commands, recipes (built-in and one's own), field overrides and clear
+errors on bad input."""
 
 from __future__ import annotations
 
 import json
 
+from orz_rl.cli import COMMANDS
+from orz_rl.recipes import RECIPES
+
 from .conftest import cpu_default_on, orz_cli
 
 
-def test_help_lists_every_recipe():
+def test_help_lists_every_sub_command_with_one_line_and_exits_0():
+    out = orz_cli("--help")
+    assert out.returncode == 0
+    for name, line in COMMANDS.items():
+        assert f"  {name}" in out.stdout and line in out.stdout
+    bare = orz_cli()
+    assert bare.returncode == 2 and "train" in bare.stderr
+
+
+def test_recipes_lists_every_built_in_recipe_with_one_line():
+    out = orz_cli("recipes")
+    assert out.returncode == 0
+    for name, (line, _) in RECIPES.items():
+        assert name in out.stdout and line in out.stdout
+
+
+def test_train_help_says_how_to_name_a_recipe_and_lists_the_built_in_ones():
     out = orz_cli("train", "--help")
     assert out.returncode == 0
+    assert "path/to/file.py:NAME" in out.stdout
     for name in ("cpu-default", "orz-0.5b", "orz-1.5b", "orz-7b", "orz-32b"):
         assert name in out.stdout
 
 
-def test_recipe_help_documents_fields():
+def test_recipe_help_shows_the_command_and_documents_fields():
     out = orz_cli("train", "cpu-default", "--help")
     assert out.returncode == 0
-    assert "--rollout.samples-per-prompt" in out.stdout
+    assert "usage: orz-rl train cpu-default [-h]" in out.stdout
+    assert "--task STR" in out.stdout and "--rollout.samples-per-prompt" in out.stdout
     assert "Responses sampled per prompt" in out.stdout
     assert "--rollout.backend {auto,vllm,transformers}" in out.stdout
+
+
+def test_an_unknown_recipe_lists_the_built_in_ones_and_how_to_name_ones_own():
+    out = orz_cli("train", "cpu-defualt")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "unknown recipe 'cpu-defualt'; built-in: cpu-default, cpu-mixed" in out.stderr
+    assert "path/to/file.py:NAME" in out.stderr
+
+
+def test_a_recipe_file_that_is_missing_or_names_no_train_config_is_one_error(tmp_path):
+    missing = orz_cli("train", f"{tmp_path / 'none.py'}:MINE")
+    assert missing.returncode == 1 and f"file {str(tmp_path / 'none.py')!r} does not exist" in missing.stderr
+    mine = tmp_path / "mine.py"
+    mine.write_text("MINE = {'task': 'math'}\n")
+    wrong = orz_cli("train", f"{mine}:MINE")
+    assert wrong.returncode == 1 and "is a dict, not an orz_rl TrainConfig" in wrong.stderr
+    absent = orz_cli("train", f"{mine}:OTHER")
+    assert absent.returncode == 1 and "defines no 'OTHER'" in absent.stderr
+
+
+def test_an_unknown_task_lists_the_registered_ones(tmp_path):
+    out = orz_cli("train", "cpu-default", "--task", "poetry", "--model.path", str(tmp_path / "m"))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "task: task 'poetry' is not registered; known: math, code, mixed" in out.stderr
 
 
 def test_unknown_recipe_field_is_rejected_with_the_valid_names():

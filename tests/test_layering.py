@@ -25,11 +25,8 @@ def installed(tmp_path_factory) -> Path:
     if not LINT.is_file():
         pytest.fail(f"{LINT} is missing: install the test extra (pip install -e '.[test]')")
     root = tmp_path_factory.mktemp("installed")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", root, REPO],
-        check=True,
-        capture_output=True,
-    )
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip, "--target", root, REPO], check=True, capture_output=True)
     return root
 
 

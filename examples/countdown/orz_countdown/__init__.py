@@ -1,0 +1,1 @@
+"""The Countdown numbers game as an orz-rl task (``--task countdown`` once installed)."""
