@@ -1,6 +1,6 @@
 """Scoring a rollout batch: orz-rl's batch grader against math-verify once per response.
 
-    python bench/grading.py [--data ../shared/data/orz_eval/math500.json] [--prompts 128] [--samples 64]
+    python bench/grading.py [--data FILE] [--prompts 128] [--samples 64]   (default data: the shipped MATH500)
 
 The batch is ORZ-sized and ORZ-shaped: ``--prompts`` MATH500 questions x
 ``--samples`` responses each (8,192 by default), every response one of five kinds
@@ -27,17 +27,16 @@ from pathlib import Path
 
 import tyro
 
+from orz_rl.problems.benchmarks import DATA_DIR
 from orz_rl.rewards.math_answers import extract_answer
 from orz_rl.rewards.math_grader import MathGrader
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 @dataclass(frozen=True)
 class Args:
     """What to benchmark."""
 
-    data: Path = SHARED / "data" / "orz_eval" / "math500.json"
+    data: Path = DATA_DIR / "math500.json"
     """ORZ evaluation file whose answers make the responses."""
     prompts: int = 128
     """Distinct questions in the batch (ORZ: 128)."""

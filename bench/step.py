@@ -28,7 +28,7 @@ from pathlib import Path
 import tyro
 
 from orz_rl.recipes.cpu_default import CPU_DEFAULT
-from orz_rl.trainer import Trainer
+from orz_rl.runtime.quiet import quiet_known_noise
 
 #: Trainer phases in step order, with the names the issue uses.
 PHASES = (
@@ -58,6 +58,9 @@ class Args:
 
 
 def main(args: Args) -> None:
+    quiet_known_noise()  # before the trainer imports vLLM
+    from orz_rl.trainer import Trainer
+
     with tempfile.TemporaryDirectory() as tmp:
         cfg = replace(
             CPU_DEFAULT,
