@@ -36,6 +36,8 @@ KNOWN_LOG_NOISE: tuple[tuple[str, str], ...] = (
 KNOWN_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
     # vLLM's triton dispatcher touches torch's deprecated alias while scanning a module.
     (FutureWarning, r"`torch\.distributed\.reduce_op` is deprecated"),
+    # TorchRL's TransformersWrapper scores its samples with torch's legacy loss arguments.
+    (UserWarning, r"size_average and reduce args will be deprecated"),
 )
 
 
