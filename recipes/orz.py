@@ -11,8 +11,8 @@ default, i.e. ``docs/orz_recipe.md``; what a recipe sets is its scale:
   - 32B: 16 nodes of 8 GPUs, 64 training ranks and 16 vLLM engines of 4 GPUs each
     (tensor parallel);
 
-  the engines join the Ray cluster started on the nodes (``ray_address="auto"``; README,
-  "Beyond one machine"), training runs as ``torchrun`` ranks on the other GPUs;
+  the engines join the Ray cluster started on the nodes (``ray_address="auto"``;
+  ``docs/scaling.md``), training runs as ``torchrun`` ranks on the other GPUs;
 
 * ``ppo.micro_batch_size``, lowered from the default 8 so that one micro-batch of
   full-length sequences (2,048 + 8,000 tokens) fits a training GPU by the estimate of

@@ -29,7 +29,7 @@ The collector yields (or writes into its replay buffer) what its ``postproc`` ma
 rollout. :func:`make_collector` sets orz-rl's adapter to the dense training batch of
 :mod:`orz_rl.keys` (:class:`~orz_rl.rollout.training_batch.ToTrainingBatch`); pass
 ``postproc=None`` for TorchRL's own ragged output. Outside orz-rl's trainer it is a TorchRL
-collector like any other (``docs/how-to.md`` has a script)::
+collector like any other (the README has a script)::
 
     collector = make_collector(env, policy, tokenizer.pad_token_id, replay_buffer=buffer,
                                weight_updater=vLLMInProcessUpdater(llm))

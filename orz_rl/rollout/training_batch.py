@@ -1,7 +1,8 @@
 """orz-rl's collector ``postproc``: a rollout's ragged LLM output -> the dense training batch.
 
-The batch and its keys are :mod:`orz_rl.keys`. The env's optional keys (``docs/collector.md``)
-have stand-ins when it does not write them, so any single-turn TorchRL LLM env trains.
+The batch and its keys are :mod:`orz_rl.keys`. The env's optional keys (the contract of
+:mod:`orz_rl.rollout.collector`) have stand-ins when it does not write them, so any single-turn
+TorchRL LLM env trains.
 """
 
 from __future__ import annotations

@@ -17,10 +17,7 @@ from pathlib import Path
 
 import matplotlib
 import tyro
-
-matplotlib.use("Agg")  # files only: no display is needed or assumed
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.figure import Figure
 
 #: The panels of ``curves.png``: (title, y label, metric or the eval prefix).
 PANELS = (
@@ -52,11 +49,13 @@ def read_metrics(run_dir: Path) -> list[dict[str, float]]:
 
 def plot_curves(run_dirs: list[Path]) -> Figure:
     """The 2 x 2 figure of :data:`PANELS`, one line per run (per run and benchmark for evaluation)."""
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7), layout="constrained")
+    # A bare Figure, not pyplot: files only, no display and no global backend to choose.
+    fig = Figure(figsize=(11, 7), layout="constrained")
+    axes = fig.subplots(2, 2)
     names = [Path(r).name for r in run_dirs]
     if len(set(names)) < len(names):  # runs/a/run and runs/b/run: the whole path tells them apart
         names = [str(r) for r in run_dirs]
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (run_dir, name) in enumerate(zip(run_dirs, names, strict=True)):
         rows = read_metrics(run_dir)
         color = colors[i % len(colors)]
@@ -133,7 +132,6 @@ def run(cfg: PlotConfig) -> list[Path]:
     fig = plot_curves(list(cfg.runs))
     curves = cfg.out / "curves.png"
     fig.savefig(curves, dpi=120)
-    plt.close(fig)
     written = [curves]
     if (Path(cfg.runs[0]) / "rollouts.jsonl").is_file():
         page = cfg.out / "advantages.html"
