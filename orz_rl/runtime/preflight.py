@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from orz_rl.models.tiny import build as build_tiny_model
 from orz_rl.problems.benchmarks import resolve_benchmark
 from orz_rl.problems.toy_task import write_code_file, write_orz_train_file
 from orz_rl.runtime.checkpoint import latest_checkpoint
+from orz_rl.runtime.run_log import jsonable
 
 
 class ConfigError(ValueError):
@@ -146,8 +148,14 @@ def _flatten(config: dict, prefix: str = "") -> dict[str, object]:
 
 
 def resume_problems(saved: dict, now: dict) -> list[str]:
-    """The fields whose value differs from the checkpoint's run, except :data:`RESUMABLE_CHANGES`."""
+    """The fields whose value differs from the checkpoint's run, except :data:`RESUMABLE_CHANGES`.
+
+    A field the checkpoint's orz-rl did not have yet counts as at its default, so a run resumes
+    across versions that only add fields.
+    """
     before, after = _flatten(saved), _flatten(now)
+    for field, value in _flatten(jsonable(asdict(TrainConfig()))).items():
+        before.setdefault(field, value)
     return [
         f"{field} = {after.get(field)!r} differs from the checkpoint's run ({before.get(field)!r}); "
         "a resumed run keeps its settings (use a new run_dir for new ones)"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from orz_rl.recipes import RECIPES
-from orz_rl.runtime.preflight import config_problems
+from orz_rl.runtime.preflight import config_problems, resume_problems
+from orz_rl.runtime.run_log import jsonable
 
 from ..conftest import orz_cli
 
@@ -93,4 +94,16 @@ def test_impossible_packing_and_layout_fields_are_each_named():
         "layout.nodes = 0: must be at least 1",
         "layout.vllm_engines = -1: must be at least 0",
         "layout.vllm_tensor_parallel = 0: must be at least 1",
+    ]
+
+
+def test_a_checkpoint_from_before_a_field_existed_resumes_with_that_fields_default():
+    _, cpu = RECIPES["cpu-default"]
+    now = jsonable(asdict(cpu))
+    saved = {k: v for k, v in now.items() if k != "task"}  # written before `task` was a field
+    assert resume_problems(saved, now) == []
+    mixed = jsonable(asdict(replace(cpu, task="mixed")))
+    assert resume_problems(saved, mixed) == [
+        "task = 'mixed' differs from the checkpoint's run ('math'); "
+        "a resumed run keeps its settings (use a new run_dir for new ones)"
     ]
