@@ -76,7 +76,8 @@ class Trainer:
         self.env = self.services = self.generation = self.collector = None
         self.eval_sets: dict[str, list] = {}
         if main:
-            ranks = f", {self.dist.world_size} training ranks" if self.dist.active else ""
+            over = "NCCL" if self.dist.device.type == "cuda" else "Gloo"
+            ranks = f", {self.dist.world_size} training ranks (FSDP2 over {over})" if self.dist.active else ""
             engine = describe_generation(cfg, self.backend)
             print(f"orz-rl: task {cfg.task} | model {cfg.model.path} | {engine}{ranks} | run {cfg.run_dir}")
             # The env starts the reward workers its rule needs (a sandbox announces its isolation)
