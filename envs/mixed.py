@@ -11,7 +11,7 @@ from orz_rl.config import DataConfig, TrainConfig
 from orz_rl.envs.code import render_code, sandbox_problems, score_code
 from orz_rl.envs.math import render_math, score_math
 from orz_rl.envs.rule_reward import RuleRewardEnv
-from orz_rl.envs.task import EnvArgs, Task
+from orz_rl.envs.task import EnvArgs, Task, train_file_problems
 from orz_rl.problems.formats import load_code_problems, load_problems
 from orz_rl.problems.problem import Problem
 from orz_rl.rewards.code_judge import CodeJudge
@@ -62,9 +62,7 @@ class MathAndCodeEnv(RuleRewardEnv):
 
 
 def _check(cfg: TrainConfig) -> list[str]:
-    found = sandbox_problems(cfg)
-    if not cfg.data.generate_toy_task and not Path(cfg.data.train_file).is_file():
-        found.append(f"data.train_file {cfg.data.train_file!r} does not exist")
+    found = sandbox_problems(cfg) + train_file_problems(cfg)
     if not cfg.data.code_file:
         found.append("data.code_file: task 'mixed' needs a file of programming problems")
     elif not cfg.data.generate_toy_code and not Path(cfg.data.code_file).is_file():

@@ -60,11 +60,16 @@ def load_train_file(data: DataConfig) -> list[Any]:
     return formats.load_problems(data.train_file)
 
 
+def train_file_problems(cfg: TrainConfig) -> list[str]:
+    """``data.train_file`` exists, or the recipe generates it."""
+    if not cfg.data.generate_toy_task and not Path(cfg.data.train_file).is_file():
+        return [f"data.train_file {cfg.data.train_file!r} does not exist"]
+    return []
+
+
 def check_train_file(cfg: TrainConfig) -> list[str]:
     """``data.train_file`` exists (or is generated), and no ``data.code_file`` is given for nothing."""
-    found = []
-    if not cfg.data.generate_toy_task and not Path(cfg.data.train_file).is_file():
-        found.append(f"data.train_file {cfg.data.train_file!r} does not exist")
+    found = train_file_problems(cfg)
     if cfg.data.code_file:
         found.append(
             f"data.code_file {cfg.data.code_file!r} is not read by task {cfg.task!r} "
