@@ -154,6 +154,11 @@ def evaluate_benchmark(
             continue
         env = task.make_env([problems[i] for i in fits], env_args(len(fits), samples))
         td = env.step(policy(env.reset())).reshape(-1)
+        if keys.PROMPT_ID not in td.keys():
+            raise ValueError(
+                f"task {task.name!r}: its env writes no {keys.PROMPT_ID!r}, which evaluation needs to "
+                "tell the questions' samples apart (the collector's contract: orz_rl.rollout.collector)"
+            )
         n = td.shape[0]
         rows = zip(
             td.get(keys.PROMPT_ID).reshape(n).tolist(),

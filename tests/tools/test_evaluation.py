@@ -11,7 +11,7 @@ from tensordict.nn import TensorDictModuleBase
 
 from orz_rl.config import RewardConfig
 from orz_rl.envs.registry import get_task
-from orz_rl.envs.task import EnvArgs
+from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.models.loading import load_tokenizer
 from orz_rl.problems.benchmarks import DATA_DIR, UnknownBenchmarkError, resolve_benchmark
 from orz_rl.problems.formats import DatasetFormatError, load_problems
@@ -191,3 +191,40 @@ def test_an_mmlu_item_whose_answer_is_not_an_option_letter_names_the_line(tmp_pa
         DatasetFormatError, match=f"{bad}:1: malformed item .*'C' is not one of the option letters AB"
     ):
         load_problems(bad)
+
+
+class AnswersSeven(TensorDictModuleBase):
+    """A TorchRL text policy that answers 7 to every prompt (and writes the full text, as TorchRL's
+    LLM wrappers do)."""
+
+    in_keys = [("text", "prompt")]
+    out_keys = [("text", "response"), ("text", "full"), ("tokens", "response")]
+
+    def __init__(self, tokenizer) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+
+    def forward(self, td: TensorDictBase) -> TensorDictBase:
+        ids = self.tokenizer(box("7"))["input_ids"]
+        n = td.batch_size.numel()
+        td.set(("text", "response"), NonTensorStack(*[box("7")] * n))
+        td.set(("text", "full"), NonTensorStack(*[p + box("7") for p in td.get(("text", "prompt")).tolist()]))
+        td.set(("tokens", "response"), torch.nested.nested_tensor([torch.tensor(ids)] * n))
+        return td
+
+
+def test_a_task_whose_env_writes_no_prompt_id_is_one_error_naming_the_task(tiny_model_dir):
+    from torchrl.envs.llm.datasets.countdown import CountdownEnv
+
+    tok = load_tokenizer(str(tiny_model_dir))
+
+    def torchrl_countdown(problems, args: EnvArgs) -> CountdownEnv:
+        size = len(problems) * args.samples_per_prompt
+        return CountdownEnv(tokenizer=tok, input_mode="text", num_envs=size, batch_size_dl=size, seed=0)
+
+    task = Task(name="torchrl-countdown", summary="TorchRL's own", make_env=torchrl_countdown)
+    problems = load_problems(MATH500)[:2]
+    with pytest.raises(ValueError, match="task 'torchrl-countdown': its env writes no 'prompt_id'"):
+        evaluate_benchmark(
+            AnswersSeven(tok), tok, task, problems, env_args(tok, None), samples=2, max_prompt_tokens=10_000
+        )
