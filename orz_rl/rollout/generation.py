@@ -29,8 +29,6 @@ from orz_rl.rollout.weight_sync import vLLMInProcessUpdater
 class Generation:
     """What samples the rollouts of a run."""
 
-    backend: Literal["vllm", "transformers"]
-    """Which backend generates."""
     policy: TensorDictModuleBase
     """The TorchRL policy the collector calls."""
     weight_updater: WeightUpdaterBase | None
@@ -66,7 +64,7 @@ def start_generation(
     sampling = Sampling(r.max_new_tokens, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
     if backend == "transformers":
         policy = make_transformers_policy(actor_model, tokenizer, sampling)
-        return Generation(backend, policy, None)
+        return Generation(policy, None)
     engine_args = dict(
         dtype=cfg.model.dtype,
         seed=cfg.seed,
@@ -82,7 +80,7 @@ def start_generation(
             ray_address=layout.ray_address,
             **engine_args,
         )
-        return Generation(backend, make_vllm_policy(llm, tokenizer, sampling), RayEngineUpdater(llm), llm)
+        return Generation(make_vllm_policy(llm, tokenizer, sampling), RayEngineUpdater(llm), llm)
     reused = llm is not None
     if not reused:
         try:
@@ -99,4 +97,4 @@ def start_generation(
         # It may hold another run's weights. Pushed straight to the engine, not through the
         # collector: the policy version stays 0.
         updater.push_weights(actor_model)
-    return Generation(backend, make_vllm_policy(llm, tokenizer, sampling), updater, llm)
+    return Generation(make_vllm_policy(llm, tokenizer, sampling), updater, llm)
