@@ -34,7 +34,7 @@ from orz_rl.runtime.quiet import quiet_known_noise
 PHASES = (
     ("generation", "generation (engine + TorchRL collector)"),
     ("scoring", "grading"),
-    ("old_log_probs", "old log-probs (actor forward)"),
+    ("old_log_probs", "old log-probs (actor forward; only with --ppo.no-old-log-probs-from-update)"),
     ("critic_values", "critic values (critic forward)"),
     ("advantages", "GAE + normalisation"),
     ("policy_update", "policy update"),

@@ -151,6 +151,11 @@ class PPOConfig:
     """Loss reduction: ORZ's mean over each sequence's tokens then over sequences, or a flat token mean."""
     policy_steps_per_rollout: int = 1
     """Actor optimiser steps per generation step (ORZ: exactly 1, strictly on-policy)."""
+    old_log_probs_from_update: bool = True
+    """With one policy step per rollout (ORZ), take PPO's old log-probs from the update's own
+    forward pass, detached, instead of a separate no-grad pass over the batch before it: the actor
+    has not moved since the rollout, so they are the same numbers (ratio 1, nothing clipped, the
+    same gradient) for one pass less. With more policy steps the separate pass always runs."""
     critic_steps_per_rollout: int = 12
     """Critic mini-batch optimiser steps per generation step (ORZ: 12)."""
     micro_batch_size: int = 8

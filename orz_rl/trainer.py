@@ -157,12 +157,16 @@ class Trainer:
 
     def evaluate_old_policy_and_values(self, batch: TensorDict, timer: Timer) -> None:
         """PPO's old log-probs (from the trainer's actor, as ORZ does) and the critic's V_old
-        (each rank computes its slice of the batch; every rank gets all of it)."""
+        (each rank computes its slice of the batch; every rank gets all of it).
+
+        With one policy step per rollout the policy loss takes the old log-probs from its own
+        pass (``ppo.old_log_probs_from_update``), and this pass is skipped."""
         actor, critic = self.learner.actor, self.learner.value_operator
         args = (batch, self.cfg.ppo.micro_batch_size, self.dist, self.model_clock)
-        with timer("old_log_probs"):
-            log_prob = forward_all(lambda m: actor.get_dist(m).log_prob(m.get(keys.ACTION)), *args)
-            batch.set(keys.SAMPLE_LOG_PROB, log_prob)
+        if not self.learner.policy_loss.on_policy_without_old_log_probs:
+            with timer("old_log_probs"):
+                log_prob = forward_all(lambda m: actor.get_dist(m).log_prob(m.get(keys.ACTION)), *args)
+                batch.set(keys.SAMPLE_LOG_PROB, log_prob)
         with timer("critic_values"):
             value = forward_all(lambda m: critic(m.clone(False)).get(keys.STATE_VALUE), *args)
             batch.set(keys.STATE_VALUE, value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from orz_rl.config import TrainConfig
+from orz_rl.config import PPOConfig, TrainConfig
 from orz_rl.models.loading import load_causal_lm
 from orz_rl.ppo.actor import make_training_actor
 from orz_rl.ppo.advantages import make_gae
@@ -57,7 +57,10 @@ class PPOLearner:
         dist.shard(self.critic, self.critic.backbone.layers)
         self.value_operator = make_value_operator(self.critic)
         self.policy_loss = TokenClipPPOLoss(
-            self.actor, clip_epsilon=p.clip_epsilon, aggregation=p.aggregation
+            self.actor,
+            clip_epsilon=p.clip_epsilon,
+            aggregation=p.aggregation,
+            on_policy_without_old_log_probs=self.old_log_probs_from_update(p),
         )
         self.value_loss = ClippedValueLoss(
             self.value_operator, clip_value=p.value_clip, coeff=p.value_loss_coeff, aggregation=p.aggregation
@@ -66,6 +69,12 @@ class PPOLearner:
         self.critic_optim, self.critic_sched = make_optimizer(
             self.critic, o.critic_lr, o, o.critic_warmup_steps
         )
+
+    @staticmethod
+    def old_log_probs_from_update(ppo: PPOConfig) -> bool:
+        """Whether the policy loss takes PPO's old log-probs from its own pass (one policy step per
+        rollout, ``ppo.old_log_probs_from_update``), so that no pass before the update computes them."""
+        return ppo.old_log_probs_from_update and ppo.policy_steps_per_rollout == 1
 
     def state_dict(self) -> dict:
         """Optimiser and scheduler states (whole, keyed by parameter name, when sharded: a collective)."""

@@ -58,6 +58,11 @@ class TokenClipPPOLoss(ClipPPOLoss):
     Reads ``action``, ``sample_log_prob`` ([N, R]) and ``advantage`` ([N, R, 1])
     and the ``response_mask``; returns ``loss_objective`` (aggregated), the
     masked ``clip_fraction`` and ``approx_kl``.
+
+    With ``on_policy_without_old_log_probs``, a batch without ``sample_log_prob`` takes it from
+    this forward pass, detached: right when the actor has not moved since the rollout (ORZ's one
+    policy step per rollout), where the ratio is 1, nothing clips and the gradient is the policy
+    gradient. Without it a missing ``sample_log_prob`` is an error, as in TorchRL.
     """
 
     @dataclass
@@ -69,7 +74,12 @@ class TokenClipPPOLoss(ClipPPOLoss):
     default_keys = _AcceptedKeys
 
     def __init__(
-        self, actor_network, *, clip_epsilon: float = 0.2, aggregation: Aggregation = "seq-mean-token-mean"
+        self,
+        actor_network,
+        *,
+        clip_epsilon: float = 0.2,
+        aggregation: Aggregation = "seq-mean-token-mean",
+        on_policy_without_old_log_probs: bool = False,
     ):
         super().__init__(
             actor_network,
@@ -83,10 +93,17 @@ class TokenClipPPOLoss(ClipPPOLoss):
         self.set_keys(sample_log_prob=keys.SAMPLE_LOG_PROB, action=keys.ACTION, advantage=keys.ADVANTAGE)
         self.loss_mask_key = None  # masking is ours, by response_mask
         self.aggregation = aggregation
+        self.on_policy_without_old_log_probs = on_policy_without_old_log_probs
         self._log_weight_cache: torch.Tensor | None = None
 
     def _log_weight(self, tensordict, adv_shape):
-        out = super()._log_weight(tensordict, adv_shape)
+        if self.on_policy_without_old_log_probs and self.tensor_keys.sample_log_prob not in tensordict.keys():
+            log_prob, dist, _ = self._get_cur_log_prob(tensordict)
+            # Zero, with the gradient of log_prob: exp() is 1 and its gradient d log_prob.
+            log_weight = (log_prob - log_prob.detach()).unsqueeze(-1)
+            out = (log_weight, dist, torch.zeros_like(log_weight).detach(), None)
+        else:
+            out = super()._log_weight(tensordict, adv_shape)
         self._log_weight_cache = out[0].detach()
         return out
 

@@ -17,7 +17,6 @@ PHASES = (
     "generation",
     "weight_sync",
     "scoring",
-    "old_log_probs",
     "critic_values",
     "policy_update",
     "critic_update",
@@ -39,4 +38,6 @@ def test_cpu_default_reward_rises_from_below_0_1_to_at_least_0_6_within_15_minut
     # Each phase is timed apart, and the weights reached vLLM before every rollout but the first.
     for phase in PHASES:
         assert all(r[f"time/{phase}"] > 0 for r in rows), phase
+    # One policy step per rollout: the update's own pass gives the old log-probs, none runs before.
+    assert all("time/old_log_probs" not in r for r in rows)
     assert [r["data/policy_version"] for r in rows] == list(range(len(rows)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from tensordict import TensorDict
 from tensordict.nn import (
@@ -12,6 +13,8 @@ from tensordict.nn import (
 from torch import nn
 
 from orz_rl import keys
+from orz_rl.models.loading import load_causal_lm
+from orz_rl.ppo.actor import make_training_actor
 from orz_rl.ppo.losses import ClippedValueLoss, TokenClipPPOLoss, aggregate_token_loss
 
 N, R, V = 4, 6, 11
@@ -139,3 +142,64 @@ def test_clipped_value_loss_matches_orz_formula_and_masks_padding():
     assert torch.equal(batch[keys.STATE_VALUE], old), "V_old must not be overwritten by the critic"
     out["loss_critic"].backward()
     assert (head.values.grad.squeeze(-1)[~mask] == 0).all()
+
+
+def _rollout_like(vocab: int, n: int = 24, prompt: int = 30, response: int = 20) -> TensorDict:
+    """Left-padded prompts, right-padded responses of random lengths, normalised-looking advantages."""
+    g = torch.Generator().manual_seed(0)
+    prompt_len = torch.randint(5, prompt + 1, (n,), generator=g)
+    response_len = torch.randint(1, response + 1, (n,), generator=g)
+    mask = torch.arange(response)[None] < response_len[:, None]
+    return TensorDict(
+        {
+            keys.PROMPT_TOKENS: torch.randint(2, vocab, (n, prompt), generator=g),
+            keys.PROMPT_MASK: torch.arange(prompt)[None] >= (prompt - prompt_len)[:, None],
+            keys.ACTION: torch.randint(2, vocab, (n, response), generator=g),
+            keys.RESPONSE_MASK: mask,
+            keys.ADVANTAGE: torch.randn(n, response, 1, generator=g).masked_fill(~mask[..., None], 0.0),
+        },
+        [n],
+    )
+
+
+def _accumulated_grads(model, loss: TokenClipPPOLoss, batch: TensorDict, micro: int = 8) -> dict:
+    """The update's gradient: micro-batches of ``micro`` sequences, each loss divided by the whole
+    batch's counts (``orz_rl.ppo.update.optimise``)."""
+    model.zero_grad(set_to_none=True)
+    n, n_tok = batch.shape[0], int(batch[keys.RESPONSE_MASK].sum())
+    for i in range(0, n, micro):
+        loss(batch[i : i + micro], num_sequences=n, num_tokens=n_tok)["loss_objective"].backward()
+    return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("pack_tokens", [0, 64], ids=["padded", "packed"])
+def test_the_update_gives_the_same_gradient_with_old_log_probs_from_its_own_pass(tiny_model_dir, pack_tokens):
+    model = load_causal_lm(str(tiny_model_dir)).eval()
+    actor = make_training_actor(model, pack_tokens)
+    batch = _rollout_like(model.config.vocab_size)
+    # The separate pass, as the trainer runs it: before the update, over other rows than the
+    # update's micro-batches (so its sums run in another order).
+    with torch.no_grad():
+        old = actor.get_dist(batch).log_prob(batch[keys.ACTION])
+    with_pass = _accumulated_grads(model, TokenClipPPOLoss(actor), batch.set(keys.SAMPLE_LOG_PROB, old))
+    own = TokenClipPPOLoss(actor, on_policy_without_old_log_probs=True)
+    without = _accumulated_grads(model, own, batch.exclude(keys.SAMPLE_LOG_PROB))
+    assert with_pass.keys() == without.keys() and len(without) == len(list(model.parameters()))
+
+    def largest_relative_difference(grads: dict) -> float:
+        return max(float((grads[n] - g).norm() / g.norm()) for n, g in with_pass.items())
+
+    # Padded: the same numbers. Packed: the two passes sum in another order (measured ~1e-6).
+    assert largest_relative_difference(without) <= 1e-5
+    # The bound tells gradients apart: old log-probs 1 % off (ratio 1.01) move them by ~1e-2.
+    off = _accumulated_grads(model, TokenClipPPOLoss(actor), batch.set(keys.SAMPLE_LOG_PROB, old - 0.01))
+    assert largest_relative_difference(off) > 1e-3
+
+
+def test_a_batch_without_old_log_probs_is_an_error_unless_the_loss_takes_its_own():
+    module = _LeafLogits()
+    batch = _batch().exclude(keys.SAMPLE_LOG_PROB)
+    with pytest.raises(KeyError, match="sample_log_prob"):
+        TokenClipPPOLoss(_actor(module))(batch)
+    out = TokenClipPPOLoss(_actor(module), on_policy_without_old_log_probs=True)(batch)
+    assert out["clip_fraction"] == 0 and out["approx_kl"] == 0
