@@ -6,9 +6,10 @@ import json
 import re
 from dataclasses import replace
 
+import pytest
 import torch
 
-from orz_rl.config import EvalDuringTrainingConfig, PPOConfig, RolloutConfig
+from orz_rl.config import EvalDuringTrainingConfig, PPOConfig, RolloutConfig, TrainConfig
 from orz_rl.models.loading import load_causal_lm, load_tokenizer
 from orz_rl.ppo.critic import Critic
 from orz_rl.problems.problem import Problem
@@ -118,6 +119,9 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
     # On-policy: step k's responses were sampled by the weights after k - 1 policy steps...
     assert [r["data/policy_version"] for r in rows] == [0, 1]
     assert all(r["time/weight_sync"] > 0 for r in rows)
+    # One policy step per rollout: no pass before the update computes the old log-probs.
+    assert trainer.learner.policy_loss.on_policy_without_old_log_probs
+    assert all("time/old_log_probs" not in r for r in rows)
     # ...and after the run the engine holds the trainer's actor.
     ids = trainer.tokenizer(render_prompt("What is 3 + 4?") + " 3 + 4 </think> <answer>")["input_ids"]
     base = load_causal_lm(str(tiny_model_dir)).eval()
@@ -127,6 +131,52 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
         torch.testing.assert_close(served, _hf_log_probs(actor, ids), atol=1e-4, rtol=0)
     finally:
         vLLMInProcessUpdater(vllm_engine).push_weights(base)  # the engine is shared by the session
+
+
+def _small_cpu_default(model_dir, tmp_path, backend: str = "auto", **fields) -> TrainConfig:
+    """The CPU default on 4 prompts x 4 samples of at most 24 tokens, run under ``tmp_path``."""
+    _, cpu = RECIPES["cpu-default"]
+    rollout = RolloutConfig(
+        prompts_per_step=4, samples_per_prompt=4, max_new_tokens=24, max_prompt_tokens=64, backend=backend
+    )
+    return replace(
+        cpu,
+        model=replace(cpu.model, path=str(model_dir), build_tiny_if_missing=False),
+        data=replace(cpu.data, train_file=str(tmp_path / "toy.json")),
+        rollout=rollout,
+        run_dir=tmp_path / "run",
+        progress=False,
+        **fields,
+    )
+
+
+def test_with_two_policy_steps_per_rollout_a_pass_before_the_update_gives_the_old_log_probs(
+    tiny_model_dir, vllm_engine, tmp_path
+):
+    ppo = PPOConfig(micro_batch_size=8, critic_steps_per_rollout=2, policy_steps_per_rollout=2)
+    cfg = _small_cpu_default(tiny_model_dir, tmp_path, ppo=ppo, max_steps=1)
+    trainer = Trainer(cfg, llm=vllm_engine)
+    try:
+        assert not trainer.learner.policy_loss.on_policy_without_old_log_probs
+        [row] = trainer.train()
+    finally:
+        base = load_causal_lm(str(tiny_model_dir))
+        vLLMInProcessUpdater(vllm_engine).push_weights(base)  # the engine is shared by the session
+    assert row["time/old_log_probs"] > 0
+    # The second step's ratio is measured against the rollout's policy, which the first step left.
+    assert row["actor/approx_kl"] > 0
+
+
+def test_the_step_split_counts_transformers_generate_as_the_engines_model_time(tiny_model_dir, tmp_path):
+    ppo = PPOConfig(micro_batch_size=8, critic_steps_per_rollout=2)
+    cfg = _small_cpu_default(tiny_model_dir, tmp_path, backend="transformers", ppo=ppo, max_steps=2)
+    trainer = Trainer(cfg)
+    assert trainer.backend == "transformers"
+    for row in trainer.train():
+        # generate is most of the generation phase; the rest is TorchRL's and the env's work.
+        assert 0.5 * row["time/generation"] < row["time/model_engine"] < row["time/generation"]
+        outside = row["time/step"] - row["time/model_engine"] - row["time/model_forward_backward"]
+        assert row["time/outside_model"] == pytest.approx(outside)
 
 
 def test_prompts_over_the_limit_and_lengths_over_the_model_are_one_error_naming_the_field(tiny_model_dir):

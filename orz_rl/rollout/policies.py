@@ -7,7 +7,8 @@ write what :class:`orz_rl.rollout.training_batch.ToTrainingBatch` reads: ``("tok
 
 * :class:`vLLMRolloutWrapper` over a vLLM engine (:mod:`orz_rl.rollout.engines`); it also
   writes ``finish_reason`` (``"stop"`` or ``"length"``).
-* TorchRL's ``TransformersWrapper`` around the trainer's own actor module.
+* :class:`TransformersRolloutWrapper`, TorchRL's ``TransformersWrapper`` around the trainer's own
+  actor module.
 
 Sampling is ORZ's: temperature 1, top_p 1, no top_k, the stop strings kept in the output
 (``docs/orz_recipe.md``).
@@ -164,9 +165,35 @@ def make_vllm_policy(llm, tokenizer, sampling: Sampling) -> vLLMRolloutWrapper:
     )
 
 
-def make_transformers_policy(model: nn.Module, tokenizer, sampling: Sampling) -> TransformersWrapper:
+class TransformersRolloutWrapper(TransformersWrapper):
+    """TorchRL's ``TransformersWrapper``, timing the model's ``generate`` as
+    :class:`vLLMRolloutWrapper` times the engine's (``generate_seconds``)."""
+
+    #: Wall-clock seconds spent in the model's ``generate`` so far.
+    generate_seconds: float = 0.0
+
+    def forward(self, tensordict: TensorDictBase, **kwargs) -> TensorDictBase:
+        # TorchRL calls ``self.model.generate`` itself: time that call, and only while this
+        # policy runs (the same module trains between rollouts).
+        generate = self.model.generate
+
+        def timed(*args, **kw):
+            start = time.perf_counter()
+            try:
+                return generate(*args, **kw)
+            finally:
+                self.generate_seconds += time.perf_counter() - start
+
+        self.model.generate = timed
+        try:
+            return super().forward(tensordict, **kwargs)
+        finally:
+            del self.model.generate
+
+
+def make_transformers_policy(model: nn.Module, tokenizer, sampling: Sampling) -> TransformersRolloutWrapper:
     """TorchRL's TransformersWrapper generating with ``model`` itself."""
-    policy = TransformersWrapper(
+    policy = TransformersRolloutWrapper(
         model,
         tokenizer=tokenizer,
         **_TEXT_POLICY,
