@@ -158,6 +158,11 @@ class PPOConfig:
     same gradient) for one pass less. With more policy steps the separate pass always runs."""
     critic_steps_per_rollout: int = 12
     """Critic mini-batch optimiser steps per generation step (ORZ: 12)."""
+    overlap_critic_update: bool = True
+    """Sample the next rollout while the critic updates (in one training process): nothing in a
+    rollout reads the critic, and its values for that rollout are taken after both finish, so the
+    run computes the same numbers, strictly on-policy. The step before an evaluation, and the
+    last, do not overlap; under ``torchrun`` the critic updates after the rollout as before."""
     micro_batch_size: int = 8
     """Sequences per forward/backward pass (gradients accumulate over micro-batches)."""
     pack_tokens: int = -1

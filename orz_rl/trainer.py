@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -108,6 +109,12 @@ class Trainer:
         self.step = 0
         #: Seconds of the current step inside the actor's and critic's forward and backward passes.
         self.model_clock = Timer()
+        # ppo.overlap_critic_update: the next rollout, sampled in this thread while the critic
+        # updates, and the RNG and sampler states from before it (what a checkpoint resumes from).
+        self.overlap = cfg.ppo.overlap_critic_update and not self.dist.active
+        self._sampler_thread = ThreadPoolExecutor(1, "orz-rl-rollout") if self.overlap and main else None
+        self._next_rollout: Future | None = None
+        self._before_next_rollout: dict | None = None
         self.history: list[dict[str, float]] = []
         #: The distinct prompt ids each step trained on, in order (``prompts.jsonl``).
         self.prompt_log: list[list[int]] = []
@@ -140,11 +147,14 @@ class Trainer:
         with rank 0's RNG state, so that all ranks draw the same mini-batches."""
         batch = None
         if self.dist.is_main:
-            with timer("generation"):
-                batch = next(self._rollouts)
-            scoring = getattr(self.env, "last_score_seconds", 0.0)
-            timer.seconds["generation"] -= scoring
-            timer.seconds["scoring"] = scoring
+            if self._next_rollout is not None:  # sampled during the last critic update
+                with timer("generation_wait"):
+                    batch, seconds = self._next_rollout.result()
+                self._next_rollout = self._before_next_rollout = None
+            else:
+                batch, seconds = self._rollout()
+            timer.seconds |= {"generation": seconds["generation"], "scoring": seconds["scoring"]}
+            self._engine_seconds = seconds["engine"]
         if self.dist.active:
             with timer("broadcast"):
                 shared = self.dist.broadcast(
@@ -154,6 +164,42 @@ class Trainer:
                 batch, rng = shared
                 torch.set_rng_state(rng)
         return batch
+
+    def _rollout(self) -> tuple[TensorDict, dict[str, float]]:
+        """The collector's next batch, and its seconds: generating (scoring apart), scoring, and
+        inside the engine's ``generate``."""
+        policy, start = self.generation.policy, time.perf_counter()
+        engine_before = getattr(policy, "generate_seconds", 0.0)
+        batch = next(self._rollouts)
+        scoring = getattr(self.env, "last_score_seconds", 0.0)
+        return batch, {
+            "generation": time.perf_counter() - start - scoring,
+            "scoring": scoring,
+            "engine": getattr(policy, "generate_seconds", 0.0) - engine_before,
+        }
+
+    def start_next_rollout(self) -> None:
+        """With ``ppo.overlap_critic_update``: sample the next rollout in the background, from the
+        actor the engine now holds, while the critic updates (not before an evaluation, which
+        samples from the same engine, nor after the last step)."""
+        step, interval = self.step + 1, self.cfg.eval.interval
+        if not self.overlap or step >= self.total_steps or (interval > 0 and step % interval == 0):
+            return
+        sampler = getattr(self.env, "sampler", None)
+        self._before_next_rollout = {
+            "rng": ckpt.rng_state(),
+            "sampler": sampler.state_dict() if sampler is not None else None,
+        }
+        self._next_rollout = self._sampler_thread.submit(self._rollout)
+
+    def _drop_next_rollout(self) -> None:
+        """Wait for a rollout sampled ahead and drop it (the run stops before training on it); a
+        checkpoint still resumes from before it."""
+        if self._next_rollout is not None:
+            self._next_rollout.result()
+            self._next_rollout = None
+        if self._sampler_thread is not None:
+            self._sampler_thread.shutdown()
 
     def evaluate_old_policy_and_values(self, batch: TensorDict, timer: Timer) -> None:
         """PPO's old log-probs (from the trainer's actor, as ORZ does) and the critic's V_old
@@ -227,20 +273,25 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         """One generation step of ORZ: the phases in order."""
-        timer, self.model_clock = Timer(), Timer()
-        policy = self.generation.policy if self.generation else None
-        engine_before = getattr(policy, "generate_seconds", 0.0)
+        timer, self.model_clock, self._engine_seconds = Timer(), Timer(), 0.0
         start = time.perf_counter()
         batch = self.collect(timer)
         self.evaluate_old_policy_and_values(batch, timer)
         self.compute_advantages(batch, timer)
-        self.buffer = rollout_buffer(batch.exclude(*_TEXT_KEYS))
+        # Mini-batches from a generator of the step's own: a rollout sampled during the critic
+        # update draws from torch's, in the same order as without the overlap.
+        minibatch_rng = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
+        self.buffer = rollout_buffer(batch.exclude(*_TEXT_KEYS), minibatch_rng)
         metrics = self.rollout_figures(batch)
         metrics |= self.update_policy(timer)
         self.sync_weights(timer)
+        self.start_next_rollout()
         metrics |= self.update_critic(timer)
         timer.seconds["step"] = time.perf_counter() - start
-        engine = getattr(policy, "generate_seconds", 0.0) - engine_before
+        # A rollout sampled ahead spent its engine time during the last step; this step holds
+        # only what it waited for.
+        waited = timer.seconds.get("generation_wait")
+        engine = self._engine_seconds if waited is None else min(self._engine_seconds, waited)
         return metrics | step_time_metrics(timer, self.model_clock, engine)
 
     def rollout_figures(self, batch: TensorDict) -> dict[str, float]:
@@ -262,10 +313,11 @@ class Trainer:
     def state(self) -> dict:
         """Everything beyond the two models that the next step depends on (``orz_rl.runtime.checkpoint``)."""
         sampler = getattr(self.env, "sampler", None)
+        ahead = self._before_next_rollout  # a rollout sampled ahead is not part of the state
         return self.learner.state_dict() | {
             "step": self.step,
-            "rng": ckpt.rng_state(),
-            "sampler": sampler.state_dict() if sampler is not None else None,
+            "rng": ahead["rng"] if ahead else ckpt.rng_state(),
+            "sampler": ahead["sampler"] if ahead else sampler.state_dict() if sampler is not None else None,
             "history": self.history,
             "prompt_log": self.prompt_log,
             "config": jsonable(asdict(self.cfg)),
@@ -344,6 +396,7 @@ class Trainer:
         finally:
             bar.close()
             if main:
+                self._drop_next_rollout()
                 self.log.close()
                 self.collector.shutdown()
                 self.generation.shutdown()

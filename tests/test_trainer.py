@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from orz_rl import keys
 from orz_rl.config import EvalDuringTrainingConfig, PPOConfig, RolloutConfig, TrainConfig
 from orz_rl.models.loading import load_causal_lm, load_tokenizer
 from orz_rl.ppo.critic import Critic
@@ -172,11 +173,54 @@ def test_the_step_split_counts_transformers_generate_as_the_engines_model_time(t
     cfg = _small_cpu_default(tiny_model_dir, tmp_path, backend="transformers", ppo=ppo, max_steps=2)
     trainer = Trainer(cfg)
     assert trainer.backend == "transformers"
-    for row in trainer.train():
-        # generate is most of the generation phase; the rest is TorchRL's and the env's work.
-        assert 0.5 * row["time/generation"] < row["time/model_engine"] < row["time/generation"]
+    first, second = trainer.train()
+    # generate is most of the generation phase; the rest is TorchRL's and the env's work.
+    assert 0.5 * first["time/generation"] < first["time/model_engine"] < first["time/generation"]
+    # The second rollout was sampled during the first step's critic update: the second step holds
+    # only the part of its engine time that it waited for.
+    assert second["time/model_engine"] <= second["time/generation_wait"]
+    for row in (first, second):
         outside = row["time/step"] - row["time/model_engine"] - row["time/model_forward_backward"]
         assert row["time/outside_model"] == pytest.approx(outside)
+
+
+class _RecordingTrainer(Trainer):
+    """Keeps each step's sampled tokens, advantages and critic weights (after its update)."""
+
+    def train_step(self) -> dict[str, float]:
+        metrics = super().train_step()
+        rows = self.buffer[:]
+        critic = {n: p.detach().clone() for n, p in self.learner.critic.named_parameters()}
+        self.records.append((rows[keys.ACTION].clone(), rows[keys.ADVANTAGE].clone(), critic))
+        return metrics
+
+
+@pytest.mark.parametrize("backend", ["vllm", "transformers"])
+def test_sampling_the_next_rollout_during_the_critic_update_changes_no_number(
+    tiny_model_dir, tmp_path, request, backend
+):
+    llm = request.getfixturevalue("vllm_engine") if backend == "vllm" else None
+    runs = {}
+    for overlap in (False, True):
+        ppo = PPOConfig(micro_batch_size=8, critic_steps_per_rollout=3, overlap_critic_update=overlap)
+        cfg = _small_cpu_default(
+            tiny_model_dir, tmp_path / str(overlap), backend=backend, ppo=ppo, max_steps=4, save_interval=0
+        )
+        trainer = _RecordingTrainer(cfg, llm=llm)
+        trainer.records = []
+        try:
+            history = trainer.train()
+        finally:
+            if llm is not None:  # the engine is shared by the session
+                vLLMInProcessUpdater(llm).push_weights(load_causal_lm(str(tiny_model_dir)))
+        # Every step but the first trained on a rollout sampled during the last critic update.
+        assert ["time/generation_wait" in m for m in history] == [False] + [overlap] * 3
+        runs[overlap] = trainer.records
+    for step, (before, during) in enumerate(zip(runs[False], runs[True], strict=True), 1):
+        assert torch.equal(before[0], during[0]), f"step {step}: other responses"
+        assert torch.equal(before[1], during[1]), f"step {step}: other advantages"
+        for name, weight in before[2].items():
+            assert torch.equal(weight, during[2][name]), f"step {step}: critic {name}"
 
 
 def test_prompts_over_the_limit_and_lengths_over_the_model_are_one_error_naming_the_field(tiny_model_dir):

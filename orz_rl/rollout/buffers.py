@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from tensordict import TensorDictBase
 from torchrl.data import LazyStackStorage, LazyTensorStorage, ReplayBuffer, TensorStorage
 from torchrl.data.replay_buffers.samplers import SamplerWithoutReplacement
@@ -22,12 +23,15 @@ def make_replay_buffer(size: int, batch_size: int, *, ragged: bool = False) -> R
     )
 
 
-def rollout_buffer(batch: TensorDictBase) -> ReplayBuffer:
+def rollout_buffer(batch: TensorDictBase, generator: torch.Generator | None = None) -> ReplayBuffer:
     """The replay buffer of one rollout: ``batch`` itself as the storage (no copy), sampled
-    in mini-batches without replacement (pass ``batch_size`` to ``sample``).
+    in mini-batches without replacement (pass ``batch_size`` to ``sample``), drawn from
+    ``generator`` (torch's global one if ``None``).
 
     The trainer trains on one rollout at a time, whose response width changes from step
     to step: a lazily allocated storage per step would copy the batch and announce itself
     in the log at every step.
     """
-    return ReplayBuffer(storage=TensorStorage(batch), sampler=SamplerWithoutReplacement(drop_last=False))
+    return ReplayBuffer(
+        storage=TensorStorage(batch), sampler=SamplerWithoutReplacement(drop_last=False), generator=generator
+    )
