@@ -15,13 +15,16 @@ scale differs, for a 2-core machine:
   happens (``docs/cpu_default_tuning.md`` has the runs);
 * rollout: 32 prompts x 8 samples, at most 32 new tokens (a well-formed
   answer is ~20);
-* learning rates 7e-4 (actor, 40-step warm-up) and 2e-3 (critic, 5-step
+* learning rates 5e-4 (actor, 40-step warm-up) and 2e-3 (critic, 5-step
   warm-up) instead of 1e-6 / 5e-6 over 50: a 0.6M-parameter model needs far
   larger steps than a 7B base model. The critic warms up fast and the actor
   slowly because ORZ's value-head init (U(-sqrt 5, sqrt 5)) makes the first
   values noise of magnitude ~10; at full actor LR that noise, normalised into
   the advantages, wrecks the answer format within five steps (measured). An
-  actor LR of 1e-3 drifted into length-limit truncation.
+  actor LR of 1e-3 drifted into length-limit truncation; 7e-4 learned on one
+  CPU and, on another, broke the format of unsolved prompts and plateaued near
+  0.5 on every seed tried, where 5e-4 reached 0.6 by step 78-114 on three seeds
+  (``docs/cpu_default_tuning.md``, section 8).
 * 100 passes over the 36 problems: 200 steps, about 7 minutes here. (80 passes reached a
   10-step mean of 0.616 at step 156 once the first batch of prompts was no longer lost to the
   collector's initial reset; the reward was still rising, and 40 more steps give the bar of
@@ -48,7 +51,7 @@ CPU_DEFAULT = TrainConfig(
         prompts_per_step=32, samples_per_prompt=8, max_new_tokens=32, max_prompt_tokens=256
     ),
     ppo=PPOConfig(micro_batch_size=64),
-    optim=OptimConfig(actor_lr=7e-4, critic_lr=2e-3, warmup_steps=40, critic_warmup_steps=5),
+    optim=OptimConfig(actor_lr=5e-4, critic_lr=2e-3, warmup_steps=40, critic_warmup_steps=5),
     # One machine without GPUs: one training process, the vLLM engine inside it.
     layout=LayoutConfig(nodes=1, gpus_per_node=0),
     run_dir=Path("runs/cpu-default"),
