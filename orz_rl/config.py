@@ -64,8 +64,10 @@ class RolloutConfig:
     max_prompt_tokens: int = 2048
     """Prompt length limit; longer prompts are rejected at start-up."""
     backend: Literal["auto", "vllm", "transformers"] = "auto"
-    """Generation backend: ``vllm`` (``auto`` picks it wherever vLLM imports) or ``transformers``
-    (``generate`` on the actor itself, the fallback)."""
+    """Generation backend: ``vllm`` or ``transformers`` (``generate`` on the actor itself). ``auto``
+    picks the faster where the run happens: vLLM on a GPU and in Ray engines, and on a CPU for
+    responses over 192 tokens; transformers for shorter ones on a CPU (measured:
+    ``docs/performance.md``), and wherever vLLM does not import."""
     vllm_gpu_memory_utilization: float = 0.85
     """On a GPU: the share of its memory vLLM reserves for weights and KV cache."""
     vllm_cpu_kv_cache_gib: float = 1.0

@@ -61,7 +61,9 @@ class Trainer:
         set_list_to_stack(True).set()
         self.dist = Distributed.from_env()
         main = self.dist.is_main
-        self.backend = resolve_backend(cfg.rollout.backend)
+        self.backend = resolve_backend(
+            cfg.rollout.backend, cfg.rollout.max_new_tokens, engines_in_ray=cfg.layout.vllm_engines > 0
+        )
         preflight.check_ranks(cfg, self.backend, self.dist.world_size)
         self.task, problems, tokenizer = preflight.load_checked(cfg) if main else (None, [], None)
         self.dist.broadcast(None)  # the other ranks load the model rank 0 may have just built

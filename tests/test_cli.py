@@ -122,6 +122,7 @@ def test_malformed_dataset_names_file_and_line(tmp_path):
 def test_a_kv_cache_vllm_cannot_allocate_is_one_error_naming_the_recipe_field(tiny_model_dir, tmp_path):
     out = orz_cli(
         *cpu_default_on(tiny_model_dir, tmp_path),
+        *("--rollout.backend", "vllm"),
         "--rollout.vllm-cpu-kv-cache-gib",
         "100000",
     )

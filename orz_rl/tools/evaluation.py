@@ -231,7 +231,7 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
             f"max_new_tokens = {cfg.max_new_tokens} leaves no room for a prompt in the "
             f"model's {max_positions} positions ({cfg.model})"
         )
-    if resolve_backend(cfg.backend) == "vllm":
+    if resolve_backend(cfg.backend, cfg.max_new_tokens) == "vllm":
         llm = make_vllm_engine(cfg.model, dtype=cfg.dtype, seed=cfg.seed, max_model_len=max_positions)
         policy = make_vllm_policy(llm, tokenizer, sampling)
     else:

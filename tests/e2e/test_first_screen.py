@@ -10,7 +10,9 @@ from ..conftest import orz_cli
 #: Every line a fresh CPU-default run may print, besides progress bars.
 EXPECTED = (
     re.compile(r"orz-rl: building the embedded tiny model at \S+ \(about 30 s\)"),
-    re.compile(r"orz-rl: task math \| model \S+ \| vLLM in this process \| run \S+"),
+    re.compile(
+        r"orz-rl: task math \| model \S+ \| transformers generate on the actor \(auto: [^)]+\) \| run \S+"
+    ),
     re.compile(r"metrics: \S+metrics\.jsonl"),
 )
 #: tqdm's lines: the tiny model's pre-training and the run's steps.

