@@ -53,9 +53,9 @@ def _run(args: list[str], ranks: int) -> subprocess.CompletedProcess:
     return out
 
 
-def _largest_gap(a: Path, b: Path) -> float:
+def _largest_gap(a: Path, b: Path, files: tuple[str, ...] = MODEL_FILES) -> float:
     gaps = []
-    for name in MODEL_FILES:
+    for name in files:
         x, y = load_file(a / name), load_file(b / name)
         assert x.keys() == y.keys()
         gaps += [(x[k] - y[k]).abs().max().item() for k in x]
@@ -94,4 +94,9 @@ def test_two_ranks_train_the_cpu_default_to_the_weights_of_one_process(tiny_mode
         state = torch.load(run / final / "trainer_state.pt", weights_only=False)
         assert state["step"] == 3
         assert [m["step"] for m in _metrics(run)] == [1, 2, 3]
-    assert _largest_gap(one / final, two / final) < 1e-4
+    actor, critic = MODEL_FILES[:1], MODEL_FILES[1:]
+    assert _largest_gap(one / final, two / final, actor) < 1e-5
+    # The critic's 12 Adam steps a rollout, at 4x the actor's rate, amplify float-order differences
+    # on rows whose gradient is nearly 0 (measured: 1.1e-4 on one token's embedding, 6e-8 for the
+    # actor); optimiser state lost in the resume would move a parameter by ~lr = 2e-3 a step.
+    assert _largest_gap(one / final, two / final, critic) < 5e-4

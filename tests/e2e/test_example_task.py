@@ -71,8 +71,10 @@ def test_a_tower_of_powers_is_rejected_at_once():
 def test_countdown_trains_five_steps_on_the_tiny_model_with_rewards_from_its_rule(tiny_model_dir, tmp_path):
     countdown()
     from orz_countdown.arithmetic import judge
-    # One number each: the tiny model's boxed numbers are sometimes the target, so rewards are
-    # not all 0, and every reward is the rule's verdict.
+    # One number each. The tiny model, never trained on this prompt, seldom boxes an answer
+    # (255 of 256 responses a step had none in a run of 2026-12-02, earlier runs a few correct
+    # ones): what is checked is that every response got the rule's verdict and its reward. The
+    # correct verdict's reward of 1 is the env test above.
     data = tmp_path / "countdown.jsonl"
     data.write_text("".join(json.dumps({"numbers": [k], "target": k}) + "\n" for k in range(1, 11)))
     run = tmp_path / "run"
@@ -90,7 +92,6 @@ def test_countdown_trains_five_steps_on_the_tiny_model_with_rewards_from_its_rul
     for r in rows:
         assert sum(r[f"countdown/{v}"] for v in verdicts) == 256
         assert r["reward/mean"] == r["countdown/correct"] / 256
-    assert sum(r["countdown/correct"] for r in rows) > 0
     for logged in map(json.loads, (run / "rollouts.jsonl").read_text().splitlines()):
         response = "".join(logged["tokens"])
         target = int(logged["prompt"].split("make ")[1].split(".")[0])
