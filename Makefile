@@ -65,11 +65,14 @@ lint: $(STAMP)
 
 ## Benchmarks: each prints its figures and the ratio to a baseline measured in the same run.
 bench: $(STAMP)
+	$(PIP) install $(CONSTRAINTS) -e ".[bench]"
 	$(PY) bench/generation.py
 	$(PY) bench/grading.py
 	$(PY) bench/sandbox.py
 	$(PY) bench/gae.py
 	$(PY) bench/step.py
+	$(PY) bench/levers.py
+	$(PY) bench/peers.py
 
 clean:
 	rm -rf $(VENV) artifacts runs
