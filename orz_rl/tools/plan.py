@@ -467,7 +467,7 @@ def plan(cfg: TrainConfig) -> RunPlan:
     tp = lay.vllm_tensor_parallel if engines else 1
     notes: list[str] = []
     if r.backend == "auto":
-        notes.append("rollout.backend = auto: on GPUs, vLLM where it imports (else transformers on the actor)")
+        notes.append("rollout.backend = auto: on GPUs vLLM where it imports, else transformers on the actor")
     if not vllm and lay.vllm_engines:
         notes.append(f"rollout.backend = transformers: layout.vllm_engines = {lay.vllm_engines} unused")
     ranks = _training_ranks(cfg, engines, tp, notes)
