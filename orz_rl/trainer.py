@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -26,7 +26,8 @@ from orz_rl.ppo.learner import PPOLearner
 from orz_rl.ppo.packing import pad_share_metrics
 from orz_rl.ppo.update import forward_all, optimise
 from orz_rl.rewards.services import RewardServices
-from orz_rl.rollout.buffers import rollout_buffer
+from orz_rl.rollout.ahead import RolloutAhead, sample_rollout
+from orz_rl.rollout.buffers import rollout_buffer, step_generator
 from orz_rl.rollout.collector import make_collector
 from orz_rl.rollout.engines import resolve_backend
 from orz_rl.rollout.generation import describe_generation, start_generation
@@ -40,6 +41,7 @@ from orz_rl.runtime.timing import Timer, step_time_metrics
 from orz_rl.tools.evaluation import evaluate_benchmark, load_benchmarks
 
 _TEXT_KEYS = (keys.PROMPT_TEXT, keys.RESPONSE_TEXT, keys.ANSWER, keys.FINISH_REASON)
+_BAR = {"reward": "reward/mean", "len": "response_length/mean", "vloss": "critic/loss_critic"}
 
 
 class Trainer:
@@ -61,9 +63,8 @@ class Trainer:
         set_list_to_stack(True).set()
         self.dist = Distributed.from_env()
         main = self.dist.is_main
-        self.backend = resolve_backend(
-            cfg.rollout.backend, cfg.rollout.max_new_tokens, engines_in_ray=cfg.layout.vllm_engines > 0
-        )
+        r = cfg.rollout
+        self.backend = resolve_backend(r.backend, r.max_new_tokens, cfg.layout.vllm_engines > 0)
         preflight.check_ranks(cfg, self.backend, self.dist.world_size)
         self.task, problems, tokenizer = preflight.load_checked(cfg) if main else (None, [], None)
         self.dist.broadcast(None)  # the other ranks load the model rank 0 may have just built
@@ -75,14 +76,11 @@ class Trainer:
         if state is not None and "config" in state:
             preflight.raise_if_any(preflight.resume_problems(state["config"], jsonable(asdict(cfg))))
         self.tokenizer = tokenizer or load_tokenizer(cfg.model.path)
-        r = cfg.rollout
         self.env = self.services = self.generation = self.collector = None
         self.eval_sets: dict[str, list] = {}
         if main:
-            over = "NCCL" if self.dist.device.type == "cuda" else "Gloo"
-            ranks = f", {self.dist.world_size} training ranks (FSDP2 over {over})" if self.dist.active else ""
-            engine = describe_generation(cfg, self.backend)
-            print(f"orz-rl: task {cfg.task} | model {cfg.model.path} | {engine}{ranks} | run {cfg.run_dir}")
+            engine = describe_generation(cfg, self.backend, self.dist)
+            print(f"orz-rl: task {cfg.task} | model {cfg.model.path} | {engine} | run {cfg.run_dir}")
             # The env starts the reward workers its rule needs (a sandbox announces its isolation)
             # before any model loads.
             self.services = RewardServices(cfg.reward, cfg.sandbox)
@@ -96,13 +94,9 @@ class Trainer:
             self.generation = start_generation(
                 cfg, self.backend, actor_path, self.tokenizer, self.learner.actor_model, llm
             )
-            self.collector = make_collector(
-                self.env,
-                self.generation.policy,
-                self.tokenizer.pad_token_id,
-                weight_updater=self.generation.weight_updater,
-            )
-            self._rollouts = iter(self.collector)
+            gen, pad = self.generation, self.tokenizer.pad_token_id
+            self.collector = make_collector(self.env, gen.policy, pad, weight_updater=gen.weight_updater)
+            self._sample = partial(sample_rollout, iter(self.collector), gen.policy, self.env)
 
         steps_per_episode = math.ceil(self.dist.broadcast(len(problems)) / r.prompts_per_step)
         self.total_steps = steps_per_episode * cfg.num_episodes
@@ -111,12 +105,9 @@ class Trainer:
         self.step = 0
         #: Seconds of the current step inside the actor's and critic's forward and backward passes.
         self.model_clock = Timer()
-        # ppo.overlap_critic_update: the next rollout, sampled in this thread while the critic
-        # updates, and the RNG and sampler states from before it (what a checkpoint resumes from).
-        self.overlap = cfg.ppo.overlap_critic_update and not self.dist.active
-        self._sampler_thread = ThreadPoolExecutor(1, "orz-rl-rollout") if self.overlap and main else None
-        self._next_rollout: Future | None = None
-        self._before_next_rollout: dict | None = None
+        # ppo.overlap_critic_update: the next rollout sampled during the critic update.
+        overlap = cfg.ppo.overlap_critic_update and not self.dist.active
+        self.ahead = RolloutAhead() if overlap and main else None
         self.history: list[dict[str, float]] = []
         #: The distinct prompt ids each step trained on, in order (``prompts.jsonl``).
         self.prompt_log: list[list[int]] = []
@@ -149,12 +140,11 @@ class Trainer:
         with rank 0's RNG state, so that all ranks draw the same mini-batches."""
         batch = None
         if self.dist.is_main:
-            if self._next_rollout is not None:  # sampled during the last critic update
+            if self.ahead is not None and self.ahead.pending:  # sampled during the last critic update
                 with timer("generation_wait"):
-                    batch, seconds = self._next_rollout.result()
-                self._next_rollout = self._before_next_rollout = None
+                    batch, seconds = self.ahead.take()
             else:
-                batch, seconds = self._rollout()
+                batch, seconds = self._sample()
             timer.seconds |= {"generation": seconds["generation"], "scoring": seconds["scoring"]}
             self._engine_seconds = seconds["engine"]
         if self.dist.active:
@@ -167,48 +157,20 @@ class Trainer:
                 torch.set_rng_state(rng)
         return batch
 
-    def _rollout(self) -> tuple[TensorDict, dict[str, float]]:
-        """The collector's next batch, and its seconds: generating (scoring apart), scoring, and
-        inside the engine's ``generate``."""
-        policy, start = self.generation.policy, time.perf_counter()
-        engine_before = getattr(policy, "generate_seconds", 0.0)
-        batch = next(self._rollouts)
-        scoring = getattr(self.env, "last_score_seconds", 0.0)
-        return batch, {
-            "generation": time.perf_counter() - start - scoring,
-            "scoring": scoring,
-            "engine": getattr(policy, "generate_seconds", 0.0) - engine_before,
-        }
-
     def start_next_rollout(self) -> None:
-        """With ``ppo.overlap_critic_update``: sample the next rollout in the background, from the
-        actor the engine now holds, while the critic updates (not before an evaluation, which
-        samples from the same engine, nor after the last step)."""
+        """``ppo.overlap_critic_update``: sample the next rollout while the critic updates (not
+        before an evaluation, which samples from the same engine, nor after the last step)."""
         step, interval = self.step + 1, self.cfg.eval.interval
-        if not self.overlap or step >= self.total_steps or (interval > 0 and step % interval == 0):
+        if self.ahead is None or step >= self.total_steps or (interval > 0 and step % interval == 0):
             return
         sampler = getattr(self.env, "sampler", None)
-        self._before_next_rollout = {
-            "rng": ckpt.rng_state(),
-            "sampler": sampler.state_dict() if sampler is not None else None,
-        }
-        self._next_rollout = self._sampler_thread.submit(self._rollout)
-
-    def _drop_next_rollout(self) -> None:
-        """Wait for a rollout sampled ahead and drop it (the run stops before training on it); a
-        checkpoint still resumes from before it."""
-        if self._next_rollout is not None:
-            self._next_rollout.result()
-            self._next_rollout = None
-        if self._sampler_thread is not None:
-            self._sampler_thread.shutdown()
+        before = {"rng": ckpt.rng_state(), "sampler": sampler.state_dict() if sampler is not None else None}
+        self.ahead.start(self._sample, before)
 
     def evaluate_old_policy_and_values(self, batch: TensorDict, timer: Timer) -> None:
         """PPO's old log-probs (from the trainer's actor, as ORZ does) and the critic's V_old
-        (each rank computes its slice of the batch; every rank gets all of it).
-
-        With one policy step per rollout the policy loss takes the old log-probs from its own
-        pass (``ppo.old_log_probs_from_update``), and this pass is skipped."""
+        (each rank computes its slice; every rank gets all of it). With one policy step per rollout
+        the loss takes old log-probs from its own pass (``ppo.old_log_probs_from_update``)."""
         actor, critic = self.learner.actor, self.learner.value_operator
         args = (batch, self.cfg.ppo.micro_batch_size, self.dist, self.model_clock)
         if not self.learner.policy_loss.on_policy_without_old_log_probs:
@@ -257,20 +219,11 @@ class Trainer:
                 self.collector.increment_version()
 
     def evaluate(self) -> dict[str, float]:
-        """avg@k and pass@k of the current policy on the configured benchmarks (ORZ's protocol;
-        rank 0, which holds the engines)."""
-        out = {}
+        """avg@k and pass@k on the configured benchmarks (ORZ's protocol; rank 0, with the engines)."""
+        out, e = {}, dict(samples=self.cfg.eval.samples, max_prompt_tokens=self.cfg.rollout.max_prompt_tokens)
         for name, problems in self.eval_sets.items():
-            figures, _ = evaluate_benchmark(
-                self.generation.policy,
-                self.tokenizer,
-                self.task,
-                problems,
-                self._env_args,
-                samples=self.cfg.eval.samples,
-                max_prompt_tokens=self.cfg.rollout.max_prompt_tokens,
-            )
-            out |= {f"eval/{name}/{k}": v for k, v in figures.items()}
+            args = (self.generation.policy, self.tokenizer, self.task, problems, self._env_args)
+            out |= {f"eval/{name}/{k}": v for k, v in evaluate_benchmark(*args, **e)[0].items()}
         return out
 
     def train_step(self) -> dict[str, float]:
@@ -280,21 +233,15 @@ class Trainer:
         batch = self.collect(timer)
         self.evaluate_old_policy_and_values(batch, timer)
         self.compute_advantages(batch, timer)
-        # Mini-batches from a generator of the step's own: a rollout sampled during the critic
-        # update draws from torch's, in the same order as without the overlap.
-        minibatch_rng = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
-        self.buffer = rollout_buffer(batch.exclude(*_TEXT_KEYS), minibatch_rng)
+        # A generator of the step's own: a rollout sampled meanwhile keeps torch's draws in order.
+        self.buffer = rollout_buffer(batch.exclude(*_TEXT_KEYS), step_generator())
         metrics = self.rollout_figures(batch)
         metrics |= self.update_policy(timer)
         self.sync_weights(timer)
         self.start_next_rollout()
         metrics |= self.update_critic(timer)
         timer.seconds["step"] = time.perf_counter() - start
-        # A rollout sampled ahead spent its engine time during the last step; this step holds
-        # only what it waited for.
-        waited = timer.seconds.get("generation_wait")
-        engine = self._engine_seconds if waited is None else min(self._engine_seconds, waited)
-        return metrics | step_time_metrics(timer, self.model_clock, engine)
+        return metrics | step_time_metrics(timer, self.model_clock, self._engine_seconds)
 
     def rollout_figures(self, batch: TensorDict) -> dict[str, float]:
         """The batch's figures; on rank 0 (which holds the texts, and alone logs) also the rollout's
@@ -310,16 +257,15 @@ class Trainer:
             metrics |= {"data/epoch": sampler.epoch} if sampler is not None else {}
         return metrics
 
-    # --- run --------------------------------------------------------------------
-
     def state(self) -> dict:
         """Everything beyond the two models that the next step depends on (``orz_rl.runtime.checkpoint``)."""
         sampler = getattr(self.env, "sampler", None)
-        ahead = self._before_next_rollout  # a rollout sampled ahead is not part of the state
+        ahead = self.ahead.before if self.ahead else None  # not the rollout sampled ahead
+        sampler_state = sampler.state_dict() if sampler is not None else None
         return self.learner.state_dict() | {
             "step": self.step,
             "rng": ahead["rng"] if ahead else ckpt.rng_state(),
-            "sampler": ahead["sampler"] if ahead else sampler.state_dict() if sampler is not None else None,
+            "sampler": ahead["sampler"] if ahead else sampler_state,
             "history": self.history,
             "prompt_log": self.prompt_log,
             "config": jsonable(asdict(self.cfg)),
@@ -383,11 +329,7 @@ class Trainer:
                     if main:
                         self.log.log(self.step, metrics)
                         bar.update(1)
-                        bar.set_postfix(
-                            reward=f"{metrics['reward/mean']:.3f}",
-                            len=f"{metrics['response_length/mean']:.1f}",
-                            vloss=f"{metrics['critic/loss_critic']:.3f}",
-                        )
+                        bar.set_postfix({k: f"{metrics[key]:.3f}" for k, key in _BAR.items()})
                     self.history.append(metrics)
                     history.append(metrics)
                     if cfg.save_interval > 0 and self.step % cfg.save_interval == 0:
@@ -398,7 +340,8 @@ class Trainer:
         finally:
             bar.close()
             if main:
-                self._drop_next_rollout()
+                if self.ahead is not None:
+                    self.ahead.close()
                 self.log.close()
                 self.collector.shutdown()
                 self.generation.shutdown()

@@ -35,3 +35,8 @@ def rollout_buffer(batch: TensorDictBase, generator: torch.Generator | None = No
     return ReplayBuffer(
         storage=TensorStorage(batch), sampler=SamplerWithoutReplacement(drop_last=False), generator=generator
     )
+
+
+def step_generator() -> torch.Generator:
+    """A generator for one rollout's mini-batches, seeded from torch's global one (one draw)."""
+    return torch.Generator().manual_seed(int(torch.randint(2**62, ())))

@@ -42,8 +42,13 @@ class Generation:
             self.llm.shutdown()
 
 
-def describe_generation(cfg: TrainConfig, backend: Literal["vllm", "transformers"]) -> str:
-    """What :func:`start_generation` starts, in a few words."""
+def describe_generation(cfg: TrainConfig, backend: Literal["vllm", "transformers"], dist=None) -> str:
+    """What :func:`start_generation` starts, in a few words, and the training ranks of ``dist`` (a
+    :class:`~orz_rl.runtime.distributed.Distributed`) under ``torchrun``."""
+    if dist is not None and dist.active:
+        over = "NCCL" if dist.device.type == "cuda" else "Gloo"
+        ranks = f", {dist.world_size} training ranks (FSDP2 over {over})"
+        return describe_generation(cfg, backend) + ranks
     if backend == "transformers":
         why = (
             f" (auto: faster on a CPU up to {CPU_GENERATE_UP_TO_TOKENS} new tokens)"

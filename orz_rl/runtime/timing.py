@@ -27,6 +27,8 @@ def step_time_metrics(phases: Timer, model_passes: Timer, engine_seconds: float)
     engine sampling, ``engine_seconds``; the trainer's forward and backward passes) and the rest,
     ``time/outside_model``: what ORZ's scale multiplies for nothing."""
     out = {f"time/{k}": v for k, v in phases.seconds.items()}
+    if "generation_wait" in phases.seconds:  # sampled during the last step: only the wait is in this one
+        engine_seconds = min(engine_seconds, phases.seconds["generation_wait"])
     out["time/model_engine"] = engine_seconds
     out["time/model_forward_backward"] = sum(model_passes.seconds.values())
     out["time/outside_model"] = phases.seconds["step"] - engine_seconds - out["time/model_forward_backward"]
