@@ -163,9 +163,7 @@ class Trainer:
         step, interval = self.step + 1, self.cfg.eval.interval
         if self.ahead is None or step >= self.total_steps or (interval > 0 and step % interval == 0):
             return
-        sampler = getattr(self.env, "sampler", None)
-        before = {"rng": ckpt.rng_state(), "sampler": sampler.state_dict() if sampler is not None else None}
-        self.ahead.start(self._sample, before)
+        self.ahead.start(self._sample, self._draw_state())
 
     def evaluate_old_policy_and_values(self, batch: TensorDict, timer: Timer) -> None:
         """PPO's old log-probs (from the trainer's actor, as ORZ does) and the critic's V_old
@@ -259,17 +257,19 @@ class Trainer:
 
     def state(self) -> dict:
         """Everything beyond the two models that the next step depends on (``orz_rl.runtime.checkpoint``)."""
-        sampler = getattr(self.env, "sampler", None)
-        ahead = self.ahead.before if self.ahead else None  # not the rollout sampled ahead
-        sampler_state = sampler.state_dict() if sampler is not None else None
+        draws = (self.ahead.before if self.ahead else None) or self._draw_state()  # before one ahead
         return self.learner.state_dict() | {
             "step": self.step,
-            "rng": ahead["rng"] if ahead else ckpt.rng_state(),
-            "sampler": ahead["sampler"] if ahead else sampler_state,
+            **draws,
             "history": self.history,
             "prompt_log": self.prompt_log,
             "config": jsonable(asdict(self.cfg)),
         }
+
+    def _draw_state(self) -> dict:
+        """Where the random draws and the prompt sampler stand now (``rng``, ``sampler``)."""
+        sampler = getattr(self.env, "sampler", None)
+        return {"rng": ckpt.rng_state(), "sampler": sampler.state_dict() if sampler is not None else None}
 
     def _restore(self, state: dict) -> None:
         self.step = state["step"]
