@@ -17,10 +17,10 @@ scale differs, for a 2-core machine:
   answer is ~20);
 * learning rates 5e-4 (actor, 40-step warm-up) and 2e-3 (critic, 5-step
   warm-up) instead of 1e-6 / 5e-6 over 50: a 0.6M-parameter model needs far
-  larger steps than a 7B base model. The critic warms up fast and the actor
-  slowly because ORZ's value-head init (U(-sqrt 5, sqrt 5)) makes the first
-  values noise of magnitude ~10; at full actor LR that noise, normalised into
-  the advantages, wrecks the answer format within five steps (measured). An
+  larger steps than a 7B base model. The warm-ups date from a misread value-head
+  init whose first values were noise of magnitude ~10 (``docs/orz_recipe.md``);
+  with ORZ's own init the critic tracks the mean reward from the first step,
+  and the same recipe learns faster (section 9 of the tuning notes). An
   actor LR of 1e-3 drifted into length-limit truncation; 7e-4 learned on one
   CPU and, on another, broke the format of unsolved prompts and plateaued near
   0.5 on every seed tried, where 5e-4 reached 0.6 by step 78-114 on three seeds

@@ -1,14 +1,13 @@
 """The critic: a separate copy of the base transformer with a scalar value head.
 
 ORZ (``docs/orz_recipe.md``): ``Linear(hidden_size, 1, bias=False)`` with
-weights drawn from U(-sqrt(5), sqrt(5)), one value per token position. Actor
-and critic share no weights: the critic loads its own copy of the base model.
+weights drawn from N(0, 1 / (hidden_size + 1)), one value per token position.
+Actor and critic share no weights: the critic loads its own copy of the base model.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import torch
@@ -33,8 +32,9 @@ class Critic(nn.Module):
         #: Token budget of a packed row in the forward passes (0: padded batches), not saved:
         #: how to batch is the run's choice (``ppo.pack_tokens``), not the model's.
         self.pack_tokens = 0
-        # ORZ's value-head init (recipe: "weights drawn from U(-sqrt(5), sqrt(5))").
-        nn.init.uniform_(self.value_head.weight, -math.sqrt(5), math.sqrt(5))
+        # ORZ's init for a critic made from the policy's base model: N(0, 1 / (hidden + 1)),
+        # so that the first values are near 0 rather than noise.
+        nn.init.normal_(self.value_head.weight, mean=0.0, std=1 / (backbone.config.hidden_size + 1))
 
     @classmethod
     def from_pretrained(cls, path: str | Path, dtype: torch.dtype = torch.float32) -> Critic:
