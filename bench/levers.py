@@ -10,8 +10,9 @@ which pay for warm-up) and its ratio to the baseline:
   the rollout, generation with vLLM;
 * ``+ old log-probs from the update``: the policy loss takes them from its own pass
   (``ppo.old_log_probs_from_update``);
-* ``+ critic update during the next rollout`` (``ppo.overlap_critic_update``);
-* each generation backend with both levers on (``rollout.backend``).
+* ``+ critic update during the next rollout`` (``ppo.overlap_critic_update``, off by default);
+* the same two with transformers' ``generate`` (``rollout.backend``; the CPU default's ``auto``
+  picks it), the first of them being the CPU default as it runs.
 
 The configurations run in turn, ``--rounds`` times over, so that a machine that slows down
 during the run slows all of them; each configuration's figure is the median over its rounds.
@@ -33,12 +34,13 @@ import tyro
 
 from orz_rl.recipes.cpu_default import CPU_DEFAULT
 
-SEPARATE = ("--ppo.no-old-log-probs-from-update", "--ppo.no-overlap-critic-update")
+VLLM, GENERATE = ("--rollout.backend", "vllm"), ("--rollout.backend", "transformers")
 CONFIGS: dict[str, tuple[str, ...]] = {
-    "baseline (vllm)": (*SEPARATE, "--rollout.backend", "vllm"),
-    "+ old log-probs from the update": ("--ppo.no-overlap-critic-update", "--rollout.backend", "vllm"),
-    "+ critic update during the next rollout": ("--rollout.backend", "vllm"),
-    "both, with transformers' generate": ("--rollout.backend", "transformers"),
+    "baseline (vllm)": ("--ppo.no-old-log-probs-from-update", *VLLM),
+    "+ old log-probs from the update": VLLM,
+    "+ critic update during the next rollout": ("--ppo.overlap-critic-update", *VLLM),
+    "generate: the CPU default": GENERATE,
+    "generate: + critic update during the rollout": ("--ppo.overlap-critic-update", *GENERATE),
 }
 
 
@@ -78,7 +80,7 @@ def main(args: Args) -> None:
     print(f"\nmedian seconds a step over {args.rounds} rounds of {args.steps - args.skip} steps")
     for name, runs in seconds.items():
         median = statistics.median(runs)
-        print(f"{name:42} {median:6.2f} s  {median / base:5.2f}x baseline")
+        print(f"{name:46} {median:6.2f} s  {median / base:5.2f}x baseline")
 
 
 if __name__ == "__main__":

@@ -160,11 +160,13 @@ class PPOConfig:
     same gradient) for one pass less. With more policy steps the separate pass always runs."""
     critic_steps_per_rollout: int = 12
     """Critic mini-batch optimiser steps per generation step (ORZ: 12)."""
-    overlap_critic_update: bool = True
+    overlap_critic_update: bool = False
     """Sample the next rollout while the critic updates (in one training process): nothing in a
     rollout reads the critic, and its values for that rollout are taken after both finish, so the
     run computes the same numbers, strictly on-policy. The step before an evaluation, and the
-    last, do not overlap; under ``torchrun`` the critic updates after the rollout as before."""
+    last, do not overlap; under ``torchrun`` the critic updates after the rollout as before. Off
+    by default: on CPUs the two threads contend for the cores and Python's lock, and the step
+    took 1.4x as long (``docs/performance.md``); it can pay where the engine is not this process."""
     micro_batch_size: int = 8
     """Sequences per forward/backward pass (gradients accumulate over micro-batches)."""
     pack_tokens: int = -1

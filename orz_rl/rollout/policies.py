@@ -39,6 +39,41 @@ def _sampled_log_probs(completion) -> torch.Tensor:
     )
 
 
+def _text_outputs(wrapper, out: TensorDictBase, prompts: list[str], ids: list[torch.Tensor], log_probs):
+    """Write TorchRL's unpadded ``Masks``, ``Text``, ``Tokens`` and ``LogProbs`` of sampled ``ids``
+    (one 1-D tensor per prompt) into ``out``, a lazy stack of one TensorDict per prompt.
+
+    Set on the stack itself, not through ``view(-1)`` as TorchRL 0.14.1 does for its 2-D case:
+    writing a view back costs more than the rest of this function."""
+    if out.ndim != 1:
+        raise ValueError(f"one response per prompt: a 1-D batch, not {tuple(out.shape)}")
+    response = wrapper.tokenizer.batch_decode([i.tolist() for i in ids], skip_special_tokens=False)
+    masks = Masks._from_tensordict(out.empty())
+    masks.all_attention_mask = None
+    masks.all_assistant_mask = None
+    masks.padded = MetaData(False)
+    out.set(wrapper.masks_key, masks)
+    texts = Text._from_tensordict(out.empty())
+    texts.prompt = prompts
+    texts.response = response
+    texts.full = wrapper._cat_text(prompts, response)
+    out.set(wrapper.text_key, texts)
+    tokens = Tokens._from_tensordict(out.empty())
+    tokens.prompt = None
+    tokens.response = ids
+    tokens.full = None
+    tokens.padded = MetaData(False)
+    out.set(wrapper.tokens_key, tokens)
+    if wrapper.return_log_probs:
+        lp = LogProbs._from_tensordict(out.empty())
+        lp.response = log_probs
+        lp.full = log_probs
+        lp.prompt = None
+        lp.padded = MetaData(False)
+        out.set(wrapper.log_probs_key, lp)
+    return out
+
+
 class vLLMRolloutWrapper(vLLMWrapper):
     """TorchRL's ``vLLMWrapper`` plus what RL needs from each vLLM ``RequestOutput``.
 
@@ -80,37 +115,9 @@ class vLLMRolloutWrapper(vLLMWrapper):
         prompts = [text] if isinstance(text, str) else list(text) if isinstance(text, list) else text.tolist()
         requests = self._call_generate(prompts, sampling_params=sampling_params)
         completions = [request.outputs[0] for request in requests]
-        ids = [list(c.token_ids) for c in completions]
-        response = self.tokenizer.batch_decode(ids, skip_special_tokens=False)
-
-        masks = Masks._from_tensordict(out.empty())
-        masks.all_attention_mask = None
-        masks.all_assistant_mask = None
-        masks.padded = MetaData(False)
-        out.set(self.masks_key, masks)
-        texts = Text._from_tensordict(out.empty())
-        with texts.view(-1) as flat:
-            flat.prompt = prompts
-            flat.response = response
-            flat.full = self._cat_text(prompts, response)
-        out.set(self.text_key, texts)
-        tokens = Tokens._from_tensordict(out.empty())
-        with tokens.view(-1) as flat:
-            flat.prompt = None
-            flat.response = [torch.tensor(i, dtype=torch.int64) for i in ids]
-            flat.full = None
-        tokens.padded = MetaData(False)
-        out.set(self.tokens_key, tokens)
-        if self.return_log_probs:
-            log_probs = LogProbs._from_tensordict(out.empty())
-            with log_probs.view(-1) as flat:
-                values = [_sampled_log_probs(c) for c in completions]
-                flat.response = values
-                flat.full = values
-                flat.prompt = None
-            log_probs.padded = MetaData(False)
-            out.set(self.log_probs_key, log_probs)
-        return out
+        ids = [torch.tensor(list(c.token_ids), dtype=torch.int64) for c in completions]
+        values = [_sampled_log_probs(c) for c in completions] if self.return_log_probs else None
+        return _text_outputs(self, out, prompts, ids, values)
 
     def forward(self, tensordict: TensorDictBase, **kwargs) -> TensorDictBase:
         out = super().forward(tensordict, **kwargs)
@@ -167,10 +174,45 @@ def make_vllm_policy(llm, tokenizer, sampling: Sampling) -> vLLMRolloutWrapper:
 
 class TransformersRolloutWrapper(TransformersWrapper):
     """TorchRL's ``TransformersWrapper``, timing the model's ``generate`` as
-    :class:`vLLMRolloutWrapper` times the engine's (``generate_seconds``)."""
+    :class:`vLLMRolloutWrapper` times the engine's (``generate_seconds``), and building its
+    outputs without TorchRL 0.14.1's per-response TensorDicts (:meth:`_generate_from_text`)."""
 
     #: Wall-clock seconds spent in the model's ``generate`` so far.
     generate_seconds: float = 0.0
+
+    def _generate_from_text(self, text, cfg, out: TensorDictBase) -> TensorDictBase:
+        """TorchRL's text-mode generation with the same tokens, built directly.
+
+        TorchRL 0.14.1 stacks the tokenised prompts as lazy TensorDicts, pads them back, and
+        unpads every output through per-row TensorClass writes: on the CPU default that cost
+        about half of ``generate`` itself. The same tokenizer call, ``generate`` call and
+        unpadding rule (a response keeps its tokens that are not the pad id) are kept, so the
+        sampled tokens are the same; the log-prob of each response's first token is its own,
+        where TorchRL 0.14.1 writes 0.
+        """
+        if self.num_samples is not None or self.pad_output or self._in_get_dist_call:
+            return super()._generate_from_text(text, cfg, out)
+        prompts = [text] if isinstance(text, str) else text if isinstance(text, list) else text.tolist()
+        pad = self.tokenizer.pad_token_id
+        encoded = self.tokenizer(prompts, **(self.tokenizer_kwargs | {"padding": True}))
+        kwargs = self.generate_kwargs if cfg is None else {**self.generate_kwargs, "generation_config": cfg}
+        generated = self.model.generate(
+            input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], **kwargs
+        )
+        response = generated["sequences"][:, encoded["input_ids"].shape[-1] :]
+        keep = response != pad
+        ids = [row[mask] for row, mask in zip(response, keep, strict=True)]
+        values = None
+        if self.return_log_probs:
+            logits = torch.stack(list(generated["logits"]), 1).float()
+            log_probs = logits.log_softmax(-1).gather(-1, response.unsqueeze(-1)).squeeze(-1)
+            values = [row[mask] for row, mask in zip(log_probs, keep, strict=True)]
+        out = _text_outputs(self, out, prompts, ids, values)
+        prompt_keep = encoded["attention_mask"].bool()
+        out.get(self.tokens_key).prompt = [
+            row[mask] for row, mask in zip(encoded["input_ids"], prompt_keep, strict=True)
+        ]
+        return out
 
     def forward(self, tensordict: TensorDictBase, **kwargs) -> TensorDictBase:
         # TorchRL calls ``self.model.generate`` itself: time that call, and only while this

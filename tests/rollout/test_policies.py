@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 from tensordict import NonTensorStack, TensorDict
-from torchrl.modules.llm import vLLMWrapper
+from torchrl.modules.llm import TransformersWrapper, vLLMWrapper
 
 from orz_rl import keys
-from orz_rl.models.loading import load_tokenizer
+from orz_rl.models.loading import load_causal_lm, load_tokenizer
 from orz_rl.problems.prompts import STOP_STRINGS, render_prompt
 from orz_rl.rollout.engines import (
     CPU_GENERATE_UP_TO_TOKENS,
@@ -16,7 +16,7 @@ from orz_rl.rollout.engines import (
     resolve_backend,
     vllm_import_error,
 )
-from orz_rl.rollout.policies import Sampling, make_vllm_policy
+from orz_rl.rollout.policies import Sampling, make_transformers_policy, make_vllm_policy
 
 
 def _generate(engine, model_dir, max_new_tokens: int, n: int = 8):
@@ -108,3 +108,41 @@ def test_reading_vllms_outputs_directly_gives_torchrls_values(vllm_engine, tiny_
         got, want = lean.get(key, as_list=True), reference.get(key, as_list=True)
         assert len(got) == 3 and all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
     assert any(t.numel() > 1 for t in lean.get(("tokens", "response"), as_list=True))
+
+
+def test_the_transformers_policy_builds_torchrls_outputs_from_the_same_draws(tiny_model_dir):
+    """The lean conversion of ``TransformersRolloutWrapper`` against TorchRL's own, from the same
+    random draws; its log-probs are the actor's, the first token's too (TorchRL 0.14.1 writes 0)."""
+    tok = load_tokenizer(str(tiny_model_dir))
+    model = load_causal_lm(str(tiny_model_dir)).eval()
+    policy = make_transformers_policy(model, tok, Sampling(max_new_tokens=24))
+    prompts = [render_prompt(f"What is {a} + {b}?") for a, b in ((1, 2), (3, 4), (5, 0), (12, 7))]
+    text = NonTensorStack(*prompts)
+    torch.manual_seed(0)
+    lean = policy._generate_from_text(text, None, TensorDict(batch_size=[4]).to_lazystack(0))
+    torch.manual_seed(0)
+    reference = TransformersWrapper._generate_from_text(
+        policy, text, None, TensorDict(batch_size=[4]).to_lazystack(0)
+    )
+    assert lean["text", "response"] == reference["text", "response"]
+    assert lean["text", "full"] == reference["text", "full"]
+    for key in (("tokens", "response"), ("tokens", "prompt")):
+        got, want = lean.get(key, as_list=True), reference.get(key, as_list=True)
+        assert len(got) == 4 and all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
+    responses = lean.get(("tokens", "response"), as_list=True)
+    assert len({len(r) for r in responses}) > 1, "the test needs responses of different lengths"
+    got, want = (
+        lean.get(("log_probs", "response"), as_list=True),
+        reference.get(("log_probs", "response"), as_list=True),
+    )
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g[1:], w[1:], rtol=0, atol=1e-5)
+        assert w[0] == 0 and g[0] < 0
+    # The actor's own log-prob of every sampled token, from one forward pass over prompt + response.
+    with torch.no_grad():
+        for prompt, response, lp in zip(
+            lean.get(("tokens", "prompt"), as_list=True), responses, got, strict=True
+        ):
+            logits = model(torch.cat([prompt, response])[None]).logits[0, len(prompt) - 1 : -1]
+            actor = logits.log_softmax(-1).gather(-1, response[:, None]).squeeze(-1)
+            torch.testing.assert_close(lp, actor, rtol=0, atol=1e-4)
