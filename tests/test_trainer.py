@@ -169,7 +169,7 @@ def test_with_two_policy_steps_per_rollout_a_pass_before_the_update_gives_the_ol
 
 
 def test_the_step_split_counts_transformers_generate_as_the_engines_model_time(tiny_model_dir, tmp_path):
-    ppo = PPOConfig(micro_batch_size=8, critic_steps_per_rollout=2)
+    ppo = PPOConfig(micro_batch_size=8, critic_steps_per_rollout=2, overlap_critic_update=True)
     cfg = _small_cpu_default(tiny_model_dir, tmp_path, backend="transformers", ppo=ppo, max_steps=2)
     trainer = Trainer(cfg)
     assert trainer.backend == "transformers"

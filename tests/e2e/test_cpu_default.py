@@ -50,5 +50,5 @@ def test_cpu_default_reward_rises_from_below_0_1_to_at_least_0_6_within_15_minut
     assert [r["data/policy_version"] for r in rows] == list(range(len(rows)))
     # One policy step per rollout: the update's own pass gives the old log-probs, none runs before.
     assert all("time/old_log_probs" not in r for r in rows)
-    # Every rollout but the first was sampled during the critic update before it.
-    assert all("time/generation_wait" in r for r in rows[1:])
+    # The critic updates after the rollout, not during the next one (off by default on a CPU).
+    assert all("time/generation_wait" not in r for r in rows)
