@@ -1,8 +1,8 @@
 """Time to reward against the peer a user would pick instead: TRL's GRPOTrainer on the CPU default.
 
-    python bench/peers.py [--steps 200] [--target 0.6]
+    python bench/peers.py [--steps 200] [--target 0.6] [--seeds 0 1 2]
 
-Runs, back to back on this machine, each in a process of its own:
+Runs, back to back on this machine, each in a process of its own and once per seed:
 
 * ``orz-rl train cpu-default`` as a user runs it (ORZ's PPO: a critic with 12 mini-batch steps
   per rollout, GAE gamma = lambda = 1, one policy step per rollout, no KL; its generation backend
@@ -14,9 +14,12 @@ Runs, back to back on this machine, each in a process of its own:
   and gradient clipping, and ORZ's reward rule (:func:`orz_rl.rewards.math_answers.math_reward`:
   1 iff the response stopped and its boxed answer is right);
 
-and prints for each: median seconds a step, the step and the training seconds (sum of the step
+and prints for each run: median seconds a step, the step and the training seconds (sum of the step
 times before it) at which the mean reward of the last 10 steps first reaches ``--target``, the
-highest 10-step mean, and the ratios orz-rl / TRL.
+highest 10-step mean; then each side's median over the seeds (a run that never reaches the target
+counts as slower than any that does) and the ratios orz-rl / TRL. One seed is not enough to
+compare: the step at which either side reaches 0.6 moves by tens of steps from seed to seed.
+The sides alternate which runs first from one seed to the next.
 
 What differs is the algorithm, on purpose, so do not read this as a like-for-like algorithm test:
 TRL runs GRPO (no critic: each response's advantage is its reward minus its group's mean, over the
@@ -55,8 +58,12 @@ class Args:
     """The 10-step mean reward each run is timed to."""
     model: str = CPU_DEFAULT.model.path
     """The tiny model (orz-rl builds it there if missing)."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """One run of each side per seed (``--seed`` of orz-rl, ``seed`` of TRL)."""
     only: str = ""
     """Run only ``orz-rl`` or ``trl`` (empty: both)."""
+    keep: Path | None = None
+    """Keep every run's files in this directory (default: a temporary one, removed)."""
     trl_worker: str = ""
     """Internal: run TRL and write its per-step rows to this JSONL file."""
 
@@ -83,10 +90,11 @@ def summary(rows: list[dict], target: float) -> dict:
     }
 
 
-def run_orz(args: Args, tmp: Path) -> list[dict]:
+def run_orz(args: Args, tmp: Path, seed: int) -> list[dict]:
     """``orz-rl train cpu-default`` in a process of its own; its rows from ``metrics.jsonl``."""
-    run = tmp / "orz"
+    run = tmp / f"orz-{seed}"
     cmd = [sys.executable, "-m", "orz_rl.cli", "train", "cpu-default", "--max-steps", str(args.steps)]
+    cmd += ["--seed", str(seed)]
     cmd += ["--model.path", args.model, "--data.train-file", str(tmp / "toy.json")]
     cmd += ["--run-dir", str(run), "--no-progress", "--no-auto-resume", "--max-minutes", "-1"]
     subprocess.run(cmd, check=True)
@@ -94,10 +102,10 @@ def run_orz(args: Args, tmp: Path) -> list[dict]:
     return [{"reward": r["reward/mean"], "seconds": r["time/step"]} for r in rows]
 
 
-def run_trl(args: Args, tmp: Path) -> list[dict]:
+def run_trl(args: Args, tmp: Path, seed: int) -> list[dict]:
     """TRL in a process of its own (this script with ``--trl-worker``); its rows."""
-    out = tmp / "trl.jsonl"
-    cmd = [sys.executable, __file__, "--model", args.model, "--steps", str(args.steps)]
+    out = tmp / f"trl-{seed}.jsonl"
+    cmd = [sys.executable, __file__, "--model", args.model, "--steps", str(args.steps), "--seeds", str(seed)]
     subprocess.run([*cmd, "--trl-worker", str(out)], check=True)
     return [json.loads(line) for line in out.read_text().splitlines()]
 
@@ -126,7 +134,7 @@ def trl_worker(args: Args, out: Path) -> None:
     r, o = cpu.rollout, cpu.optim
     per_step = r.prompts_per_step * r.samples_per_prompt
     config = GRPOConfig(
-        output_dir=str(out.parent / "trl-run"),
+        output_dir=str(out.parent / f"trl-run-{args.seeds[0]}"),
         use_cpu=True,
         max_steps=args.steps,
         per_device_train_batch_size=cpu.ppo.micro_batch_size,
@@ -149,7 +157,7 @@ def trl_worker(args: Args, out: Path) -> None:
         report_to="none",
         save_strategy="no",
         disable_tqdm=True,
-        seed=cpu.seed,
+        seed=args.seeds[0],
     )
     rows: list[dict] = []
 
@@ -173,26 +181,53 @@ def trl_worker(args: Args, out: Path) -> None:
     out.write_text("".join(json.dumps(row) + "\n" for row in rows if "reward" in row))
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The median over seeds of the step and seconds to the target (a run that never reached it
+    sorts last) and of the seconds a step."""
+    reached = sorted(runs, key=lambda f: (f["seconds"] is None, f["seconds"] or 0.0))
+    middle = reached[(len(reached) - 1) // 2]
+    steps = sorted(runs, key=lambda f: (f["step"] is None, f["step"] or 0))
+    return {
+        "s_per_step": statistics.median(f["s_per_step"] for f in runs),
+        "step": steps[(len(steps) - 1) // 2]["step"],
+        "seconds": middle["seconds"],
+        "peak": statistics.median(f["peak"] for f in runs),
+    }
+
+
+def row(name: str, f: dict) -> str:
+    seconds = f"{f['seconds']:.0f}" if f["seconds"] else "-"
+    return f"{name:14} {f['s_per_step']:7.2f} {f['step'] or '-':>5} {seconds:>8} {f['peak']:6.3f}"
+
+
 def main(args: Args) -> None:
     if args.trl_worker:
         trl_worker(args, Path(args.trl_worker))
         return
     runs = {"orz-rl": run_orz, "trl": run_trl}
-    figures = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, run in runs.items():
-            if args.only in ("", name):
+    figures: dict[str, list[dict]] = {name: [] for name in runs if args.only in ("", name)}
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or Path(scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
+        for index, seed in enumerate(args.seeds):
+            # Alternate which side runs first, so that a machine whose speed drifts during the
+            # bench (shared hosts do, by 20 % and more) does not favour one side.
+            for name in list(figures)[:: 1 if index % 2 == 0 else -1]:
                 start = time.perf_counter()
-                figures[name] = summary(run(args, Path(tmp)), args.target)
-                print(f"{name}: {time.perf_counter() - start:.0f} s in all", flush=True)
+                figures[name].append(summary(runs[name](args, tmp, seed), args.target))
+                print(f"{name} seed {seed}: {time.perf_counter() - start:.0f} s in all", flush=True)
     print(f"\n{args.steps} steps each, 10-step mean reward to {args.target} (cores: {os.cpu_count()})")
-    print(f"{'':8} {'s/step':>7} {'step':>5} {'seconds':>8} {'peak':>6}")
-    for name, f in figures.items():
-        seconds = f"{f['seconds']:.0f}" if f["seconds"] else "-"
-        print(f"{name:8} {f['s_per_step']:7.2f} {f['step'] or '-':>5} {seconds:>8} {f['peak']:6.3f}")
-    if len(figures) == 2:
-        orz, trl = figures["orz-rl"], figures["trl"]
-        print(f"\norz-rl / TRL: {orz['s_per_step'] / trl['s_per_step']:.2f}x seconds a step", end="")
+    print(f"{'':14} {'s/step':>7} {'step':>5} {'seconds':>8} {'peak':>6}")
+    for name, per_seed in figures.items():
+        for seed, f in zip(args.seeds, per_seed, strict=True):
+            print(row(f"{name} seed {seed}", f))
+    medians = {name: median_run(per_seed) for name, per_seed in figures.items()}
+    for name, f in medians.items():
+        print(row(f"{name} median", f))
+    if len(medians) == 2:
+        orz, trl = medians["orz-rl"], medians["trl"]
+        ratio = orz["s_per_step"] / trl["s_per_step"]
+        print(f"\norz-rl / TRL (medians): {ratio:.2f}x seconds a step", end="")
         if orz["seconds"] and trl["seconds"]:
             print(f", {orz['seconds'] / trl['seconds']:.2f}x seconds to {args.target}", end="")
         print()
