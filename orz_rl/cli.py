@@ -13,7 +13,7 @@ COMMANDS = {
     "train": "train a recipe: orz-rl train RECIPE [--field value ...] (--help lists every field)",
     "recipes": "list the built-in recipes",
     "tasks": "list the tasks --task takes",
-    "eval": "sample, grade and report avg@k / pass@k on benchmarks",
+    "eval": "sample, grade and report avg@n, pass@k and maj@k on benchmarks",
     "plot": "training curves (PNG) and per-token advantages (HTML) of runs",
     "build-model": "build the embedded tiny model",
 }

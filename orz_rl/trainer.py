@@ -217,7 +217,7 @@ class Trainer:
                 self.collector.increment_version()
 
     def evaluate(self) -> dict[str, float]:
-        """avg@k and pass@k on the configured benchmarks (ORZ's protocol; rank 0, with the engines)."""
+        """avg@n, pass@n and maj@n on the configured benchmarks (ORZ's protocol; rank 0, with the engines)."""
         out, e = {}, dict(samples=self.cfg.eval.samples, max_prompt_tokens=self.cfg.rollout.max_prompt_tokens)
         for name, problems in self.eval_sets.items():
             args = (self.generation.policy, self.tokenizer, self.task, problems, self._env_args)

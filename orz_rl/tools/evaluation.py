@@ -1,13 +1,15 @@
-"""Evaluation as ORZ reports it: avg@k and pass@k of sampled answers on benchmark sets.
+"""Evaluation as ORZ reports it: avg@n, pass@k and maj@k of sampled answers on benchmark sets.
 
-``orz-rl eval --model PATH --benchmarks math500 aime2024 gpqa_diamond --samples 16``
-samples ``k`` responses per question with the task's prompt and ORZ's sampling
+``orz-rl eval --model PATH --benchmarks math500 aime2024 gpqa_diamond --samples 16 --pass-k 1 4 16``
+samples ``n`` responses per question with the task's prompt and ORZ's sampling
 (temperature 1, top_p 1, the stop strings), scores them with the task's own env (its
-reward rule, as in training), and reports per benchmark:
+reward rule, as in training), and reports per benchmark (:mod:`orz_rl.tools.estimators`):
 
-* ``avg@k``: the mean over questions of the share of correct samples (ORZ's
+* ``avg@n``: the mean over questions of the share of correct samples (ORZ's
   headline figure, avg@16);
-* ``pass@k``: the share of questions with at least one correct sample;
+* ``pass@k`` for each asked ``k``: the unbiased estimator of Chen et al. (2021);
+* ``maj@k`` for each asked ``k``, where the task extracts answers (math, multiple choice):
+  majority vote over the first ``k`` samples' answers;
 * the mean response length in tokens and the share of responses cut by the
   length limit.
 
@@ -36,6 +38,7 @@ from orz_rl.problems.benchmarks import DATA_DIR, KNOWN, resolve_benchmark
 from orz_rl.problems.prompts import as_strings
 from orz_rl.rewards.services import RewardServices
 from orz_rl.rollout.training_batch import leaves, stop_verdicts
+from orz_rl.tools.estimators import summarise
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,11 @@ class EvalConfig:
     data_dir: Path = DATA_DIR
     """Where the named benchmarks' files are (default: the ones shipped with orz-rl)."""
     samples: int = 16
-    """Responses sampled per question (ORZ reports avg@16)."""
+    """Responses sampled per question, ``n`` (ORZ reports avg@16)."""
+    pass_k: tuple[int, ...] = ()
+    """The ``k`` of each pass@k to report, each at most ``samples`` (empty: ``samples`` alone)."""
+    maj_k: tuple[int, ...] = ()
+    """The ``k`` of each maj@k to report where the task extracts answers (empty: ``samples``)."""
     max_new_tokens: int = 8000
     """Response length limit; a response cut by it scores 0."""
     temperature: float = 1.0
@@ -85,11 +92,6 @@ def load_benchmarks(
         name, path = resolve_benchmark(spec, data_dir)
         out[name] = task.load_benchmark(path)[: limit or None]
     return out
-
-
-def _pass_and_avg(correct: torch.Tensor) -> tuple[float, float]:
-    """``(avg@k, pass@k)`` of a ``[questions, k]`` boolean table."""
-    return correct.float().mean().item(), correct.any(-1).float().mean().item()
 
 
 def _record(
@@ -127,12 +129,19 @@ def evaluate_benchmark(
     max_prompt_tokens: int,
     questions_per_batch: int = 64,
     progress=None,
+    pass_k: Sequence[int] = (),
+    maj_k: Sequence[int] = (),
 ) -> tuple[dict[str, float], list[dict]]:
     """Sample, score and summarise one benchmark: ``(figures, one record per sample)``.
 
     Each batch of questions is one rollout of the task's env over them, built by
-    ``task.make_env`` with ``env_args(questions, samples)``.
+    ``task.make_env`` with ``env_args(questions, samples)``. ``pass_k`` and ``maj_k`` default
+    to ``samples``; maj@k only where the task has an answer extractor.
     """
+    pass_k, maj_k = tuple(pass_k) or (samples,), tuple(maj_k) or (samples,)
+    for k in (*pass_k, *maj_k):
+        if not 1 <= k <= samples:
+            raise ValueError(f"pass@{k} / maj@{k} needs 1 <= k <= samples = {samples}")
     correct = torch.zeros(len(problems), samples, dtype=torch.bool)
     lengths, cut, too_long = [], 0, 0
     records: list[dict] = []
@@ -180,30 +189,33 @@ def evaluate_benchmark(
             records.append(_record(task, i, s, prompt, truth, response, reason, reward > 0.5))
         if progress is not None:
             progress.update(len(fits) * samples)
-    avg, pass_k = _pass_and_avg(correct)
+    records.sort(key=lambda r: (r["item"], r["sample"]))
+    answers = [[r["answer"] for r in records[i * samples : (i + 1) * samples]] for i in range(len(problems))]
+    votes = maj_k if task.extract_answer is not None else ()
     n_generated = max(len(lengths), 1)
-    figures = {
-        f"avg@{samples}": avg,
-        f"pass@{samples}": pass_k,
+    figures = summarise(correct.tolist(), pass_k, votes, answers) | {
         "mean_response_tokens": sum(lengths) / n_generated,
         "cut_share": cut / n_generated,
         "questions": float(len(problems)),
         "too_long": float(too_long),
     }
-    return figures, sorted(records, key=lambda r: (r["item"], r["sample"]))
+    return figures, records
 
 
-def markdown_table(results: dict[str, dict[str, float]], samples: int) -> str:
-    """One row per benchmark: avg@k, pass@k, mean response tokens, cut share."""
+def markdown_table(results: dict[str, dict[str, float]]) -> str:
+    """One row per benchmark: avg@n, each pass@k and maj@k (in %; "-" where a benchmark has none),
+    mean response tokens, cut share, questions."""
+    figures = [
+        k for k in dict.fromkeys(k for f in results.values() for k in f) if k[:4] in ("avg@", "pass", "maj@")
+    ]
     lines = [
-        f"| benchmark | avg@{samples} | pass@{samples} | mean response tokens | cut share | questions |",
-        "|---|---|---|---|---|---|",
+        f"| benchmark | {' | '.join(figures)} | mean response tokens | cut share | questions |",
+        "|---" * (len(figures) + 4) + "|",
     ]
     for name, f in results.items():
-        lines.append(
-            f"| {name} | {100 * f[f'avg@{samples}']:.1f} | {100 * f[f'pass@{samples}']:.1f} | "
-            f"{f['mean_response_tokens']:.1f} | {f['cut_share']:.3f} | {int(f['questions'])} |"
-        )
+        cells = " | ".join(f"{100 * f[k]:.1f}" if k in f else "-" for k in figures)
+        tail = f"{f['mean_response_tokens']:.1f} | {f['cut_share']:.3f} | {int(f['questions'])}"
+        lines.append(f"| {name} | {cells} | {tail} |")
     return "\n".join(lines)
 
 
@@ -219,6 +231,9 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
     # The task and the benchmarks first: a bad name or a malformed file is reported before any
     # model loads.
     task = get_task(cfg.task)
+    for k in (*cfg.pass_k, *cfg.maj_k):
+        if not 1 <= k <= cfg.samples:
+            raise ValueError(f"--pass-k / --maj-k: {k} is not between 1 and --samples = {cfg.samples}")
     benchmarks = load_benchmarks(task, cfg.benchmarks, cfg.limit, cfg.data_dir)
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
@@ -260,6 +275,8 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
                 max_prompt_tokens=max_prompt_tokens,
                 questions_per_batch=cfg.questions_per_batch,
                 progress=bar,
+                pass_k=cfg.pass_k,
+                maj_k=cfg.maj_k,
             )
             results[name] = figures
             for record in records:
@@ -267,6 +284,6 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
     summary = {"model": cfg.model, "task": task.name, "samples": cfg.samples, "seed": cfg.seed}
     summary["results"] = results
     (cfg.out_dir / "eval.json").write_text(json.dumps(summary, indent=2))
-    print(markdown_table(results, cfg.samples))
+    print(markdown_table(results))
     print(f"figures: {cfg.out_dir / 'eval.json'}; every sample: {cfg.out_dir / 'samples.jsonl'}")
     return results

@@ -59,25 +59,35 @@ def box(answer: str) -> str:
     return f" reasoning </think> <answer> \\boxed{{{answer}}} </answer>"
 
 
-def test_avg_and_pass_at_k_equal_the_hand_computed_values(tiny_model_dir):
+def test_avg_pass_and_maj_at_k_equal_the_hand_computed_values(tiny_model_dir):
     from orz_rl.problems.prompts import render_prompt
 
     tok = load_tokenizer(str(tiny_model_dir))
     problems = load_problems(MATH500)[:10]
-    k = 4
-    # items 0-2: 4/4 right; items 3-4: 2/4 right; item 5: 1/4 right but cut (no stop); the rest wrong.
-    script = {}
+    n = 4
     for i, p in enumerate(problems):
-        right, wrong = box(p.answer), box("wrong answer 12345")
-        if i < 3:
-            responses = [right] * 4
-        elif i < 5:
-            responses = [right, wrong, right, wrong]
-        elif i == 5:
-            responses = [right.removesuffix("</answer>"), wrong, wrong, wrong]
-        else:
-            responses = [wrong] * 4
-        script[render_prompt(p.question, tok.bos_token)] = responses
+        assert "wrong" not in p.answer, f"item {i} would match a scripted wrong answer"
+    R, W = "R", box("wrong answer 12345")
+    # One row per item; "R" is the item's right answer. Item 5's right answer is cut (no stop:
+    # 0, though its answer is right); item 6's wrong answers all differ.
+    rows = [
+        [R, R, R, R],  # 0   c=4  maj@1,2,4 right
+        [R, R, R, R],  # 1
+        [R, R, R, R],  # 2
+        [R, W, R, W],  # 3   c=2  ties go to the answer drawn first: right
+        [W, R, R, W],  # 4   c=2  ... wrong
+        ["cut", W, W, W],  # 5   c=0
+        [box("wrong answer 1"), box("wrong answer 2"), R, box("wrong answer 3")],  # 6  c=1
+        [W, R, R, R],  # 7   c=3  maj@1 wrong, maj@2 a tie (wrong first), maj@4 right
+        [W, W, W, W],  # 8
+        [W, W, W, W],  # 9
+    ]
+    script = {}
+    for p, row in zip(problems, rows, strict=True):
+        right = box(p.answer)
+        script[render_prompt(p.question, tok.bos_token)] = [
+            right if r == R else right.removesuffix("</answer>") if r == "cut" else r for r in row
+        ]
     policy = ScriptedPolicy(tok, script)
     with RewardServices(RewardConfig(workers=2)) as services:
         figures, records = evaluate_benchmark(
@@ -86,17 +96,42 @@ def test_avg_and_pass_at_k_equal_the_hand_computed_values(tiny_model_dir):
             get_task("math"),
             problems,
             env_args(tok, services),
-            samples=k,
+            samples=n,
             max_prompt_tokens=10_000,
             questions_per_batch=4,
+            pass_k=(1, 2, 4),
+            maj_k=(1, 2, 4),
         )
-    assert figures[f"avg@{k}"] == pytest.approx((3 * 4 + 2 * 2) / 40)
-    assert figures[f"pass@{k}"] == pytest.approx(5 / 10)
+    # avg@4 = 20 right of 40. pass@2 = 1 - C(n-c, 2) / C(4, 2): c=4 -> 1, c=3 -> 1, c=2 -> 5/6,
+    # c=1 -> 1/2, so (3 + 1 + 2 * 5/6 + 1/2) / 10.
+    assert figures["avg@4"] == pytest.approx(20 / 40)
+    assert figures["pass@1"] == pytest.approx(20 / 40)
+    assert figures["pass@2"] == pytest.approx((3 + 1 + 2 * 5 / 6 + 1 / 2) / 10)
+    assert figures["pass@4"] == pytest.approx(7 / 10)
+    assert figures["maj@1"] == pytest.approx(4 / 10)
+    assert figures["maj@2"] == pytest.approx(4 / 10)
+    assert figures["maj@4"] == pytest.approx(5 / 10)
     assert figures["cut_share"] == pytest.approx(1 / 40)
-    assert len(records) == 40 and sum(r["correct"] for r in records) == 16
+    assert len(records) == 40 and sum(r["correct"] for r in records) == 20
     assert records[0]["answer"] == problems[0].answer and records[0]["truth"] == problems[0].answer
-    table = markdown_table({"math500": figures}, k)
-    assert "| math500 | 40.0 | 50.0 |" in table
+    table = markdown_table({"math500": figures})
+    assert "| benchmark | avg@4 | pass@1 | pass@2 | pass@4 | maj@1 | maj@2 | maj@4 |" in table
+    assert "| math500 | 50.0 | 50.0 | 61.7 | 70.0 | 40.0 | 40.0 | 50.0 |" in table
+
+
+def test_a_k_above_the_samples_is_refused_before_sampling(tiny_model_dir):
+    tok = load_tokenizer(str(tiny_model_dir))
+    with pytest.raises(ValueError, match="pass@8 / maj@8 needs 1 <= k <= samples = 4"):
+        evaluate_benchmark(
+            ScriptedPolicy(tok, {}),
+            tok,
+            get_task("math"),
+            [],
+            None,
+            samples=4,
+            max_prompt_tokens=1,
+            pass_k=(8,),
+        )
 
 
 def test_a_prompt_over_the_context_scores_zero_and_is_counted(tiny_model_dir):
@@ -153,6 +188,12 @@ def test_eval_command_writes_the_table_the_json_and_every_sample(tiny_model_dir,
     rows = [json.loads(line) for line in (tmp_path / "eval" / "samples.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * 8 * 2
     assert {"benchmark", "item", "sample", "prompt", "response", "answer", "correct"} <= set(rows[0])
+
+
+def test_eval_command_rejects_a_k_above_the_samples_before_loading_a_model(tmp_path):
+    out = orz_cli("eval", "--model", str(tmp_path / "none"), "--samples", "4", "--pass-k", "1", "8")
+    assert out.returncode == 1
+    assert "--pass-k / --maj-k: 8 is not between 1 and --samples = 4" in out.stderr
 
 
 def test_eval_command_rejects_an_unknown_benchmark_before_loading_a_model(tmp_path):
