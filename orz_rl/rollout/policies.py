@@ -39,7 +39,13 @@ def _sampled_log_probs(completion) -> torch.Tensor:
     )
 
 
-def _text_outputs(wrapper, out: TensorDictBase, prompts: list[str], ids: list[torch.Tensor], log_probs):
+def _text_outputs(
+    wrapper: TransformersWrapper | vLLMWrapper,
+    out: TensorDictBase,
+    prompts: list[str],
+    ids: list[torch.Tensor],
+    log_probs: list[torch.Tensor] | None,
+) -> TensorDictBase:
     """Write TorchRL's unpadded ``Masks``, ``Text``, ``Tokens`` and ``LogProbs`` of sampled ``ids``
     (one 1-D tensor per prompt) into ``out``, a lazy stack of one TensorDict per prompt.
 
@@ -184,8 +190,9 @@ class TransformersRolloutWrapper(TransformersWrapper):
         """TorchRL's text-mode generation with the same tokens, built directly.
 
         TorchRL 0.14.1 stacks the tokenised prompts as lazy TensorDicts, pads them back, and
-        unpads every output through per-row TensorClass writes: on the CPU default that cost
-        about half of ``generate`` itself. The same tokenizer call, ``generate`` call and
+        unpads every output through per-row TensorClass writes; this builds the same outputs
+        without that round trip (a small share of a rollout: the model's ``generate`` is most
+        of it). The same tokenizer call, ``generate`` call and
         unpadding rule (a response keeps its tokens that are not the pad id) are kept, so the
         sampled tokens are the same; the log-prob of each response's first token is its own,
         where TorchRL 0.14.1 writes 0.
