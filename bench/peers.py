@@ -181,16 +181,18 @@ def trl_worker(args: Args, out: Path) -> None:
     out.write_text("".join(json.dumps(row) + "\n" for row in rows if "reward" in row))
 
 
+def _median_reached(values: list[float | None]) -> float | None:
+    """The (lower) median, ``None`` (never reached the target) sorting after every number."""
+    return sorted(values, key=lambda v: (v is None, v or 0))[(len(values) - 1) // 2]
+
+
 def median_run(runs: list[dict]) -> dict:
     """The median over seeds of the step and seconds to the target (a run that never reached it
-    sorts last) and of the seconds a step."""
-    reached = sorted(runs, key=lambda f: (f["seconds"] is None, f["seconds"] or 0.0))
-    middle = reached[(len(reached) - 1) // 2]
-    steps = sorted(runs, key=lambda f: (f["step"] is None, f["step"] or 0))
+    sorts last) and of the seconds a step and the peak."""
     return {
         "s_per_step": statistics.median(f["s_per_step"] for f in runs),
-        "step": steps[(len(steps) - 1) // 2]["step"],
-        "seconds": middle["seconds"],
+        "step": _median_reached([f["step"] for f in runs]),
+        "seconds": _median_reached([f["seconds"] for f in runs]),
         "peak": statistics.median(f["peak"] for f in runs),
     }
 

@@ -166,7 +166,8 @@ class PPOConfig:
     run computes the same numbers, strictly on-policy. The step before an evaluation, and the
     last, do not overlap; under ``torchrun`` the critic updates after the rollout as before. Off
     by default: on CPUs the two threads contend for the cores and Python's lock, and the step
-    took 1.4x as long (``docs/performance.md``); it can pay where the engine is not this process."""
+    took 1.2-1.3x as long (``bench/levers.py``, ``docs/performance.md``); it can pay where the
+    engine is not this process."""
     micro_batch_size: int = 8
     """Sequences per forward/backward pass (gradients accumulate over micro-batches)."""
     pack_tokens: int = -1

@@ -39,15 +39,22 @@ def _sampled_log_probs(completion) -> torch.Tensor:
     )
 
 
+def _prompt_list(text) -> list[str]:
+    """The prompts TorchRL hands ``_generate_from_text``: a string, a list or a ``NonTensorStack``."""
+    return [text] if isinstance(text, str) else list(text) if isinstance(text, list) else text.tolist()
+
+
 def _text_outputs(
     wrapper: TransformersWrapper | vLLMWrapper,
     out: TensorDictBase,
     prompts: list[str],
     ids: list[torch.Tensor],
     log_probs: list[torch.Tensor] | None,
+    prompt_ids: list[torch.Tensor] | None = None,
 ) -> TensorDictBase:
     """Write TorchRL's unpadded ``Masks``, ``Text``, ``Tokens`` and ``LogProbs`` of sampled ``ids``
-    (one 1-D tensor per prompt) into ``out``, a lazy stack of one TensorDict per prompt.
+    (one 1-D tensor per prompt; ``prompt_ids``, where known, the ids each was conditioned on) into
+    ``out``, a lazy stack of one TensorDict per prompt.
 
     Set on the stack itself, not through ``view(-1)`` as TorchRL 0.14.1 does for its 2-D case:
     writing a view back costs more than the rest of this function."""
@@ -65,7 +72,7 @@ def _text_outputs(
     texts.full = wrapper._cat_text(prompts, response)
     out.set(wrapper.text_key, texts)
     tokens = Tokens._from_tensordict(out.empty())
-    tokens.prompt = None
+    tokens.prompt = prompt_ids
     tokens.response = ids
     tokens.full = None
     tokens.padded = MetaData(False)
@@ -118,7 +125,7 @@ class vLLMRolloutWrapper(vLLMWrapper):
         """
         if self.num_samples is not None or self.pad_output:
             return super()._generate_from_text(text, sampling_params, out)
-        prompts = [text] if isinstance(text, str) else list(text) if isinstance(text, list) else text.tolist()
+        prompts = _prompt_list(text)
         requests = self._call_generate(prompts, sampling_params=sampling_params)
         completions = [request.outputs[0] for request in requests]
         ids = [torch.tensor(list(c.token_ids), dtype=torch.int64) for c in completions]
@@ -199,7 +206,7 @@ class TransformersRolloutWrapper(TransformersWrapper):
         """
         if self.num_samples is not None or self.pad_output or self._in_get_dist_call:
             return super()._generate_from_text(text, cfg, out)
-        prompts = [text] if isinstance(text, str) else text if isinstance(text, list) else text.tolist()
+        prompts = _prompt_list(text)
         pad = self.tokenizer.pad_token_id
         encoded = self.tokenizer(prompts, **(self.tokenizer_kwargs | {"padding": True}))
         kwargs = self.generate_kwargs if cfg is None else {**self.generate_kwargs, "generation_config": cfg}
@@ -214,12 +221,11 @@ class TransformersRolloutWrapper(TransformersWrapper):
             logits = torch.stack(list(generated["logits"]), 1).float()
             log_probs = logits.log_softmax(-1).gather(-1, response.unsqueeze(-1)).squeeze(-1)
             values = [row[mask] for row, mask in zip(log_probs, keep, strict=True)]
-        out = _text_outputs(self, out, prompts, ids, values)
-        prompt_keep = encoded["attention_mask"].bool()
-        out.get(self.tokens_key).prompt = [
-            row[mask] for row, mask in zip(encoded["input_ids"], prompt_keep, strict=True)
+        prompt_ids = [
+            row[mask]
+            for row, mask in zip(encoded["input_ids"], encoded["attention_mask"].bool(), strict=True)
         ]
-        return out
+        return _text_outputs(self, out, prompts, ids, values, prompt_ids)
 
     def forward(self, tensordict: TensorDictBase, **kwargs) -> TensorDictBase:
         # TorchRL calls ``self.model.generate`` itself: time that call, and only while this
