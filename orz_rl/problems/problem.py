@@ -18,6 +18,9 @@ class CodeTests:
     """The function the asserts call."""
     setup: str = ""
     """Test-side code run before the asserts (imports, helpers such as HumanEval's ``check``)."""
+    prelude: str = ""
+    """The problem's own code, run before the program and before the test code alike (HumanEval's
+    prompt, whose helpers such as ``poly`` both the solution and the tests call)."""
     compare: Literal["exact", "whitespace", "float"] = "exact"
     """How stdout is compared: byte for byte (after trailing newlines), token by token, or tokens
     with numbers equal within ``tolerance``."""

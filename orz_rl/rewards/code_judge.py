@@ -8,14 +8,16 @@ every test; else 0. Tests come in two forms (:class:`~orz_rl.problems.problem.Co
   it passes if it exits with status 0 and its stdout matches the expected
   output (exactly, or whitespace-normalised, or with a float tolerance). A
   program that prints the right answer and then crashes fails.
-* ``asserts`` (MBPP, HumanEval): assert statements about a named function. The
-  program is loaded once in the sandbox; the asserts run *here*, outside it,
-  and each call of the function is sent to the sandbox with literal arguments
-  and must come back as a Python literal. So the verdict never depends on code
-  the program can rewrite: an ``os._exit(0)`` before the tests, a ``sys.exit``
-  inside one, a patched harness or an object whose ``__eq__`` always says yes
-  all fail. Test code (``asserts``, ``setup``) is dataset content, trusted like
-  a math answer key.
+* ``asserts`` (MBPP, HumanEval): test code calling a named function. The program is
+  loaded in one sandbox (after the problem's ``prelude``, such as the helpers HumanEval's
+  prompt defines); the test code runs in a second sandbox, the judge, with the same prelude,
+  and each call of the function goes from the judge to the program and back as a pickled
+  value, relayed by this process. The judge reads the program's values with an unpickler that
+  builds plain data only (:func:`~orz_rl.rewards.sandbox_runner.loads_data`: sets, tuples,
+  floats with ``inf`` and ``nan``, nested containers, no class of the program's) and alone
+  decides, and the program cannot reach it: an ``os._exit(0)`` before the tests, a
+  ``sys.exit`` inside one, a patched harness or an object whose ``__eq__`` always says yes all
+  fail. No test code (a data file's content) runs in the trainer.
 
 :class:`CodeJudge` scores a batch in parallel (one program per sandbox worker),
 checks identical (program, tests) pairs once, and counts verdicts per step.
@@ -23,8 +25,7 @@ checks identical (program, tests) pairs once, and counts verdicts per step.
 
 from __future__ import annotations
 
-import ast
-import builtins
+import json
 import logging
 import math
 import re
@@ -36,7 +37,7 @@ import torch
 
 from orz_rl.problems.problem import CodeTests
 from orz_rl.rewards.math_answers import last_answer_block
-from orz_rl.rewards.sandbox import FunctionSession, Sandbox
+from orz_rl.rewards.sandbox import Sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -89,43 +90,6 @@ def outputs_match(got: str, expected: str, compare: str = "exact", tolerance: fl
     return len(a) == len(b) and all(_floats_equal(x, y, tolerance) for x, y in zip(a, b, strict=True))
 
 
-class _ProgramFailed(Exception):
-    def __init__(self, verdict: str) -> None:
-        super().__init__(verdict)
-        self.verdict = verdict
-
-
-class _BadTest(Exception):
-    pass
-
-
-class _Remote:
-    """The program's function as the asserts see it: each call runs in the sandbox."""
-
-    def __init__(self, session: FunctionSession, name: str) -> None:
-        self._session, self._name = session, name
-
-    def __call__(self, *args, **kwargs):
-        try:
-            if ast.literal_eval(repr((args, kwargs))) != (args, kwargs):
-                raise ValueError
-        except (ValueError, SyntaxError, TypeError, RecursionError) as e:
-            raise _BadTest(f"arguments of {self._name} are not Python literals: {args!r}") from e
-        reply = self._session.call(self._name, args, kwargs)
-        if reply is None:
-            raise _ProgramFailed(_verdict(self._session.failure or "sandbox_error"))
-        kind, _, value = reply.partition(" ")
-        if kind == "memory":
-            raise _ProgramFailed("memory")
-        if kind != "ok":
-            raise _ProgramFailed("runtime_error")
-        try:
-            # A result that is not a literal (an object with a rigged __eq__) cannot pass.
-            return ast.literal_eval(value)
-        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
-            raise _ProgramFailed("wrong_answer") from None
-
-
 def _verdict(status: str) -> str:
     """The verdict of a run that did not pass, from its sandbox status (``orz_rl.rewards.sandbox.STATUSES``):
     a clean exit with the wrong output is a wrong answer, a failing exit a runtime error."""
@@ -143,25 +107,26 @@ def _judge_stdio(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
 
 
 def _judge_asserts(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
-    namespace: dict = {"__builtins__": builtins, "__name__": "tests"}
-    try:
-        exec(compile(tests.setup, "<test setup>", "exec"), namespace)
-        asserts = [compile(a, "<test>", "exec") for a in tests.asserts]
-    except SyntaxError:
-        return "bad_test"
-    with sandbox.session(program) as session:
-        remote = _Remote(session, tests.entry_point)
-        namespace[tests.entry_point] = namespace["candidate"] = remote
-        for code in asserts:
-            try:
-                exec(code, namespace)
-            except _ProgramFailed as e:
-                return e.verdict
-            except _BadTest:
-                return "bad_test"
-            except Exception:  # AssertionError, or a comparison the returned value does not support
-                return "wrong_answer"
-    return "passed"
+    fields = ("prelude", "setup", "asserts", "entry_point")
+    harness = json.dumps({name: getattr(tests, name) for name in fields})
+    source = f"{tests.prelude}\n\n{program}" if tests.prelude else program
+    with sandbox.judged_session(source, harness) as (session, judge_process):
+        while (line := judge_process.next_line()) is not None:
+            kind, _, rest = line.partition(" ")
+            if kind == "verdict":
+                return rest if rest in VERDICTS else "sandbox_error"
+            if kind != "call":
+                break
+            reply = session.call_encoded(rest)
+            if reply is None:  # the program ended, hung or flooded: its own verdict, not the judge's
+                return _verdict(session.failure or "sandbox_error")
+            judge_process.reply(reply)
+        if judge_process.ended() == "sandbox_error":
+            return "sandbox_error"
+    # The judge started and the program still answers, so the test code itself ended early (an
+    # exit in it, a test past the judge's own time): the problem's fault, counted apart.
+    logger.warning("a judge ended without a verdict; the program's reward is 0 (code/bad_test)")
+    return "bad_test"
 
 
 def judge(program: str, tests: CodeTests, sandbox: Sandbox) -> str:

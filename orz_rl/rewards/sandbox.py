@@ -37,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,7 @@ _SIGKILL, _SIGXCPU, _SIGXFSZ = 9, 24, 25
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp/w", "LANG": "C.UTF-8"}
 _STDERR_KEEP = 4096
 _MAX_SOURCE_BYTES = 10**8 - 1  # the runner's header gives the length in 8 digits
+_JUDGE_EXTRA_SECONDS = 5.0
 # The directories any user may write to; each gets a private tmpfs (the rest of / is read-only).
 _PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 
@@ -229,6 +231,7 @@ class Sandbox:
         self._root = os.geteuid() == 0
         self._locks = []
         self._slots: queue.Queue[int | None] = queue.Queue()
+        self._pairing = threading.Lock()
         for uid in self._reserve_uids():
             self._slots.put(uid)
         try:
@@ -243,10 +246,12 @@ class Sandbox:
     # --- set-up -----------------------------------------------------------------
 
     def _reserve_uids(self) -> list[int | None]:
+        # Two at least: a judged session runs the program and its judge at once.
+        count = max(self.workers, 2)
         if not self._root:
-            return [None] * self.workers
+            return [None] * count
         uids, uid = [], self.cfg.uid_base
-        while len(uids) < self.workers:
+        while len(uids) < count:
             lock = _lock_uid(uid)
             if lock is not None:
                 self._locks.append(lock)
@@ -366,8 +371,28 @@ class Sandbox:
         return [*drop, *inner]
 
     @contextmanager
-    def _process(self, mode: str, source: str) -> Iterator[_Pipes]:
-        uid = self._slots.get()
+    def _slots_taken(self, count: int) -> Iterator[list[int | None]]:
+        """``count`` worker slots, taken together: one taker at a time holds part of a set, so
+        takers of two never wait on each other for ever."""
+        with self._pairing:
+            uids = [self._slots.get() for _ in range(count)]
+        try:
+            yield uids
+        finally:
+            for uid in uids:
+                self._slots.put(uid)
+
+    @contextmanager
+    def _process(
+        self, mode: str, source: str, uid: int | None = None, extra_seconds: float = 0.0
+    ) -> Iterator[_Pipes]:
+        """One sandboxed process running the runner in ``mode`` on ``source``, in slot ``uid``
+        (a slot of its own if ``None``), for ``cfg.timeout`` (+ ``extra_seconds``) at most."""
+        if uid is None:
+            with self._slots_taken(1) as (uid,):
+                with self._process(mode, source, uid, extra_seconds) as pipes:
+                    yield pipes
+            return
         workdir = None
         proc = pipes = None
         try:
@@ -377,7 +402,7 @@ class Sandbox:
                 if uid is not None:
                     os.chown(workdir, uid, uid)
                 env["HOME"] = workdir
-            deadline = time.monotonic() + self.cfg.timeout
+            deadline = time.monotonic() + self.cfg.timeout + extra_seconds
             proc = subprocess.Popen(
                 self._command(uid),
                 stdin=subprocess.PIPE,
@@ -400,7 +425,6 @@ class Sandbox:
                     pipes.close()
             if workdir is not None:
                 shutil.rmtree(workdir, ignore_errors=True)
-            self._slots.put(uid)
 
     def _kill(self, proc: subprocess.Popen) -> None:
         # Killing the launcher kills the sandbox's PID 1 (unshare --kill-child, bwrap
@@ -457,6 +481,20 @@ class Sandbox:
         with self._process("function", source) as pipes:
             yield FunctionSession(self, pipes)
 
+    @contextmanager
+    def judged_session(self, source: str, harness: str) -> Iterator[tuple[FunctionSession, JudgeProcess]]:
+        """``source`` loaded as in :meth:`session`, and beside it, in a sandbox of its own, the
+        judge running the test code of ``harness`` (``sandbox_runner``'s ``judge`` mode).
+
+        The judge gets a few seconds more than the program, so that a program that runs out of
+        time is seen to, by its own deadline, before the judge's."""
+        with self._slots_taken(2) as (program_uid, judge_uid):
+            with (
+                self._process("function", source, program_uid) as program,
+                self._process("judge", harness, judge_uid, extra_seconds=_JUDGE_EXTRA_SECONDS) as judge,
+            ):
+                yield FunctionSession(self, program), JudgeProcess(self, judge)
+
     def close(self) -> None:
         for lock in self._locks:
             lock.close()
@@ -491,8 +529,14 @@ class FunctionSession:
         self.failure = "error" if status == "ok" else status
 
     def call(self, name: str, args: tuple, kwargs: dict) -> str | None:
-        """The reply to ``name(*args, **kwargs)``: ``"ok <repr>"``, ``"raise <Type>"``, ``"memory"``;
-        ``None`` once the program has failed (``failure`` says how)."""
+        """The reply to ``name(*args, **kwargs)`` (``name`` may be ``Class.method``): ``"ok <value>"``
+        (:func:`~orz_rl.rewards.sandbox_runner.loads_data` reads it), ``"raise <Type>"``,
+        ``"unpicklable"`` or ``"memory"``; ``None`` once the program has failed (``failure`` says how)."""
+        return self.call_encoded(sandbox_runner.dumps_line((name, args, kwargs)))
+
+    def call_encoded(self, request: str) -> str | None:
+        """:meth:`call` with the request already encoded (``sandbox_runner.dumps_line``), as the
+        judge sends it."""
         if self.failure is not None:
             return None
         if not self._ready:
@@ -501,9 +545,33 @@ class FunctionSession:
                 self._fail()
                 return None
         self.calls += 1
-        self._pipes.send(repr((name, args, kwargs)).encode() + b"\n")
+        self._pipes.send(request.encode("ascii") + b"\n")
         line = self._pipes.read_line()
         if line is None:
             self._fail()
             return None
         return line.decode("utf-8", "replace")
+
+
+class JudgeProcess:
+    """The judge of a :meth:`Sandbox.judged_session`: :meth:`next_line` reads its next request
+    (``call <request>``) or its ``verdict <verdict>``, :meth:`reply` answers a request."""
+
+    def __init__(self, sandbox: Sandbox, pipes: _Pipes) -> None:
+        self._sandbox, self._pipes = sandbox, pipes
+
+    def next_line(self) -> str | None:
+        """Its next line; ``None`` if it ended, hung or wrote past the cap without one."""
+        line = self._pipes.read_line()
+        return None if line is None else line.decode("ascii", "replace")
+
+    def ended(self) -> str:
+        """How it ended, once :meth:`next_line` gave ``None``: a status of :data:`STATUSES`
+        (``sandbox_error``: it never started)."""
+        self._sandbox._kill(self._pipes.proc)
+        exit_code = None if self._pipes.failed else self._pipes.proc.wait()
+        return self._sandbox._status(self._pipes, exit_code)
+
+    def reply(self, line: str) -> None:
+        """Answer its latest request with the program's reply line."""
+        self._pipes.send(line.encode("ascii", "replace") + b"\n")

@@ -124,6 +124,80 @@ def test_a_batch_scores_cut_and_codeless_responses_zero_and_checks_repeats_once(
     code_judge.close()
 
 
+# --- test code that needs the problem's own helpers and real values ---------------------
+
+#: HumanEval/32's shape: the prompt defines ``poly``, which the solution and the test both call.
+POLY_PROMPT = (
+    "import math\n\ndef poly(xs: list, x: float):\n"
+    "    return sum(coeff * math.pow(x, i) for i, coeff in enumerate(xs))\n\n"
+    'def find_zero(xs: list):\n    """A zero of the polynomial xs."""\n'
+)
+POLY = CodeTests(
+    prelude=POLY_PROMPT,
+    setup=(
+        "def check(candidate):\n    import random\n    rng = random.Random(42)\n"
+        "    for _ in range(20):\n        coeffs = [rng.randint(-5, 5) or 1 for _ in range(4)]\n"
+        "        assert math.fabs(poly(coeffs, candidate(coeffs))) < 1e-4\n"
+    ),
+    asserts=("check(find_zero)",),
+    entry_point="find_zero",
+)
+POLY_SOLUTION = (
+    "def find_zero(xs: list):\n    lo, hi = -1.0, 1.0\n    while poly(xs, lo) * poly(xs, hi) > 0:\n"
+    "        lo, hi = 2 * lo, 2 * hi\n    while hi - lo > 1e-10:\n        mid = (lo + hi) / 2\n"
+    "        if poly(xs, mid) * poly(xs, lo) > 0:\n            lo = mid\n"
+    "        else:\n            hi = mid\n    return lo\n"
+)
+VALUES = CodeTests(
+    asserts=(
+        "assert candidate([1, 2, 2]) == {1, 2}",
+        "assert candidate(()) == set()",
+        "assert candidate([float('inf')]) == {float('inf')}",
+        "import math\nassert all(math.isnan(x) for x in candidate([float('nan')]))",
+        "assert candidate([(1, 2), (1, 2)]) == {(1, 2)}",
+    ),
+    entry_point="unique",
+)
+
+
+def test_the_tests_see_the_problem_s_helpers_and_its_solution_passes(judge_batch):
+    assert judge_batch(POLY_SOLUTION, POLY) == (1.0, "passed")
+    assert judge_batch("def find_zero(xs: list):\n    return None", POLY) == (0.0, "wrong_answer")
+    # The helper the judge calls is the problem's, not one the program redefines.
+    rigged = "def poly(xs, x):\n    return 0.0\ndef find_zero(xs):\n    return 123.0"
+    assert judge_batch(rigged, POLY) == (0.0, "wrong_answer")
+
+
+def test_sets_tuples_inf_and_nan_cross_between_program_and_tests(judge_batch):
+    assert judge_batch("def unique(xs):\n    return set(xs)", VALUES) == (1.0, "passed")
+    assert judge_batch("def unique(xs):\n    return sorted(set(xs))", VALUES) == (0.0, "wrong_answer")
+
+
+def test_a_test_may_expect_the_program_to_raise(judge_batch):
+    tests = CodeTests(
+        asserts=("try:\n    candidate(-1)\nexcept ValueError:\n    pass\nelse:\n    assert False",),
+        entry_point="root",
+    )
+    raises = "def root(x):\n    if x < 0:\n        raise ValueError(x)\n    return x ** 0.5"
+    assert judge_batch(raises, tests) == (1.0, "passed")
+    assert judge_batch("def root(x):\n    return 0.0", tests) == (0.0, "wrong_answer")
+    assert judge_batch("def root(x):\n    raise KeyError(x)", tests) == (0.0, "runtime_error")
+
+
+def test_test_code_runs_in_the_sandbox_not_in_the_trainer(judge_batch, tmp_path):
+    marker = tmp_path / "written-by-test-code"
+    tests = CodeTests(
+        setup=f"open({str(marker)!r}, 'w').write('x')", asserts=("assert add(1, 2) == 3",), entry_point="add"
+    )
+    verdict = judge_batch("def add(a, b):\n    return a + b", tests)
+    assert not marker.exists()  # the judge's / is read-only and its /tmp its own
+    assert verdict == (0.0, "bad_test")  # the write failed: the setup raised
+    ended = CodeTests(setup="import os\nos._exit(0)", asserts=("assert add(1, 2) == 3",), entry_point="add")
+    assert judge_batch("def add(a, b):\n    return a + b", ended) == (0.0, "bad_test")
+    broken = CodeTests(asserts=("assert helper(add(1, 2)) == 3",), entry_point="add")
+    assert judge_batch("def add(a, b):\n    return a + b", broken) == (0.0, "bad_test")
+
+
 # --- the hostile suite ---------------------------------------------------------------
 
 
@@ -250,6 +324,19 @@ def test_monkeypatching_the_harness(judge_batch):
         "    except OSError:\n        pass\ndef add(a, b):\n    return 0"
     )
     assert judge_batch(forged, ADD) == (0.0, "wrong_answer")
+    # A reply rewritten to a pickle that calls os.system when loaded: refused as no value.
+    crafted = (
+        "import base64, os, pickle, sys\nclass Boom:\n    def __reduce__(self):\n"
+        "        return (os.system, ('true',))\n"
+        "sys.modules['__main__'].dumps_line = lambda value: base64.b64encode(pickle.dumps(Boom())).decode()\n"
+        "def add(a, b):\n    return a + b"
+    )
+    assert judge_batch(crafted, ADD) == (0.0, "wrong_answer")
+    # Killing every process it can see: its own sandbox's, never the judge's.
+    assert judge_batch("import os, signal\ndef add(a, b):\n    os.kill(-1, signal.SIGKILL)", ADD) == (
+        0.0,
+        "runtime_error",
+    )
 
 
 def test_printing_the_expected_output_then_crashing(judge_batch):

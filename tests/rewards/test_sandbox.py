@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import collections
+import math
+import os
+import pickle
 import subprocess
 import sys
 
@@ -9,6 +13,7 @@ import pytest
 
 from orz_rl.config import SandboxConfig
 from orz_rl.rewards.sandbox import Sandbox, SandboxUnavailable
+from orz_rl.rewards.sandbox_runner import dumps_line, loads_data
 from tests.sandbox_helpers import ISOLATIONS, sandbox_processes
 
 
@@ -48,11 +53,55 @@ def test_the_program_sees_an_empty_environment_and_no_network(sandbox, monkeypat
     assert interfaces == "[(1, 'lo')]"
 
 
+def _value(reply: str):
+    kind, _, value = reply.partition(" ")
+    assert kind == "ok", reply
+    return loads_data(value)
+
+
 def test_a_session_calls_functions_of_the_loaded_program(sandbox):
     with sandbox.session("def add(a, b):\n    print('noise')\n    return a + b\n") as session:
-        assert session.call("add", (1, 2), {}) == "ok 3"
+        assert _value(session.call("add", (1, 2), {})) == 3
         assert session.call("add", ("a", 2), {}) == "raise TypeError"
-        assert session.call("add", (), {"a": [1], "b": [2]}) == "ok [1, 2]"
+        assert _value(session.call("add", (), {"a": [1], "b": [2]})) == [1, 2]
+
+
+def test_values_cross_as_the_types_tests_use(sandbox):
+    program = "def echo(x):\n    return x\nclass Solution:\n    def twice(self, x):\n        return 2 * x\n"
+    values = [
+        {1, 2},
+        frozenset({3}),
+        (1, (2.5, [None])),
+        float("inf"),
+        -float("inf"),
+        1 + 2j,
+        b"\x00",
+        {"k": {()}},
+    ]
+    with sandbox.session(program) as session:
+        for value in values:
+            assert _value(session.call("echo", (value,), {})) == value
+        assert math.isnan(_value(session.call("echo", (float("nan"),), {})))
+        assert _value(session.call("Solution.twice", ([1],), {})) == [1, 1]  # LeetCode style
+
+
+def test_a_value_that_names_code_is_refused_as_data():
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    with pytest.raises(pickle.UnpicklingError, match="posix.system|os.system"):
+        loads_data(dumps_line(Boom()))
+    with pytest.raises(pickle.UnpicklingError, match="collections.OrderedDict"):
+        loads_data(dumps_line(collections.OrderedDict(a=1)))
+    assert loads_data(dumps_line([{1}, (2,)])) == [{1}, (2,)]
+
+
+def test_a_value_that_is_not_plain_data_is_no_answer(sandbox):
+    program = "class Mine:\n    pass\ndef make():\n    return Mine()\ndef fn():\n    return lambda: 1\n"
+    with sandbox.session(program) as session:
+        assert session.call("make", (), {}) == "unpicklable"
+        assert session.call("fn", (), {}) == "unpicklable"
 
 
 def test_a_program_that_ends_before_loading_fails_the_session(sandbox):
