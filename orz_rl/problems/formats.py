@@ -11,7 +11,7 @@ Three formats (the first two are ORZ's, ``docs/orz_recipe.md``):
 
 Programming problems (:func:`load_code_problems`) are one object per line:
 ``{"question": Q, "stdio": [{"input": I, "output": O}, ...], "compare": "exact"}`` or
-``{"question": Q, "entry_point": F, "asserts": ["assert F(1) == 2", ...], "setup": ""}``.
+``{"question": Q, "entry_point": F, "asserts": ["assert F(1) == 2", ...], "setup": "", "prelude": ""}``.
 
 Each may also be written as JSON Lines (a ``.jsonl`` file), one item per line.
 A malformed item raises :class:`DatasetFormatError` naming the file and the line.
@@ -20,12 +20,14 @@ A malformed item raises :class:`DatasetFormatError` naming the file and the line
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from orz_rl.problems.humaneval import humaneval_problem, is_humaneval_item
 from orz_rl.problems.problem import CodeTests, Problem
 
 
@@ -47,11 +49,18 @@ def _item_lines(text: str) -> list[int]:
 
 
 def _read_items(path: Path) -> list[tuple[int, Any]]:
-    """``(line, item)`` pairs of a JSON list, or of a JSON Lines file (``.jsonl``)."""
+    """``(line, item)`` pairs of a JSON list, or of a JSON Lines file (``.jsonl``, or gzipped
+    ``.jsonl.gz`` as HumanEval ships)."""
     if not path.is_file():
         raise FileNotFoundError(f"dataset file {str(path)!r} does not exist")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix != ".jsonl":
+    if path.name.endswith(".jsonl.gz"):
+        try:
+            text = gzip.decompress(path.read_bytes()).decode("utf-8")
+        except (OSError, EOFError, UnicodeDecodeError) as e:
+            raise DatasetFormatError(f"{path}: not a gzipped UTF-8 JSON Lines file ({e})") from None
+    else:
+        text = path.read_text(encoding="utf-8")
+    if not path.name.endswith((".jsonl", ".jsonl.gz")):
         try:
             items = json.loads(text)
         except json.JSONDecodeError as e:
@@ -149,10 +158,22 @@ def load_problems(path: str | Path) -> list[Problem]:
     )
 
 
-_CODE_KEYS = {"question", "stdio", "asserts", "entry_point", "setup", "compare", "tolerance", "solution"}
+_CODE_KEYS = {
+    "question",
+    "stdio",
+    "asserts",
+    "entry_point",
+    "setup",
+    "prelude",
+    "compare",
+    "tolerance",
+    "solution",
+}
 
 
 def _code_item(item: Any) -> Problem:
+    if is_humaneval_item(item):
+        return humaneval_problem(item)
     if not isinstance(item, dict):
         raise TypeError("a programming problem is a JSON object")
     unknown = set(item) - _CODE_KEYS
@@ -165,7 +186,7 @@ def _code_item(item: Any) -> Problem:
     entry_point = str(item.get("entry_point", ""))
     if asserts and not entry_point.isidentifier():
         raise ValueError(f"'asserts' need the tested function's name as 'entry_point', got {entry_point!r}")
-    for code in (*asserts, str(item.get("setup", ""))):
+    for code in (*asserts, str(item.get("setup", "")), str(item.get("prelude", ""))):
         compile(code, "<test>", "exec")  # a SyntaxError names the line here, not at scoring time
     compare = item.get("compare", "exact")
     if compare not in ("exact", "whitespace", "float"):
@@ -175,6 +196,7 @@ def _code_item(item: Any) -> Problem:
         asserts=asserts,
         entry_point=entry_point,
         setup=str(item.get("setup", "")),
+        prelude=str(item.get("prelude", "")),
         compare=compare,
         tolerance=float(item.get("tolerance", 1e-6)),
     )
@@ -182,11 +204,13 @@ def _code_item(item: Any) -> Problem:
 
 
 def load_code_problems(path: str | Path) -> list[Problem]:
-    """Load programming problems (JSON Lines, or a JSON list), each with its unit tests."""
+    """Load programming problems (JSON Lines, or a JSON list), each with its unit tests: orz-rl's
+    format, or HumanEval's as published (:mod:`orz_rl.problems.humaneval`), per item."""
     return load_items(
         path,
         _code_item,
         "programming problem",
-        '{"question": Q, "stdio": [{"input": I, "output": O}, ...]} or '
-        '{"question": Q, "entry_point": F, "asserts": ["assert F(..) == ..", ...]}',
+        '{"question": Q, "stdio": [{"input": I, "output": O}, ...]}, '
+        '{"question": Q, "entry_point": F, "asserts": ["assert F(..) == ..", ...]} or HumanEval\'s '
+        '{"task_id", "prompt", "entry_point", "canonical_solution", "test"}',
     )
