@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from orz_rl.problems.humaneval import humaneval_problem, is_humaneval_item
+from orz_rl.problems.livecodebench import is_lcb_item, lcb_problem
 from orz_rl.problems.problem import CodeTests, Problem
 
 
@@ -174,6 +175,8 @@ _CODE_KEYS = {
 def _code_item(item: Any) -> Problem:
     if is_humaneval_item(item):
         return humaneval_problem(item)
+    if is_lcb_item(item):
+        return lcb_problem(item)
     if not isinstance(item, dict):
         raise TypeError("a programming problem is a JSON object")
     unknown = set(item) - _CODE_KEYS
@@ -211,6 +214,7 @@ def load_code_problems(path: str | Path) -> list[Problem]:
         _code_item,
         "programming problem",
         '{"question": Q, "stdio": [{"input": I, "output": O}, ...]}, '
-        '{"question": Q, "entry_point": F, "asserts": ["assert F(..) == ..", ...]} or HumanEval\'s '
-        '{"task_id", "prompt", "entry_point", "canonical_solution", "test"}',
+        '{"question": Q, "entry_point": F, "asserts": ["assert F(..) == ..", ...]}, HumanEval\'s '
+        '{"task_id", "prompt", "entry_point", "canonical_solution", "test"} or LiveCodeBench\'s '
+        '{"question_content", "starter_code", "public_test_cases", "private_test_cases", "metadata", ...}',
     )

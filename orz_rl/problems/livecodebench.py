@@ -1,4 +1,4 @@
-"""LiveCodeBench's test cases as its ``code_generation_lite`` files store them.
+"""LiveCodeBench's ``code_generation_lite`` problems, read as its files store them.
 
 ``public_test_cases`` is a JSON list of ``{"input", "output", "testtype"}``; ``private_test_cases``
 is the same JSON, or that JSON string pickled, zlib-compressed and base64-encoded (LiveCodeBench's
@@ -18,6 +18,8 @@ import json
 import pickle
 import zlib
 from typing import Any
+
+from orz_rl.problems.problem import CodeTests, Problem
 
 #: Largest decompressed ``private_test_cases`` read (LiveCodeBench's largest are ~100 MB).
 MAX_DECOMPRESSED_BYTES = 1 << 30
@@ -108,3 +110,80 @@ def decode_test_cases(field: str, where: str) -> list[dict[str, Any]]:
                 "'testtype': 'stdin' | 'functional'}"
             )
     return cases
+
+
+#: What LiveCodeBench puts before every program it runs (``lcb_runner/evaluation/testing_util.py``,
+#: ``import_string``): the standard-library names its problems' solutions use unimported.
+LCB_IMPORTS = (
+    "from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
+    "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\n"
+    "from random import *\nfrom statistics import *\nfrom itertools import *\nfrom functools import *\n"
+    "from operator import *\nfrom io import *\nfrom sys import *\nfrom json import *\n"
+    "from builtins import *\nfrom typing import *\nimport string\nimport re\nimport datetime\n"
+    "import collections\nimport heapq\nimport bisect\nimport copy\nimport math\nimport random\n"
+    "import statistics\nimport itertools\nimport functools\nimport operator\nimport io\nimport sys\n"
+    "import json\nsys.setrecursionlimit(50000)\n"
+)
+
+#: The keys that make an item LiveCodeBench's (``code_generation_lite``).
+LCB_KEYS = frozenset({"question_content", "public_test_cases", "private_test_cases", "metadata"})
+
+_WITH_STARTER = (
+    "You will use the following starter code to write the solution to the problem and enclose your "
+    "code within delimiters."
+)
+_WITHOUT_STARTER = (
+    "Read the inputs from stdin solve the problem and write the answer to stdout (do not directly test "
+    "on the sample inputs). Enclose your code within delimiters as follows. Ensure that when the python "
+    "program runs, it reads the inputs, runs the algorithm and writes output to STDOUT."
+)
+
+
+def is_lcb_item(item: Any) -> bool:
+    """Whether ``item`` has LiveCodeBench's keys."""
+    return isinstance(item, dict) and LCB_KEYS <= set(item)
+
+
+def lcb_question(content: str, starter_code: str) -> str:
+    """LiveCodeBench's own question text (``lcb_runner/prompts/code_generation.py``, the generic
+    template), without its answer cue: ORZ's code template follows it."""
+    if starter_code:
+        return f"### Question:\n{content}\n\n### Format: {_WITH_STARTER}\n```python\n{starter_code}\n```"
+    return f"### Question:\n{content}\n\n### Format: {_WITHOUT_STARTER}\n```python\n# YOUR CODE HERE\n```"
+
+
+def lcb_problem(item: dict[str, Any], where: str = "this item") -> Problem:
+    """One ``code_generation_lite`` item as a programming problem, public and private tests together.
+
+    Stdin tests compare as LiveCodeBench does (``compare="lcb"``); functional ones call
+    ``metadata.func_name`` (on ``Solution`` where the program defines it) with one JSON value per
+    input line. ``contest_date`` (ISO) and ``difficulty`` are kept for filtering and breakdowns.
+    """
+    cases = decode_test_cases(item["public_test_cases"], where) + decode_test_cases(
+        item["private_test_cases"], where
+    )
+    if not cases:
+        raise ValueError("no test cases")
+    kinds = {c["testtype"] for c in cases}
+    if len(kinds) > 1:
+        raise ValueError(f"test cases of both kinds {sorted(kinds)}; LiveCodeBench problems have one")
+    metadata = item["metadata"]
+    metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
+    if not isinstance(metadata, dict):
+        raise ValueError("'metadata' must be a JSON object")
+    pairs = tuple((c["input"], c["output"]) for c in cases)
+    if kinds == {"functional"}:
+        name = metadata.get("func_name")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"functional tests need metadata.func_name, got {name!r}")
+        tests = CodeTests(calls=pairs, entry_point=name, prelude=LCB_IMPORTS)
+    else:
+        tests = CodeTests(stdio=pairs, compare="lcb", prelude=LCB_IMPORTS)
+    starter = str(item.get("starter_code") or "")
+    return Problem(
+        question=lcb_question(str(item["question_content"]), starter),
+        answer="",
+        tests=tests,
+        group=str(item.get("difficulty", "")),
+        date=str(item.get("contest_date", "")),
+    )

@@ -8,7 +8,8 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class CodeTests:
-    """The tests of one programming problem: ``stdio`` pairs or ``asserts`` on ``entry_point``."""
+    """The tests of one programming problem: ``stdio`` pairs, ``asserts`` on ``entry_point``, or
+    functional ``calls`` of it."""
 
     stdio: tuple[tuple[str, str], ...] = ()
     """``(input, expected output)`` pairs; the program reads stdin and writes stdout."""
@@ -20,10 +21,16 @@ class CodeTests:
     """Test-side code run before the asserts (imports, helpers such as HumanEval's ``check``)."""
     prelude: str = ""
     """The problem's own code, run before the program and before the test code alike (HumanEval's
-    prompt, whose helpers such as ``poly`` both the solution and the tests call)."""
-    compare: Literal["exact", "whitespace", "float"] = "exact"
-    """How stdout is compared: byte for byte (after trailing newlines), token by token, or tokens
-    with numbers equal within ``tolerance``."""
+    prompt, whose helpers such as ``poly`` both the solution and the tests call; LiveCodeBench's
+    imports)."""
+    calls: tuple[tuple[str, str], ...] = ()
+    """``(arguments, expected result)`` pairs of a functional problem (LiveCodeBench's LeetCode
+    style): one JSON value per line per argument, and the result as JSON. ``entry_point`` is
+    called, as a method of a new ``Solution`` where the program defines that class."""
+    compare: Literal["exact", "whitespace", "float", "lcb"] = "exact"
+    """How stdout is compared: byte for byte (after trailing newlines), token by token, tokens
+    with numbers equal within ``tolerance``, or LiveCodeBench's rule (line by line, stripped:
+    equal, or equal as lists of decimals)."""
     tolerance: float = 1e-6
     """Absolute and relative tolerance of ``compare="float"``."""
 
@@ -42,5 +49,9 @@ class Problem:
     """Multiple-choice options as ``(letter, text)`` pairs (GPQA); empty otherwise."""
     tests: CodeTests | None = None
     """The unit tests of a programming problem (``envs/code.py``); ``None`` for math."""
+    group: str = ""
+    """A label the evaluation breaks its figures down by (LiveCodeBench's difficulty); empty: none."""
+    date: str = ""
+    """When the problem was published, ISO 8601 (LiveCodeBench's ``contest_date``); empty: unknown."""
     source: str = field(default="", compare=False)
     """Where it was read (``file: item N``), for messages about it."""

@@ -32,12 +32,14 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from decimal import Decimal, InvalidOperation
 
 import torch
 
 from orz_rl.problems.problem import CodeTests
 from orz_rl.rewards.math_answers import last_answer_block
 from orz_rl.rewards.sandbox import Sandbox
+from orz_rl.rewards.sandbox_runner import loads_data
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +82,30 @@ def _floats_equal(a: str, b: str, tol: float) -> bool:
     return math.isclose(x, y, rel_tol=tol, abs_tol=tol)
 
 
+def _decimals(line: str) -> list[Decimal] | None:
+    try:
+        return [Decimal(token) for token in line.split()]
+    except InvalidOperation:
+        return None
+
+
+def _lcb_lines_match(got: str, expected: str) -> bool:
+    """LiveCodeBench's ``grade_stdio``: as many stripped lines, each equal, or equal as decimals."""
+    a, b = [x.strip() for x in got.strip().split("\n")], [x.strip() for x in expected.strip().split("\n")]
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x != y and (_decimals(x) is None or _decimals(x) != _decimals(y)):
+            return False
+    return True
+
+
 def outputs_match(got: str, expected: str, compare: str = "exact", tolerance: float = 1e-6) -> bool:
     """Whether a program's stdout ``got`` counts as ``expected`` under ``compare``."""
     if compare == "exact":
         return got.rstrip("\n") == expected.rstrip("\n")
+    if compare == "lcb":
+        return _lcb_lines_match(got, expected)
     a, b = got.split(), expected.split()
     if compare == "whitespace":
         return a == b
@@ -96,7 +118,12 @@ def _verdict(status: str) -> str:
     return {"ok": "wrong_answer", "error": "runtime_error"}.get(status, status)
 
 
+def _with_prelude(program: str, tests: CodeTests) -> str:
+    return f"{tests.prelude}\n\n{program}" if tests.prelude else program
+
+
 def _judge_stdio(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
+    program = _with_prelude(program, tests)
     for stdin, expected in tests.stdio:
         result = sandbox.run(program, stdin)
         if result.status != "ok" or not outputs_match(
@@ -109,8 +136,7 @@ def _judge_stdio(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
 def _judge_asserts(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
     fields = ("prelude", "setup", "asserts", "entry_point")
     harness = json.dumps({name: getattr(tests, name) for name in fields})
-    source = f"{tests.prelude}\n\n{program}" if tests.prelude else program
-    with sandbox.judged_session(source, harness) as (session, judge_process):
+    with sandbox.judged_session(_with_prelude(program, tests), harness) as (session, judge_process):
         while (line := judge_process.next_line()) is not None:
             kind, _, rest = line.partition(" ")
             if kind == "verdict":
@@ -129,6 +155,34 @@ def _judge_asserts(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
     return "bad_test"
 
 
+def _judge_calls(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
+    """LiveCodeBench's ``grade_call_based``: the arguments and the expected result are JSON (data:
+    read here), the program's result comes back as plain data (a tuple counts as a list) and must
+    equal the expected one."""
+    name = f"Solution.{tests.entry_point}" if "class Solution" in program else tests.entry_point
+    try:
+        cases = [([json.loads(a) for a in args.split("\n")], json.loads(out)) for args, out in tests.calls]
+    except json.JSONDecodeError:
+        return "bad_test"
+    with sandbox.session(_with_prelude(program, tests)) as session:
+        for args, expected in cases:
+            reply = session.call(name, tuple(args), {})
+            if reply is None:
+                return _verdict(session.failure or "sandbox_error")
+            kind, _, value = reply.partition(" ")
+            if kind == "memory":
+                return "memory"
+            if kind == "raise":
+                return "runtime_error"
+            try:
+                got = loads_data(value) if kind == "ok" else None
+            except Exception:  # not plain data (or not a pickle at all): no answer
+                return "wrong_answer"
+            if kind != "ok" or (list(got) if isinstance(got, tuple) else got) != expected:
+                return "wrong_answer"
+    return "passed"
+
+
 def judge(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
     """The verdict (one of :data:`VERDICTS`) of ``program`` on ``tests``."""
     if len(program) > MAX_PROGRAM_CHARS:
@@ -136,6 +190,8 @@ def judge(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
     try:
         if tests.asserts:
             return _judge_asserts(program, tests, sandbox)
+        if tests.calls:
+            return _judge_calls(program, tests, sandbox)
         return _judge_stdio(program, tests, sandbox)
     except Exception:
         # The sandbox could not run it (no process or pipe left, say): one response scores 0

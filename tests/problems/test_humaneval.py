@@ -38,7 +38,9 @@ def test_the_shipped_set_loads_by_name_as_164_problems_with_prompt_helpers_in_th
 def test_every_reference_solution_passes_and_every_empty_body_fails():
     """The whole set through the judge ``orz-rl eval`` uses: 164 x 2 judged programs."""
     if not ISOLATIONS:
-        pytest.fail("no sandbox isolation (unshare as root, or bwrap) on this machine: `make setup` adds bwrap")
+        pytest.fail(
+            "no sandbox isolation (unshare as root, or bwrap) on this machine: `make setup` adds bwrap"
+        )
     items = _items()
     problems = load_code_problems(HUMANEVAL_FILE)
     tests = [p.tests for p in problems]

@@ -53,6 +53,12 @@ def test_the_program_is_the_last_fenced_block_of_the_last_answer():
         ("0.34\n", "0.33", "float", False),
         ("1 2\n", "1 2 3", "float", False),
         ("yes\n", "yes", "float", True),
+        # LiveCodeBench's grade_stdio: stripped lines, equal or equal as decimals.
+        ("  7.0 \n\n", "7\n", "lcb", True),
+        ("1  2\n3", "1 2\n3\n", "lcb", True),
+        ("1 2 3", "1 2\n3", "lcb", False),
+        ("50000000000000000", "50000000000000001", "lcb", False),
+        ("Yes", "yes", "lcb", False),
     ],
 )
 def test_outputs_compare_exactly_by_default_and_loosely_when_asked(got, expected, compare, same):
