@@ -22,6 +22,7 @@ model with the response budget is not generated: its samples score 0 and are cou
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -81,16 +82,47 @@ class EvalConfig:
     """Seconds one answer check may take."""
     limit: int = 0
     """Evaluate only the first this many questions of each benchmark (0: all)."""
+    since: str = ""
+    """Only problems published on or after this date (ISO, ``2024-08-01``), as LiveCodeBench
+    windows its releases against a model's training cut-off; problems without a date are kept."""
+    until: str = ""
+    """Only problems published on or before this date (ISO); problems without a date are kept."""
+
+
+def published_between(problems: Sequence[Any], since: str = "", until: str = "") -> list[Any]:
+    """The problems whose ``date`` (ISO 8601) lies in ``[since, until]`` (either bound empty: open);
+    a problem without a date is kept. A date that is not ISO 8601 is a ``ValueError`` naming it."""
+
+    def day(text: str, what: str) -> datetime.date:
+        try:
+            return datetime.datetime.fromisoformat(text).date()
+        except ValueError:
+            raise ValueError(f"{what} {text!r} is not an ISO 8601 date (YYYY-MM-DD)") from None
+
+    lo = day(since, "--since") if since else datetime.date.min
+    hi = day(until, "--until") if until else datetime.date.max
+    kept = []
+    for p in problems:
+        date = getattr(p, "date", "")
+        if not date or lo <= day(date, f"{getattr(p, 'source', '') or 'a problem'}: date") <= hi:
+            kept.append(p)
+    return kept
 
 
 def load_benchmarks(
-    task: Task, specs: Sequence[str], limit: int = 0, data_dir: Path = DATA_DIR
+    task: Task,
+    specs: Sequence[str],
+    limit: int = 0,
+    data_dir: Path = DATA_DIR,
+    since: str = "",
+    until: str = "",
 ) -> dict[str, list[Any]]:
-    """Each benchmark's problems by name, read with the task's loader (the first ``limit``; 0: all)."""
+    """Each benchmark's problems by name, read with the task's loader, published in
+    ``[since, until]`` (:func:`published_between`), the first ``limit`` of them (0: all)."""
     out = {}
     for spec in specs:
         name, path = resolve_benchmark(spec, data_dir)
-        out[name] = task.load_benchmark(path)[: limit or None]
+        out[name] = published_between(task.load_benchmark(path), since, until)[: limit or None]
     return out
 
 
@@ -234,7 +266,7 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
     for k in (*cfg.pass_k, *cfg.maj_k):
         if not 1 <= k <= cfg.samples:
             raise ValueError(f"--pass-k / --maj-k: {k} is not between 1 and --samples = {cfg.samples}")
-    benchmarks = load_benchmarks(task, cfg.benchmarks, cfg.limit, cfg.data_dir)
+    benchmarks = load_benchmarks(task, cfg.benchmarks, cfg.limit, cfg.data_dir, cfg.since, cfg.until)
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
     sampling = Sampling(cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p)

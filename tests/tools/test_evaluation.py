@@ -15,9 +15,10 @@ from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.models.loading import load_tokenizer
 from orz_rl.problems.benchmarks import DATA_DIR, UnknownBenchmarkError, resolve_benchmark
 from orz_rl.problems.formats import DatasetFormatError, load_problems
+from orz_rl.problems.problem import Problem
 from orz_rl.rewards.math_grader import MathGrader
 from orz_rl.rewards.services import RewardServices
-from orz_rl.tools.evaluation import evaluate_benchmark, markdown_table
+from orz_rl.tools.evaluation import evaluate_benchmark, markdown_table, published_between
 
 from ..conftest import orz_cli
 
@@ -269,3 +270,14 @@ def test_a_task_whose_env_writes_no_prompt_id_is_one_error_naming_the_task(tiny_
         evaluate_benchmark(
             AnswersSeven(tok), tok, task, problems, env_args(tok, None), samples=2, max_prompt_tokens=10_000
         )
+
+
+def test_since_and_until_window_problems_by_publication_date_as_livecodebench_does():
+    dated = [
+        Problem("a", "", date=d) for d in ("2024-07-31T23:00:00", "2024-08-01T00:00:00", "2024-09-30", "")
+    ]
+    kept = published_between(dated, since="2024-08-01", until="2024-09-30")
+    assert [p.date for p in kept] == ["2024-08-01T00:00:00", "2024-09-30", ""]  # undated: kept
+    assert len(published_between(dated)) == 4
+    with pytest.raises(ValueError, match="--since 'August' is not an ISO 8601 date"):
+        published_between(dated, since="August")
