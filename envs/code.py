@@ -94,4 +94,5 @@ TASK = Task(
     render=render_code,
     check=_check,
     extract_answer=extract_program,
+    majority_vote=False,
 )

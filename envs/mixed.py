@@ -12,7 +12,7 @@ from orz_rl.envs.code import render_code, sandbox_problems, score_code
 from orz_rl.envs.math import render_math, score_math
 from orz_rl.envs.rule_reward import RuleRewardEnv
 from orz_rl.envs.task import EnvArgs, Task, train_file_problems
-from orz_rl.problems.formats import load_code_problems, load_problems
+from orz_rl.problems.formats import load_any_problems, load_code_problems, load_problems
 from orz_rl.problems.problem import Problem
 from orz_rl.rewards.code_judge import CodeJudge
 from orz_rl.rewards.math_answers import extract_answer
@@ -87,6 +87,7 @@ TASK = Task(
     summary="math (data.train_file) and programming problems (data.code_file) in one stream",
     make_env=make_mixed_env,
     load_problems=_load,
+    load_benchmark=load_any_problems,
     render=render_problem,
     check=_check,
     extract_answer=extract_answer,

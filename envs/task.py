@@ -106,3 +106,6 @@ class Task:
     """What is wrong with a run's configuration for this task (files, fields), before anything loads."""
     extract_answer: Callable[[str], str | None] | None = None
     """What a response answered, for evaluation records (None: not recorded)."""
+    majority_vote: bool = True
+    """Whether evaluation reports maj@k over the extracted answers (a vote over programs' texts
+    means nothing: the code task says no)."""

@@ -124,7 +124,10 @@ class EvalDuringTrainingConfig:
     interval: int = 0
     """Evaluate every this many generation steps (ORZ: 10; 0: never)."""
     benchmarks: tuple[str, ...] = ("math500", "aime2024", "gpqa_diamond")
-    """Benchmark names or paths of files the task's loader reads (ORZ's eval format for math)."""
+    """Benchmark names (math500, aime2024, gpqa_diamond, humaneval) or paths of benchmark files.
+    Under a built-in task (math, code, mixed) each is scored by the task of its problems (math,
+    or code for programming problems), in any format of ``orz_rl.problems.formats``; a task of
+    one's own reads and scores them all itself."""
     samples: int = 4
     """Responses per question (ORZ reports avg@16; fewer keep training fast)."""
     limit: int = 0

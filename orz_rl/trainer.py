@@ -19,7 +19,8 @@ from tensordict import TensorDict, set_list_to_stack
 
 from orz_rl import keys
 from orz_rl.config import TrainConfig
-from orz_rl.envs.task import EnvArgs
+from orz_rl.envs.registry import BUILTIN
+from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.models.loading import load_tokenizer
 from orz_rl.ppo.advantages import compute_advantages, set_next_values, set_token_rewards
 from orz_rl.ppo.learner import PPOLearner
@@ -77,7 +78,7 @@ class Trainer:
             preflight.raise_if_any(preflight.resume_problems(state["config"], jsonable(asdict(cfg))))
         self.tokenizer = tokenizer or load_tokenizer(cfg.model.path)
         self.env = self.services = self.generation = self.collector = None
-        self.eval_sets: dict[str, list] = {}
+        self.eval_sets: dict[str, tuple[Task, list]] = {}
         if main:
             engine = describe_generation(cfg, self.backend, self.dist)
             print(f"orz-rl: task {cfg.task} | model {cfg.model.path} | {engine} | run {cfg.run_dir}")
@@ -86,7 +87,9 @@ class Trainer:
             self.services = RewardServices(cfg.reward, cfg.sandbox)
             self.env = self.task.make_env(problems, self._env_args(r.prompts_per_step, r.samples_per_prompt))
             if cfg.eval.interval > 0:
-                self.eval_sets = load_benchmarks(self.task, cfg.eval.benchmarks, cfg.eval.limit)
+                # The built-in tasks evaluate each benchmark with the task of its problems.
+                own = None if cfg.task in BUILTIN else self.task
+                self.eval_sets = load_benchmarks(own, cfg.eval.benchmarks, cfg.eval.limit)
         actor_path = str(self.checkpoint / "actor") if self.checkpoint else cfg.model.path
         critic_path = str(self.checkpoint / "critic") if self.checkpoint else cfg.model.path
         self.learner = PPOLearner(cfg, actor_path, critic_path, self.dist)
@@ -219,8 +222,8 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """avg@n, pass@n and maj@n on the configured benchmarks (ORZ's protocol; rank 0, with the engines)."""
         out, e = {}, dict(samples=self.cfg.eval.samples, max_prompt_tokens=self.cfg.rollout.max_prompt_tokens)
-        for name, problems in self.eval_sets.items():
-            args = (self.generation.policy, self.tokenizer, self.task, problems, self._env_args)
+        for name, (task, problems) in self.eval_sets.items():
+            args = (self.generation.policy, self.tokenizer, task, problems, self._env_args)
             out |= {f"eval/{name}/{k}": v for k, v in evaluate_benchmark(*args, **e)[0].items()}
         return out
 

@@ -218,3 +218,22 @@ def load_code_problems(path: str | Path) -> list[Problem]:
         '{"task_id", "prompt", "entry_point", "canonical_solution", "test"} or LiveCodeBench\'s '
         '{"question_content", "starter_code", "public_test_cases", "private_test_cases", "metadata", ...}',
     )
+
+
+def is_code_item(item: Any) -> bool:
+    """Whether an item is a programming problem (orz-rl's, HumanEval's or LiveCodeBench's format)."""
+    return isinstance(item, dict) and (
+        "stdio" in item or "asserts" in item or is_humaneval_item(item) or is_lcb_item(item)
+    )
+
+
+def load_any_problems(path: str | Path) -> list[Problem]:
+    """Load a file of math, multiple-choice or programming problems, or of several kinds: each
+    item in whichever format it is (:func:`load_problems`, :func:`load_code_problems`)."""
+    return load_items(
+        path,
+        lambda item: _code_item(item) if is_code_item(item) else _parse_item(item),
+        "item",
+        "one of the formats of orz_rl.problems.formats (ORZ's training, evaluation or multiple-choice "
+        "items; programming problems in orz-rl's, HumanEval's or LiveCodeBench's format)",
+    )

@@ -36,6 +36,7 @@ from orz_rl import keys
 from orz_rl.envs.registry import get_task
 from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.problems.benchmarks import DATA_DIR, KNOWN, resolve_benchmark
+from orz_rl.problems.formats import load_any_problems
 from orz_rl.problems.prompts import as_strings
 from orz_rl.rewards.services import RewardServices
 from orz_rl.rollout.training_batch import leaves, stop_verdicts
@@ -48,10 +49,13 @@ class EvalConfig:
 
     model: str = "artifacts/tiny-qwen2"
     """Hugging Face model directory to evaluate (a training checkpoint's ``actor`` works)."""
-    task: str = "math"
-    """The task whose prompt and reward rule score the answers (``orz-rl tasks`` lists them)."""
+    task: str = "auto"
+    """The task whose prompt and reward rule score the answers (``orz-rl tasks`` lists them);
+    ``auto``: each benchmark's own, ``code`` for programming problems, ``math`` for the rest
+    (``mixed`` for a file of both), so that math and code share one run and one table."""
     benchmarks: tuple[str, ...] = KNOWN
-    """Benchmark names (math500, aime2024, gpqa_diamond) or paths of files the task's loader reads."""
+    """Benchmark names (math500, aime2024, gpqa_diamond, humaneval) or paths of files the task's
+    loader reads (``auto``: any format of ``orz_rl.problems.formats``)."""
     data_dir: Path = DATA_DIR
     """Where the named benchmarks' files are (default: the ones shipped with orz-rl)."""
     samples: int = 16
@@ -109,20 +113,30 @@ def published_between(problems: Sequence[Any], since: str = "", until: str = "")
     return kept
 
 
+def task_for(problems: Sequence[Any]) -> Task:
+    """The built-in task that scores ``problems``: ``code`` if each has tests, ``math`` if none
+    has, ``mixed`` otherwise."""
+    coded = {getattr(p, "tests", None) is not None for p in problems}
+    return get_task("mixed" if len(coded) > 1 else "code" if coded == {True} else "math")
+
+
 def load_benchmarks(
-    task: Task,
+    task: Task | None,
     specs: Sequence[str],
     limit: int = 0,
     data_dir: Path = DATA_DIR,
     since: str = "",
     until: str = "",
-) -> dict[str, list[Any]]:
-    """Each benchmark's problems by name, read with the task's loader, published in
-    ``[since, until]`` (:func:`published_between`), the first ``limit`` of them (0: all)."""
+) -> dict[str, tuple[Task, list[Any]]]:
+    """Each benchmark's task and problems by name: read with ``task``'s loader, or (``None``) in
+    any format and scored by :func:`task_for`'s task; published in ``[since, until]``
+    (:func:`published_between`), the first ``limit`` of them (0: all)."""
     out = {}
     for spec in specs:
         name, path = resolve_benchmark(spec, data_dir)
-        out[name] = published_between(task.load_benchmark(path), since, until)[: limit or None]
+        problems = (task.load_benchmark if task is not None else load_any_problems)(path)
+        problems = published_between(problems, since, until)[: limit or None]
+        out[name] = (task if task is not None else task_for(problems), problems)
     return out
 
 
@@ -223,7 +237,7 @@ def evaluate_benchmark(
             progress.update(len(fits) * samples)
     records.sort(key=lambda r: (r["item"], r["sample"]))
     answers = [[r["answer"] for r in records[i * samples : (i + 1) * samples]] for i in range(len(problems))]
-    votes = maj_k if task.extract_answer is not None else ()
+    votes = maj_k if task.extract_answer is not None and task.majority_vote else ()
     n_generated = max(len(lengths), 1)
     figures = summarise(correct.tolist(), pass_k, votes, answers) | {
         "mean_response_tokens": sum(lengths) / n_generated,
@@ -262,7 +276,7 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
 
     # The task and the benchmarks first: a bad name or a malformed file is reported before any
     # model loads.
-    task = get_task(cfg.task)
+    task = None if cfg.task == "auto" else get_task(cfg.task)
     for k in (*cfg.pass_k, *cfg.maj_k):
         if not 1 <= k <= cfg.samples:
             raise ValueError(f"--pass-k / --maj-k: {k} is not between 1 and --samples = {cfg.samples}")
@@ -285,7 +299,7 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
         policy = make_transformers_policy(model, tokenizer, sampling)
 
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    total = sum(len(p) for p in benchmarks.values()) * cfg.samples
+    total = sum(len(p) for _, p in benchmarks.values()) * cfg.samples
     results: dict[str, dict[str, float]] = {}
     with (
         RewardServices(RewardConfig(timeout=cfg.grader_timeout)) as services,
@@ -296,11 +310,11 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
         def env_args(prompts: int, samples: int) -> EnvArgs:
             return EnvArgs(prompts, samples, cfg.seed, tokenizer.bos_token, tokenizer.eos_token, services)
 
-        for name, problems in benchmarks.items():
+        for name, (bench_task, problems) in benchmarks.items():
             figures, records = evaluate_benchmark(
                 policy,
                 tokenizer,
-                task,
+                bench_task,
                 problems,
                 env_args,
                 samples=cfg.samples,
@@ -313,7 +327,8 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
             results[name] = figures
             for record in records:
                 samples_file.write(json.dumps({"benchmark": name, **record}) + "\n")
-    summary = {"model": cfg.model, "task": task.name, "samples": cfg.samples, "seed": cfg.seed}
+    tasks = {name: t.name for name, (t, _) in benchmarks.items()}
+    summary = {"model": cfg.model, "tasks": tasks, "samples": cfg.samples, "seed": cfg.seed}
     summary["results"] = results
     (cfg.out_dir / "eval.json").write_text(json.dumps(summary, indent=2))
     print(markdown_table(results))

@@ -30,6 +30,7 @@ def test_a_non_editable_install_in_a_fresh_venv_evaluates_on_its_shipped_data(ti
     run(*pip, "-c", REPO / "constraints-cpu.txt", REPO, cwd=elsewhere)
     site = next((venv / "lib").glob("python3.*/site-packages"))
     assert (site / "orz_rl" / "problems" / "orz_eval" / "LICENSE").is_file()  # a copy, with its licence
+    assert (site / "orz_rl" / "problems" / "humaneval" / "LICENSE").is_file()
     assert not {"envs", "recipes", "examples", "tests"} & {p.name for p in site.iterdir()}
     out_dir = elsewhere / "eval"
     out = run(

@@ -18,7 +18,7 @@ from orz_rl.problems.formats import DatasetFormatError, load_problems
 from orz_rl.problems.problem import Problem
 from orz_rl.rewards.math_grader import MathGrader
 from orz_rl.rewards.services import RewardServices
-from orz_rl.tools.evaluation import evaluate_benchmark, markdown_table, published_between
+from orz_rl.tools.evaluation import evaluate_benchmark, load_benchmarks, markdown_table, published_between
 
 from ..conftest import orz_cli
 
@@ -164,14 +164,14 @@ def test_a_malformed_benchmark_file_names_the_file_and_the_item(tmp_path):
         load_problems(path)
 
 
-def test_eval_command_writes_the_table_the_json_and_every_sample(tiny_model_dir, tmp_path):
+def test_eval_command_writes_one_table_of_math_and_code_the_json_and_every_sample(tiny_model_dir, tmp_path):
     out = orz_cli(
         "eval",
         "--model",
         str(tiny_model_dir),
         "--benchmarks",
         "math500",
-        "aime2024",
+        "humaneval",
         "--samples",
         "2",
         "--max-new-tokens",
@@ -183,12 +183,33 @@ def test_eval_command_writes_the_table_the_json_and_every_sample(tiny_model_dir,
         "--no-progress",
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "| math500 |" in out.stdout and "| aime2024 |" in out.stdout
+    assert "| math500 |" in out.stdout and "| humaneval |" in out.stdout
+    (humaneval_row,) = [line for line in out.stdout.splitlines() if line.startswith("| humaneval |")]
+    assert humaneval_row.split(" | ")[3] == "-"  # no maj@k over programs
     summary = json.loads((tmp_path / "eval" / "eval.json").read_text())
-    assert set(summary["results"]) == {"math500", "aime2024"}
+    assert set(summary["results"]) == {"math500", "humaneval"}
+    assert summary["tasks"] == {"math500": "math", "humaneval": "code"}  # each scored by its own rule
     rows = [json.loads(line) for line in (tmp_path / "eval" / "samples.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * 8 * 2
     assert {"benchmark", "item", "sample", "prompt", "response", "answer", "correct"} <= set(rows[0])
+    assert any("self-contained Python script" in r["prompt"] for r in rows if r["benchmark"] == "humaneval")
+
+
+def test_each_benchmark_gets_the_task_of_its_problems(tmp_path):
+    both = tmp_path / "both.jsonl"
+    math_item = {"prompt": [{"from": "user", "value": "1+1?"}], "final_answer": "2"}
+    code_item = {"question": "Print 2.", "stdio": [{"input": "", "output": "2"}]}
+    both.write_text(json.dumps(math_item) + "\n" + json.dumps(code_item) + "\n")
+    loaded = load_benchmarks(None, ["math500", "humaneval", str(both)], limit=3)
+    assert {name: task.name for name, (task, _) in loaded.items()} == {
+        "math500": "math",
+        "humaneval": "code",
+        "both": "mixed",
+    }
+    assert [p.tests is not None for p in loaded["both"][1]] == [False, True]
+    # A task named outright reads every file with its own loader.
+    with pytest.raises(DatasetFormatError, match="malformed item"):
+        load_benchmarks(get_task("math"), ["humaneval"])
 
 
 def test_eval_command_rejects_a_k_above_the_samples_before_loading_a_model(tmp_path):
