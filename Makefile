@@ -69,6 +69,7 @@ bench: $(STAMP)
 	$(PY) bench/generation.py
 	$(PY) bench/grading.py
 	$(PY) bench/sandbox.py
+	$(PY) bench/eval_code.py
 	$(PY) bench/gae.py
 	$(PY) bench/step.py
 	$(PY) bench/levers.py

@@ -245,12 +245,18 @@ def evaluate_benchmark(
         "questions": float(len(problems)),
         "too_long": float(too_long),
     }
+    # Per group (LiveCodeBench's difficulty), as "<group>/avg@n", ...: one table row each.
+    for group in sorted({g for p in problems if (g := getattr(p, "group", ""))}):
+        idx = [i for i, p in enumerate(problems) if getattr(p, "group", "") == group]
+        part = summarise([correct[i].tolist() for i in idx], pass_k, votes, [answers[i] for i in idx])
+        figures |= {f"{group}/{k}": v for k, v in part.items()} | {f"{group}/questions": float(len(idx))}
     return figures, records
 
 
 def markdown_table(results: dict[str, dict[str, float]]) -> str:
     """One row per benchmark: avg@n, each pass@k and maj@k (in %; "-" where a benchmark has none),
-    mean response tokens, cut share, questions."""
+    mean response tokens, cut share, questions; then a row per group of its problems (figures
+    ``<group>/...``, LiveCodeBench's difficulties), named ``benchmark (group)``."""
     figures = [
         k for k in dict.fromkeys(k for f in results.values() for k in f) if k[:4] in ("avg@", "pass", "maj@")
     ]
@@ -258,10 +264,16 @@ def markdown_table(results: dict[str, dict[str, float]]) -> str:
         f"| benchmark | {' | '.join(figures)} | mean response tokens | cut share | questions |",
         "|---" * (len(figures) + 4) + "|",
     ]
+
+    def cells(f: dict[str, float], prefix: str = "") -> str:
+        return " | ".join(f"{100 * f[prefix + k]:.1f}" if prefix + k in f else "-" for k in figures)
+
     for name, f in results.items():
-        cells = " | ".join(f"{100 * f[k]:.1f}" if k in f else "-" for k in figures)
         tail = f"{f['mean_response_tokens']:.1f} | {f['cut_share']:.3f} | {int(f['questions'])}"
-        lines.append(f"| {name} | {cells} | {tail} |")
+        lines.append(f"| {name} | {cells(f)} | {tail} |")
+        for group in dict.fromkeys(k.split("/")[0] for k in f if "/" in k):
+            questions = int(f[f"{group}/questions"])
+            lines.append(f"| {name} ({group}) | {cells(f, group + '/')} | - | - | {questions} |")
     return "\n".join(lines)
 
 

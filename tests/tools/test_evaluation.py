@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -64,7 +65,10 @@ def test_avg_pass_and_maj_at_k_equal_the_hand_computed_values(tiny_model_dir):
     from orz_rl.problems.prompts import render_prompt
 
     tok = load_tokenizer(str(tiny_model_dir))
-    problems = load_problems(MATH500)[:10]
+    # Two groups, as LiveCodeBench's difficulties: items 0-4 "easy", 5-9 "hard".
+    problems = [
+        replace(p, group="easy" if i < 5 else "hard") for i, p in enumerate(load_problems(MATH500)[:10])
+    ]
     n = 4
     for i, p in enumerate(problems):
         assert "wrong" not in p.answer, f"item {i} would match a scripted wrong answer"
@@ -115,9 +119,17 @@ def test_avg_pass_and_maj_at_k_equal_the_hand_computed_values(tiny_model_dir):
     assert figures["cut_share"] == pytest.approx(1 / 40)
     assert len(records) == 40 and sum(r["correct"] for r in records) == 20
     assert records[0]["answer"] == problems[0].answer and records[0]["truth"] == problems[0].answer
+    # Per group: easy has c = 4, 4, 4, 2, 2 (maj right but for item 4), hard c = 0, 1, 3, 0, 0
+    # (maj@4 right for item 7 only; item 6's four answers tie and the first drawn is wrong).
+    assert (figures["easy/avg@4"], figures["hard/avg@4"]) == pytest.approx((16 / 20, 4 / 20))
+    assert figures["easy/pass@2"] == pytest.approx((3 + 2 * 5 / 6) / 5)
+    assert (figures["easy/pass@4"], figures["hard/pass@4"]) == pytest.approx((1.0, 2 / 5))
+    assert (figures["easy/maj@4"], figures["hard/maj@4"]) == pytest.approx((4 / 5, 1 / 5))
+    assert figures["hard/questions"] == 5
     table = markdown_table({"math500": figures})
     assert "| benchmark | avg@4 | pass@1 | pass@2 | pass@4 | maj@1 | maj@2 | maj@4 |" in table
     assert "| math500 | 50.0 | 50.0 | 61.7 | 70.0 | 40.0 | 40.0 | 50.0 |" in table
+    assert "| math500 (easy) | 80.0 | 80.0 | 93.3 | 100.0 | 80.0 | 80.0 | 80.0 | - | - | 5 |" in table
 
 
 def test_a_k_above_the_samples_is_refused_before_sampling(tiny_model_dir):
