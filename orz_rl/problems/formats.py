@@ -29,6 +29,7 @@ from typing import Any
 
 from orz_rl.problems.humaneval import humaneval_problem, is_humaneval_item
 from orz_rl.problems.livecodebench import is_lcb_item, lcb_problem
+from orz_rl.problems.mbpp import is_mbpp_item, mbpp_problem
 from orz_rl.problems.problem import CodeTests, Problem
 
 
@@ -177,6 +178,8 @@ def _code_item(item: Any) -> Problem:
         return humaneval_problem(item)
     if is_lcb_item(item):
         return lcb_problem(item)
+    if is_mbpp_item(item):
+        return mbpp_problem(item)
     if not isinstance(item, dict):
         raise TypeError("a programming problem is a JSON object")
     unknown = set(item) - _CODE_KEYS
@@ -215,15 +218,20 @@ def load_code_problems(path: str | Path) -> list[Problem]:
         "programming problem",
         '{"question": Q, "stdio": [{"input": I, "output": O}, ...]}, '
         '{"question": Q, "entry_point": F, "asserts": ["assert F(..) == ..", ...]}, HumanEval\'s '
-        '{"task_id", "prompt", "entry_point", "canonical_solution", "test"} or LiveCodeBench\'s '
+        '{"task_id", "prompt", "entry_point", "canonical_solution", "test"}, MBPP\'s '
+        '{"task_id", "text", "code", "test_list", "test_setup_code", ...} or LiveCodeBench\'s '
         '{"question_content", "starter_code", "public_test_cases", "private_test_cases", "metadata", ...}',
     )
 
 
 def is_code_item(item: Any) -> bool:
-    """Whether an item is a programming problem (orz-rl's, HumanEval's or LiveCodeBench's format)."""
+    """Whether an item is a programming problem (orz-rl's, HumanEval's, MBPP's or LiveCodeBench's format)."""
     return isinstance(item, dict) and (
-        "stdio" in item or "asserts" in item or is_humaneval_item(item) or is_lcb_item(item)
+        "stdio" in item
+        or "asserts" in item
+        or is_humaneval_item(item)
+        or is_lcb_item(item)
+        or is_mbpp_item(item)
     )
 
 
@@ -235,5 +243,5 @@ def load_any_problems(path: str | Path) -> list[Problem]:
         lambda item: _code_item(item) if is_code_item(item) else _parse_item(item),
         "item",
         "one of the formats of orz_rl.problems.formats (ORZ's training, evaluation or multiple-choice "
-        "items; programming problems in orz-rl's, HumanEval's or LiveCodeBench's format)",
+        "items; programming problems in orz-rl's, HumanEval's, MBPP's or LiveCodeBench's format)",
     )
