@@ -14,6 +14,11 @@ Equivalence, rule by rule (``tests/rewards/test_math_answers.py`` holds a case f
 * a multiple-choice truth (GPQA: a letter, with ``choices``) compares option
   letters, in parentheses, with the option text, or wrapped: ``(B)``, ``B. 42 moles``,
   ``\\text{(B)}`` = ``B``;
+* then, unless the units after two numbers differ (``5 m/s`` != ``5 km/s``), both sides are
+  respelled (:func:`~orz_rl.rewards.answer_spelling.rewrite_spelling`: wrappers, Unicode,
+  units, repeating decimals, mixed numbers, number words, bases, vectors, ratios, inequalities
+  and French intervals, each family with an example in that module's table of tests) and
+  compared again, two based numbers by value (``13_8`` = ``1011_2``);
 * everything else goes to ``math-verify``, which equates fractions in every
   spelling (``\\dfrac12`` = ``1/2`` = ``0.5``), roots (``\\sqrt{8}`` = ``2\\sqrt{2}``),
   ``\\pi`` forms (``\\frac{\\pi}{2}`` = ``\\pi/2``), degrees (``30^\\circ`` = ``30``),
@@ -29,6 +34,8 @@ import functools
 import logging
 import re
 from decimal import Decimal
+
+from orz_rl.rewards.answer_spelling import rewrite_spelling, same_based_number, same_units
 
 
 @functools.cache
@@ -96,8 +103,9 @@ _OPTION_RE = re.compile(r"\(?([A-Za-z])\)?(?:[.:]?\s.*)?", re.DOTALL)
 _TEXT_WRAPPER_RE = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf)\{([^{}]*)\}")
 
 
-# A plain decimal number, thousands separated by commas or not: "1,000", "-3", "0.50".
-_NUMBER_RE = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+")
+# A plain decimal number, thousands separated by commas or not, maybe in e-notation: "1,000",
+# "-3", "0.50", "1.5e3".
+_NUMBER_RE = re.compile(r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 def _plain_number(s: str) -> Decimal | None:
@@ -144,6 +152,15 @@ def answers_match(predicted: str, truth: str, choices: tuple[tuple[str, str], ..
     verdict = quick_verdict(predicted, truth, choices)
     if verdict is not None:
         return verdict
+    if not choices:
+        if not same_units(predicted, truth):
+            return False
+        predicted, truth = rewrite_spelling(predicted), rewrite_spelling(truth)
+        verdict = quick_verdict(predicted, truth)
+        if verdict is None:
+            verdict = same_based_number(predicted, truth)
+        if verdict is not None:
+            return verdict
     from math_verify import parse, verify
 
     _quiet_math_verify()

@@ -297,6 +297,141 @@ add(
     ],
 )
 
+# The general spelling rules (math_answers.rewrite_spelling), written from the families the
+# graders in wide use normalise; tests/rewards/data/math_forms_heldout.jsonl is scored apart.
+add(
+    "spelling: LaTeX-spaced thousands",
+    [
+        ("1\\,000", "1000", True),
+        ("1\\,000\\,000", "1000000", True),
+        ("1{,}000", "1000", True),
+        ("1\\,001", "1000", False),
+    ],
+)
+add(
+    "spelling: unicode symbols",
+    [
+        ("\u22125", "-5", True),
+        ("\u221e", "\\infty", True),
+        ("\u221a2", "\\sqrt{2}", True),
+        ("3\u03c0", "3\\pi", True),
+        ("\u221a3", "\\sqrt{2}", False),
+    ],
+)
+add(
+    "spelling: text-wrapped numbers and units",
+    [
+        ("\\text{1011}_2", "1011_2", True),
+        ("\\text{5 cm}", "5", True),
+        ("\\text{36 square feet}", "36", True),
+        ("1000 dollars", "\\$1000", True),
+        ("5 apples", "6", False),
+        ("2i", "2", False),
+        ("3x", "3", False),
+    ],
+)
+add(
+    "spelling: repeating decimals and mixed numbers",
+    [
+        ("0.\\overline{3}", "\\frac{1}{3}", True),
+        ("1.2\\overline{45}", "\\frac{137}{110}", True),
+        ("0.\\overline{3}", "0.333", False),
+        ("2\\frac{1}{2}", "\\frac{5}{2}", True),
+        ("-1\\frac{1}{3}", "-\\frac{4}{3}", True),
+        ("2\\frac{1}{2}", "1", False),
+    ],
+)
+add(
+    "spelling: number words, e-notation, inequalities as intervals",
+    [
+        ("five", "5", True),
+        ("\\text{Twelve}", "12", True),
+        ("six", "5", False),
+        ("1.5e3", "1500", True),
+        ("x\\le 3", "(-\\infty,3]", True),
+        ("x < 3", "(-\\infty,3]", False),
+        ("-1 < x \\leq 2", "(-1, 2]", True),
+        ("[0,\\infty)", "x\\geq0", True),
+    ],
+)
+
+add(
+    "spelling: bare sqrt and pi, based numbers, word answers, units after a space",
+    [
+        ("sqrt(2)", "\\sqrt2", True),
+        ("2sqrt3", "2\\sqrt{3}", True),
+        ("pi/2", "\\frac{\\pi}{2}", True),
+        ("1011_{(2)}", "1011_2", True),
+        ("1011_{\\text{two}}", "1011_2", True),
+        ("13_8", "1011_2", True),
+        ("1011_3", "1011_2", False),
+        ("The circle", "\\text{circle}", True),
+        ("\\text{Even}", "\\text{even}", True),
+        ("\\text{no}", "\\text{yes}", False),
+        ("5 m/s", "5", True),
+        ("12 cm^2", "12", True),
+        ("3xy", "3", False),
+        ("3x^2", "3", False),
+    ],
+)
+
+add(
+    "spelling: other notations for the same number",
+    [
+        ("0.\\dot{3}", "\\frac{1}{3}", True),
+        ("0.\\dot{1}\\dot{8}", "\\frac{2}{11}", True),
+        ("0.(45)", "\\frac{5}{11}", True),
+        ("7.2 \\times 10^{-3}", "0.0072", True),
+        ("7.2 \\times 10^{-2}", "0.0072", False),
+        ("\\num{58500}", "58,500", True),
+        ("0b1011", "1011_2", True),
+        ("0b1011", "1010_2", False),
+        ("seventy-three", "73", True),
+        ("one hundred four", "104", True),
+        ("one hundred four", "140", False),
+        ("\u00bd", "\\frac{1}{2}", True),
+        ("{\\color{red}14}", "14", True),
+        ("1 \\text{ to } 2", "1:2", True),
+        ("2 \\text{ to } 1", "1:2", False),
+    ],
+)
+add(
+    "spelling: angles, intervals, vectors, complex numbers, plus-minus",
+    [
+        ("30^o", "30^\\circ", True),
+        ("\\ang{55}", "55^\\circ", True),
+        ("]3,4]", "(3,4]", True),
+        ("]5,+\\infty[", "(5,\\infty)", True),
+        ("[3,4[", "[3,4]", False),
+        ("\\{x \\mid 3 < x \\le 4\\}", "(3,4]", True),
+        ("|x|<\\sqrt{3}", "(-\\sqrt{3}, \\sqrt{3})", True),
+        ("|x|\\le 2", "(-2, 2)", False),
+        ("0 \\geq x", "(-\\infty, 0]", True),
+        ("\\langle 15,-29\\rangle", "(15,-29)", True),
+        ("(-18, -49, 96)", "\\begin{pmatrix} -18 \\\\ -49 \\\\ 96 \\end{pmatrix}", True),
+        (
+            "-18\\mathbf{i}-49\\mathbf{j}+96\\mathbf{k}",
+            "\\begin{pmatrix} -18 \\\\ -49 \\\\ 96 \\end{pmatrix}",
+            True,
+        ),
+        ("(-18, 96, -49)", "\\begin{pmatrix} -18 \\\\ -49 \\\\ 96 \\end{pmatrix}", False),
+        ("-2+7\\mathrm{i}", "-2 + 7i", True),
+        ("6+9\\cdot i", "6+9i", True),
+        ("\\pm 2\\sqrt{2} + 3", "3 \\pm 2 \\sqrt{2}", True),
+        ("3+2\\sqrt2", "3\\pm2\\sqrt2", False),
+    ],
+)
+add(
+    "spelling: units must agree where both sides name one",
+    [
+        ("5 \\text{ m/s}", "5 \\text{ km/s}", False),
+        ("\\$5.40", "5.4 \\text{ cents}", False),
+        ("864 \\text{ in}^2", "864 \\mbox{ inches}^2", True),
+        ("15 \\text{ square centimeters}", "15\\mbox{ cm}^2", True),
+        ("\\$5", "5 dollars", True),
+    ],
+)
+
 
 @pytest.mark.parametrize(
     "predicted,truth,expected,reason", CASES, ids=[f"{r}: {p!r} vs {t!r}" for p, t, _, r in CASES]
