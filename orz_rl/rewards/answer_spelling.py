@@ -74,8 +74,9 @@ _BASE_RE = re.compile(r"\(?([0-9A-Za-z]+)\)?_\{?\(?(?:\\text\{\s*)?([0-9]+|[A-Za
 _BASED_RE = re.compile(r"([0-9A-Za-z]+)_([0-9]+)")
 # After a space: words, "m/s", "cm^2"; without one, only a known unit ("5cm"), since "3xy" is a
 # product. "and" / "or" join answers, "am" / "pm" are part of a time, "pi" is a factor, "to" a ratio.
-_UNIT_TOKEN = r"(?:[A-Za-z]+(?:/[A-Za-z]+)+|[A-Za-z]+\^\{?\d\}?|[A-Za-z]{2,}\.?)"
-_UNITS_RE = re.compile(rf"([-+]?[\d.,]*\d)(\s+(?:{_UNIT_TOKEN}\s*)+|(?:{_UNIT_TOKEN}\s*)+)")
+# Tokens are separated by spaces, so that the match is linear (no way to split a run of letters).
+_UNIT_TOKEN = r"[A-Za-z]+(?:/[A-Za-z]+)*(?:\^\{?\d\}?)?\.?"
+_UNITS_RE = re.compile(rf"([-+]?[\d.,]*\d)(\s*{_UNIT_TOKEN}(?:\s+{_UNIT_TOKEN})*)\s*")
 _KNOWN_UNITS = set(
     "mm cm km kg mg lb lbs oz ft in mi mph kph sec secs min mins hr hrs hours minutes seconds days "
     "cents dollars degrees units inches feet meters miles pounds grams liters ml".split()
@@ -217,12 +218,22 @@ def _french(s: str) -> str:
 
 def _drop_units(s: str) -> str:
     units = _UNITS_RE.fullmatch(s)
-    if units:
-        words = {w.lower().rstrip(".") for w in re.split(r"[\s/^{}]+", units.group(2)) if w.isalpha()}
-        spaced = units.group(2)[:1].isspace()
-        if not _NOT_UNITS & words and (spaced or words <= _KNOWN_UNITS):
-            return units.group(1)
+    if units and _is_unit(units.group(2)):
+        return units.group(1)
     return s
+
+
+def _is_unit(text: str) -> bool:
+    """Whether the words after a number are a unit: after a space, words of two letters or more,
+    or one letter with ``/`` or a power (``m/s``, ``m^2``); without one, a known unit (``5cm``:
+    ``3xy`` is a product); never a joiner, a time of day or ``pi``."""
+    tokens = text.split()
+    words = {w.lower().rstrip(".") for w in re.split(r"[\s/^{}]+", text) if w.isalpha()}
+    if _NOT_UNITS & words:
+        return False
+    if not text[:1].isspace():
+        return words <= _KNOWN_UNITS
+    return all(len(re.sub(r"[^A-Za-z]", "", t)) >= 2 or "/" in t or "^" in t for t in tokens)
 
 
 _UNIT_NAMES = {
@@ -243,7 +254,7 @@ def unit_words(s: str) -> str | None:
     if re.fullmatch(r"\\?\$\s*[-+]?[\d.,]*\d", s):
         return "dollar"
     units = _UNITS_RE.fullmatch(s)
-    if not units:
+    if not units or not _is_unit(units.group(2)):
         return None
     out, power = [], ""
     for token in re.findall(r"[A-Za-z]+|\^\{?\d\}?|/", units.group(2).lower()):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
 from orz_rl.problems.benchmarks import DATA_DIR
 from orz_rl.problems.formats import load_problems
+from orz_rl.rewards.answer_spelling import rewrite_spelling, same_units
 from orz_rl.rewards.math_answers import answers_match, extract_answer
 from orz_rl.rewards.math_grader import MathGrader
 
@@ -495,3 +497,25 @@ def test_every_orz_eval_item_scores_its_own_answer_1_and_another_items_answer_0(
     assert [p.answer for p, r in zip(problems, own.tolist(), strict=True) if r != 1] == []
     wrongly = [(p.answer, a) for p, a, r in zip(problems, others, other.tolist(), strict=True) if r != 0]
     assert wrongly == []
+
+
+@pytest.mark.parametrize(
+    "crafted",
+    [
+        "1" + "ab" * 400 + "!",  # a run of letters after a number: a unit regex must not split it
+        "1 " + "ab " * 300 + "!",
+        "x<" * 300,
+        "\\langle" + "1," * 400,
+        "0." + "1" * 900 + "(",
+        "(" * 500 + ")" * 400,
+        "\\{" * 300 + "x|" + "<" * 200,
+    ],
+    ids=lambda s: repr(s[:12]),
+)
+def test_the_spelling_rules_take_linear_time_on_crafted_answers(crafted):
+    # Answers up to the grader's 1,000-character cap; a backtracking rule took over a minute on
+    # the first (the grader's time limit would then cost every such answer 5 s).
+    start = time.perf_counter()
+    rewrite_spelling(crafted)
+    same_units(crafted, "5 cm")
+    assert time.perf_counter() - start < 0.5
