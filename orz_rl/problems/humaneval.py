@@ -24,6 +24,9 @@ from orz_rl.problems.problem import CodeTests, Problem
 #: The 164 problems, as published (package data).
 HUMANEVAL_FILE = Path(__file__).resolve().parent / "humaneval" / "HumanEval.jsonl.gz"
 
+#: HumanEval's own time limit for one problem's check (``human_eval/execution.py``, ``timeout=3.0``).
+HUMANEVAL_SECONDS = 3.0
+
 #: Keys of a HumanEval item.
 HUMANEVAL_KEYS = frozenset({"task_id", "prompt", "entry_point", "canonical_solution", "test"})
 
@@ -47,7 +50,11 @@ def humaneval_problem(item: dict[str, Any]) -> Problem:
     for part in (prompt, str(item["test"])):
         compile(part, "<humaneval>", "exec")  # a SyntaxError names the item at load, not at scoring
     tests = CodeTests(
-        asserts=(f"check({entry_point})",), entry_point=entry_point, setup=str(item["test"]), prelude=prompt
+        asserts=(f"check({entry_point})",),
+        entry_point=entry_point,
+        setup=str(item["test"]),
+        prelude=prompt,
+        time_limit=HUMANEVAL_SECONDS,
     )
     return Problem(question=_INSTRUCTION.format(prompt=prompt.strip()), answer="", tests=tests)
 

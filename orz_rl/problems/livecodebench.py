@@ -125,6 +125,9 @@ LCB_IMPORTS = (
     "import json\nsys.setrecursionlimit(50000)\n"
 )
 
+#: LiveCodeBench's time limit per test (``run_test(..., timeout=6)``).
+LCB_SECONDS = 6.0
+
 #: The keys that make an item LiveCodeBench's (``code_generation_lite``).
 LCB_KEYS = frozenset({"question_content", "public_test_cases", "private_test_cases", "metadata"})
 
@@ -176,9 +179,9 @@ def lcb_problem(item: dict[str, Any], where: str = "this item") -> Problem:
         name = metadata.get("func_name")
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"functional tests need metadata.func_name, got {name!r}")
-        tests = CodeTests(calls=pairs, entry_point=name, prelude=LCB_IMPORTS)
+        tests = CodeTests(calls=pairs, entry_point=name, prelude=LCB_IMPORTS, time_limit=LCB_SECONDS)
     else:
-        tests = CodeTests(stdio=pairs, compare="lcb", prelude=LCB_IMPORTS)
+        tests = CodeTests(stdio=pairs, compare="lcb", prelude=LCB_IMPORTS, time_limit=LCB_SECONDS)
     starter = str(item.get("starter_code") or "")
     return Problem(
         question=lcb_question(str(item["question_content"]), starter),

@@ -33,6 +33,9 @@ class CodeTests:
     equal, or equal as lists of decimals)."""
     tolerance: float = 1e-6
     """Absolute and relative tolerance of ``compare="float"``."""
+    time_limit: float = 0.0
+    """Seconds a test may run, as the benchmark sets it (HumanEval: 3 for its one check;
+    LiveCodeBench: 6 per test); 0: the sandbox's ``timeout``."""
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ def _with_prelude(program: str, tests: CodeTests) -> str:
 def _judge_stdio(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
     program = _with_prelude(program, tests)
     for stdin, expected in tests.stdio:
-        result = sandbox.run(program, stdin)
+        result = sandbox.run(program, stdin, seconds=tests.time_limit or None)
         if result.status != "ok" or not outputs_match(
             result.stdout.decode("utf-8", "replace"), expected, tests.compare, tests.tolerance
         ):
@@ -136,7 +136,8 @@ def _judge_stdio(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
 def _judge_asserts(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
     fields = ("prelude", "setup", "asserts", "entry_point")
     harness = json.dumps({name: getattr(tests, name) for name in fields})
-    with sandbox.judged_session(_with_prelude(program, tests), harness) as (session, judge_process):
+    seconds = tests.time_limit or None
+    with sandbox.judged_session(_with_prelude(program, tests), harness, seconds) as (session, judge_process):
         while (line := judge_process.next_line()) is not None:
             kind, _, rest = line.partition(" ")
             if kind == "verdict":
@@ -164,7 +165,9 @@ def _judge_calls(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
         cases = [([json.loads(a) for a in args.split("\n")], json.loads(out)) for args, out in tests.calls]
     except json.JSONDecodeError:
         return "bad_test"
-    with sandbox.session(_with_prelude(program, tests)) as session:
+    # The benchmark's limit per test, for the session's calls together.
+    seconds = tests.time_limit * len(cases) or None
+    with sandbox.session(_with_prelude(program, tests), seconds) as session:
         for args, expected in cases:
             reply = session.call(name, tuple(args), {})
             if reply is None:

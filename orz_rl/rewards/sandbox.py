@@ -318,9 +318,9 @@ class Sandbox:
 
     # --- running ----------------------------------------------------------------
 
-    def _limits(self) -> list[str]:
+    def _limits(self, seconds: float) -> list[str]:
         c = self.cfg
-        cpu = int(c.timeout) + 1
+        cpu = int(seconds) + 1
         return [
             self._tools["prlimit"],
             f"--cpu={cpu}:{cpu + 1}",
@@ -337,8 +337,8 @@ class Sandbox:
             _runner_source(),
         ]
 
-    def _command(self, uid: int | None) -> list[str]:
-        inner = self._limits()
+    def _command(self, uid: int | None, seconds: float) -> list[str]:
+        inner = self._limits(seconds)
         # SIGKILL to the launcher when the trainer dies, however it dies: the launcher's death
         # then takes the whole sandbox with it (unshare --kill-child, bwrap --die-with-parent).
         orphan_guard = [self._tools["setpriv"], "--pdeathsig", "KILL", "--"]
@@ -384,13 +384,14 @@ class Sandbox:
 
     @contextmanager
     def _process(
-        self, mode: str, source: str, uid: int | None = None, extra_seconds: float = 0.0
+        self, mode: str, source: str, uid: int | None = None, seconds: float | None = None
     ) -> Iterator[_Pipes]:
         """One sandboxed process running the runner in ``mode`` on ``source``, in slot ``uid``
-        (a slot of its own if ``None``), for ``cfg.timeout`` (+ ``extra_seconds``) at most."""
+        (a slot of its own if ``None``), for ``seconds`` (``cfg.timeout`` if ``None``) at most."""
+        seconds = self.cfg.timeout if seconds is None else seconds
         if uid is None:
             with self._slots_taken(1) as (uid,):
-                with self._process(mode, source, uid, extra_seconds) as pipes:
+                with self._process(mode, source, uid, seconds) as pipes:
                     yield pipes
             return
         workdir = None
@@ -402,9 +403,9 @@ class Sandbox:
                 if uid is not None:
                     os.chown(workdir, uid, uid)
                 env["HOME"] = workdir
-            deadline = time.monotonic() + self.cfg.timeout + extra_seconds
+            deadline = time.monotonic() + seconds
             proc = subprocess.Popen(
-                self._command(uid),
+                self._command(uid, seconds),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -454,11 +455,12 @@ class Sandbox:
             return "memory"
         return "ok" if exit_code == 0 else "error"
 
-    def run(self, source: str, stdin: bytes | str = b"") -> RunResult:
-        """Run ``source`` as a script on ``stdin``; its stdout, exit code and status."""
+    def run(self, source: str, stdin: bytes | str = b"", seconds: float | None = None) -> RunResult:
+        """Run ``source`` as a script on ``stdin`` for ``seconds`` at most (``cfg.timeout`` if
+        ``None``); its stdout, exit code and status."""
         start = time.monotonic()
         data = stdin.encode() if isinstance(stdin, str) else stdin
-        with self._process("stdio", source) as pipes:
+        with self._process("stdio", source, seconds=seconds) as pipes:
             pipes.send(data, close=True)
             pipes.finish()
             if pipes.failed:
@@ -476,22 +478,26 @@ class Sandbox:
             )
 
     @contextmanager
-    def session(self, source: str) -> Iterator[FunctionSession]:
-        """Load ``source`` as a module in the sandbox and call its functions (``FunctionSession.call``)."""
-        with self._process("function", source) as pipes:
+    def session(self, source: str, seconds: float | None = None) -> Iterator[FunctionSession]:
+        """Load ``source`` as a module in the sandbox and call its functions (``FunctionSession.call``),
+        for ``seconds`` in all (``cfg.timeout`` if ``None``)."""
+        with self._process("function", source, seconds=seconds) as pipes:
             yield FunctionSession(self, pipes)
 
     @contextmanager
-    def judged_session(self, source: str, harness: str) -> Iterator[tuple[FunctionSession, JudgeProcess]]:
-        """``source`` loaded as in :meth:`session`, and beside it, in a sandbox of its own, the
-        judge running the test code of ``harness`` (``sandbox_runner``'s ``judge`` mode).
+    def judged_session(
+        self, source: str, harness: str, seconds: float | None = None
+    ) -> Iterator[tuple[FunctionSession, JudgeProcess]]:
+        """``source`` loaded as in :meth:`session` (for ``seconds``), and beside it, in a sandbox of
+        its own, the judge running the test code of ``harness`` (``sandbox_runner``'s ``judge`` mode).
 
         The judge gets a few seconds more than the program, so that a program that runs out of
         time is seen to, by its own deadline, before the judge's."""
+        judge_seconds = (self.cfg.timeout if seconds is None else seconds) + _JUDGE_EXTRA_SECONDS
         with self._slots_taken(2) as (program_uid, judge_uid):
             with (
-                self._process("function", source, program_uid) as program,
-                self._process("judge", harness, judge_uid, extra_seconds=_JUDGE_EXTRA_SECONDS) as judge,
+                self._process("function", source, program_uid, seconds) as program,
+                self._process("judge", harness, judge_uid, judge_seconds) as judge,
             ):
                 yield FunctionSession(self, program), JudgeProcess(self, judge)
 

@@ -33,6 +33,7 @@ def test_the_shipped_set_loads_by_name_as_164_problems_with_prompt_helpers_in_th
     assert poly.asserts == ("check(find_zero)",) and "def check(candidate)" in poly.setup
     assert problems[32].question.startswith("Please provide a self-contained Python script")
     assert problems[32].source.endswith("item 33")
+    assert poly.time_limit == 3.0  # HumanEval's own limit for a problem's check
 
 
 def test_every_reference_solution_passes_and_every_empty_body_fails():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -202,6 +203,18 @@ def test_test_code_runs_in_the_sandbox_not_in_the_trainer(judge_batch, tmp_path)
     assert judge_batch("def add(a, b):\n    return a + b", ended) == (0.0, "bad_test")
     broken = CodeTests(asserts=("assert helper(add(1, 2)) == 3",), entry_point="add")
     assert judge_batch("def add(a, b):\n    return a + b", broken) == (0.0, "bad_test")
+
+
+def test_a_problem_s_own_time_limit_replaces_the_sandbox_s(judge_batch):
+    slow = "import time\ntime.sleep(1.5)\n"
+    limited = CodeTests(stdio=(("3 4\n", "7\n"),), time_limit=1.0)  # the sandbox allows 2 s
+    program = slow + "a, b = map(int, input().split())\nprint(a + b)"
+    assert judge_batch(program, limited) == (0.0, "timeout")
+    assert judge_batch(program, replace(limited, time_limit=0.0)) == (1.0, "passed")
+    asserts = replace(ADD, time_limit=1.0)
+    assert judge_batch(slow + "def add(a, b):\n    return a + b", asserts) == (0.0, "timeout")
+    calls = CodeTests(calls=(("1\n2", "3"),), entry_point="add", time_limit=1.0)
+    assert judge_batch(slow + "def add(a, b):\n    return a + b", calls) == (0.0, "timeout")
 
 
 # --- the hostile suite ---------------------------------------------------------------
