@@ -80,6 +80,9 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
         for a in range(3)
     ]
     eval_file.write_text(json.dumps(items))
+    # A programming benchmark beside it: a math run evaluates it by the code task's rule.
+    code_file = tmp_path / "toy_code.jsonl"
+    code_file.write_text(json.dumps({"question": "Print 2.", "stdio": [{"input": "", "output": "2"}]}) + "\n")
     cfg = replace(
         cpu,
         model=replace(cpu.model, path=str(tiny_model_dir), build_tiny_if_missing=False),
@@ -88,7 +91,7 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
             prompts_per_step=4, samples_per_prompt=4, max_new_tokens=24, max_prompt_tokens=64, backend="vllm"
         ),
         ppo=PPOConfig(micro_batch_size=8, critic_steps_per_rollout=3),
-        eval=EvalDuringTrainingConfig(interval=2, benchmarks=(str(eval_file),), samples=2),
+        eval=EvalDuringTrainingConfig(interval=2, benchmarks=(str(eval_file), str(code_file)), samples=2),
         run_dir=tmp_path / "run",
         max_steps=2,
         progress=False,
@@ -105,6 +108,8 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
     assert "eval/toy_eval/avg@2" not in rows[0]
     assert 0 <= rows[1]["eval/toy_eval/avg@2"] <= rows[1]["eval/toy_eval/pass@2"] <= 1
     assert rows[1]["eval/toy_eval/questions"] == 3 and rows[1]["time/eval"] > 0
+    assert rows[1]["eval/toy_code/questions"] == 1 and "eval/toy_code/maj@2" not in rows[1]
+    assert [task.name for task, _ in trainer.eval_sets.values()] == ["math", "code"]
     for key in DOCUMENTED:
         assert key in rows[0], key
     assert 0.0 <= rows[0]["reward/mean"] <= 1.0
