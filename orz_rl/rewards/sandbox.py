@@ -246,8 +246,8 @@ class Sandbox:
     # --- set-up -----------------------------------------------------------------
 
     def _reserve_uids(self) -> list[int | None]:
-        # Two at least: a judged session runs the program and its judge at once.
-        count = max(self.workers, 2)
+        # Two a worker: a judged session runs the program and its judge at once.
+        count = 2 * self.workers
         if not self._root:
             return [None] * count
         uids, uid = [], self.cfg.uid_base
