@@ -42,6 +42,9 @@ from orz_rl.rewards.services import RewardServices
 from orz_rl.rollout.training_batch import leaves, stop_verdicts
 from orz_rl.tools.estimators import summarise
 
+#: ORZ's response length limit in evaluation.
+ORZ_MAX_NEW_TOKENS = 8000
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -64,8 +67,9 @@ class EvalConfig:
     """The ``k`` of each pass@k to report, each at most ``samples`` (empty: ``samples`` alone)."""
     maj_k: tuple[int, ...] = ()
     """The ``k`` of each maj@k to report where the task extracts answers (empty: ``samples``)."""
-    max_new_tokens: int = 8000
-    """Response length limit; a response cut by it scores 0."""
+    max_new_tokens: int = 0
+    """Response length limit; a response cut by it scores 0 (0: ORZ's 8,000, or half the
+    model's positions where it has fewer than 16,000, as the CPU default's tiny model)."""
     temperature: float = 1.0
     """Sampling temperature (ORZ: 1.0)."""
     top_p: float = 1.0
@@ -295,16 +299,17 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
     benchmarks = load_benchmarks(task, cfg.benchmarks, cfg.limit, cfg.data_dir, cfg.since, cfg.until)
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
-    sampling = Sampling(cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p)
     model = load_causal_lm(cfg.model, dtype=getattr(torch, cfg.dtype)).eval()
     max_positions = getattr(model.config, "max_position_embeddings", 1 << 30)
-    max_prompt_tokens = max_positions - cfg.max_new_tokens
+    max_new_tokens = cfg.max_new_tokens or min(ORZ_MAX_NEW_TOKENS, max_positions // 2)
+    max_prompt_tokens = max_positions - max_new_tokens
     if max_prompt_tokens <= 0:
         raise ValueError(
-            f"max_new_tokens = {cfg.max_new_tokens} leaves no room for a prompt in the "
+            f"max_new_tokens = {max_new_tokens} leaves no room for a prompt in the "
             f"model's {max_positions} positions ({cfg.model})"
         )
-    if resolve_backend(cfg.backend, cfg.max_new_tokens) == "vllm":
+    sampling = Sampling(max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p)
+    if resolve_backend(cfg.backend, max_new_tokens) == "vllm":
         llm = make_vllm_engine(cfg.model, dtype=cfg.dtype, seed=cfg.seed, max_model_len=max_positions)
         policy = make_vllm_policy(llm, tokenizer, sampling)
     else:
@@ -341,6 +346,7 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
                 samples_file.write(json.dumps({"benchmark": name, **record}) + "\n")
     tasks = {name: t.name for name, (t, _) in benchmarks.items()}
     summary = {"model": cfg.model, "tasks": tasks, "samples": cfg.samples, "seed": cfg.seed}
+    summary["max_new_tokens"] = max_new_tokens
     summary["results"] = results
     (cfg.out_dir / "eval.json").write_text(json.dumps(summary, indent=2))
     print(markdown_table(results))

@@ -1,5 +1,5 @@
 """orz-rl stands alone: installed (not editable) into a fresh virtual environment and run from
-outside the checkout, ``orz-rl eval --benchmarks math500`` finds the benchmark it ships, and no
+outside the checkout, ``orz-rl eval --benchmarks math500 humaneval`` finds the benchmarks it ships, and no
 generic top-level name (envs, recipes) lands in site-packages."""
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ def test_a_non_editable_install_in_a_fresh_venv_evaluates_on_its_shipped_data(ti
     assert not {"envs", "recipes", "examples", "tests"} & {p.name for p in site.iterdir()}
     out_dir = elsewhere / "eval"
     out = run(
-        *(venv / "bin" / "orz-rl", "eval", "--model", tiny_model_dir, "--benchmarks", "math500"),
-        *("--limit", "5", "--samples", "2", "--max-new-tokens", "16", "--out-dir", out_dir, "--no-progress"),
+        *(venv / "bin" / "orz-rl", "eval", "--model", tiny_model_dir, "--benchmarks", "math500", "humaneval"),
+        *("--limit", "5", "--samples", "2", "--out-dir", out_dir, "--no-progress"),
         cwd=elsewhere,
     )
-    assert "| math500 |" in out.stdout
-    results = json.loads((out_dir / "eval.json").read_text())["results"]
-    assert results["math500"]["questions"] == 5
-    assert len((out_dir / "samples.jsonl").read_text().splitlines()) == 10
+    assert "| math500 |" in out.stdout and "| humaneval |" in out.stdout
+    summary = json.loads((out_dir / "eval.json").read_text())
+    assert summary["results"]["math500"]["questions"] == summary["results"]["humaneval"]["questions"] == 5
+    assert summary["max_new_tokens"] == 512  # ORZ's 8,000 does not fit the tiny model's 1,024 positions
+    assert len((out_dir / "samples.jsonl").read_text().splitlines()) == 20
