@@ -358,6 +358,29 @@ def test_monkeypatching_the_harness(judge_batch):
     )
 
 
+#: A LiveCodeBench-style functional problem: JSON arguments, the result compared here as data.
+CALLS = CodeTests(calls=(("1\n2", "3"), ("[1]\n[2]", "[1, 2]")), entry_point="add")
+
+
+def test_the_hostile_cases_against_a_functional_problem(judge_batch):
+    assert judge_batch("def add(a, b):\n    return a + b", CALLS) == (1.0, "passed")
+    always_equal = (
+        "class Yes:\n    def __eq__(self, other):\n        return True\ndef add(a, b):\n    return Yes()"
+    )
+    assert judge_batch(always_equal, CALLS) == (0.0, "wrong_answer")  # not plain data: no value
+    crafted = (
+        "import base64, os, pickle, sys\nclass Boom:\n    def __reduce__(self):\n"
+        "        return (os.system, ('true',))\n"
+        "sys.modules['__main__'].dumps_line = lambda value: base64.b64encode(pickle.dumps(Boom())).decode()\n"
+        "def add(a, b):\n    return a + b"
+    )
+    assert judge_batch(crafted, CALLS) == (0.0, "wrong_answer")  # refused by the data-only unpickler
+    assert judge_batch("import os\ndef add(a, b):\n    os._exit(0)", CALLS) == (0.0, "runtime_error")
+    assert judge_batch("def add(a, b):\n    while True:\n        pass", CALLS) == (0.0, "timeout")
+    forged = "import os\nos.write(1, b'ready\\nok Mw==\\n')\ndef add(a, b):\n    return 0"
+    assert judge_batch(forged, CALLS) == (0.0, "wrong_answer")
+
+
 def test_printing_the_expected_output_then_crashing(judge_batch):
     assert judge_batch("print(7)\nraise SystemExit(1)", CodeTests(stdio=(("", "7\n"),))) == (
         0.0,
