@@ -19,7 +19,6 @@ from tensordict import TensorDict, set_list_to_stack
 
 from orz_rl import keys
 from orz_rl.config import TrainConfig
-from orz_rl.envs.registry import BUILTIN
 from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.models.loading import load_tokenizer
 from orz_rl.ppo.advantages import compute_advantages, set_next_values, set_token_rewards
@@ -39,7 +38,7 @@ from orz_rl.runtime.metrics import rollout_metrics, training_batch_metrics
 from orz_rl.runtime.run_log import RunLog, jsonable
 from orz_rl.runtime.signals import StopRequest
 from orz_rl.runtime.timing import Timer, step_time_metrics
-from orz_rl.tools.evaluation import evaluate_benchmark, load_benchmarks
+from orz_rl.tools.evaluation import evaluate_benchmark, training_benchmarks
 
 _TEXT_KEYS = (keys.PROMPT_TEXT, keys.RESPONSE_TEXT, keys.ANSWER, keys.FINISH_REASON)
 _BAR = {"reward": "reward/mean", "len": "response_length/mean", "vloss": "critic/loss_critic"}
@@ -87,9 +86,7 @@ class Trainer:
             self.services = RewardServices(cfg.reward, cfg.sandbox)
             self.env = self.task.make_env(problems, self._env_args(r.prompts_per_step, r.samples_per_prompt))
             if cfg.eval.interval > 0:
-                # The built-in tasks evaluate each benchmark with the task of its problems.
-                own = None if cfg.task in BUILTIN else self.task
-                self.eval_sets = load_benchmarks(own, cfg.eval.benchmarks, cfg.eval.limit)
+                self.eval_sets = training_benchmarks(self.task, cfg.eval.benchmarks, cfg.eval.limit)
         actor_path = str(self.checkpoint / "actor") if self.checkpoint else cfg.model.path
         critic_path = str(self.checkpoint / "critic") if self.checkpoint else cfg.model.path
         self.learner = PPOLearner(cfg, actor_path, critic_path, self.dist)

@@ -33,7 +33,7 @@ import torch
 from tensordict import TensorDictBase
 
 from orz_rl import keys
-from orz_rl.envs.registry import get_task
+from orz_rl.envs.registry import BUILTIN, get_task
 from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.problems.benchmarks import DATA_DIR, KNOWN, resolve_benchmark
 from orz_rl.problems.formats import load_any_problems
@@ -142,6 +142,12 @@ def load_benchmarks(
         problems = published_between(problems, since, until)[: limit or None]
         out[name] = (task if task is not None else task_for(problems), problems)
     return out
+
+
+def training_benchmarks(task: Task, specs: Sequence[str], limit: int = 0) -> dict[str, tuple[Task, list]]:
+    """The benchmarks a training run evaluates on: under a built-in task (math, code, mixed) each
+    scored by the task of its problems, under a task of one's own all by that task."""
+    return load_benchmarks(None if task.name in BUILTIN else task, specs, limit)
 
 
 def _record(

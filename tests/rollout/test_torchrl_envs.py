@@ -38,7 +38,8 @@ def test_single_turn_collector_fills_a_replay_buffer_from_torchrls_countdown_env
     assert (sample.get(keys.PROMPT_ID) == -1).all()
     reasons = as_strings(sample.get(keys.FINISH_REASON))
     assert sample.get(keys.STOPPED).tolist() == [r == "stop" for r in reasons]
-    lengths = sample.get(keys.RESPONSE_MASK).sum(-1)
+    # A ragged buffer: rollouts padded to different widths come back as a list, not a stack.
+    lengths = torch.stack([m.sum(-1) for m in sample.get(keys.RESPONSE_MASK, as_list=True)])
     assert torch.equal(lengths, sample.get(keys.RESPONSE_LENGTH)) and (lengths > 0).all()
 
 
