@@ -249,8 +249,8 @@ _POWERS = {"square": "^2", "sq": "^2", "cubic": "^3", "cu": "^3"}
 def unit_words(s: str) -> str | None:
     """The unit of a number (``"kilometer/second"`` of ``5 \\text{ km/s}``, ``"dollar"`` of
     ``\\$5``): names, abbreviations, plurals and "square" spelled one way; ``None`` if none."""
-    s = _LATEX_SPACE_RE.sub(" ", _WRAPPED_RE.sub(r"\1", s.strip()))
-    s = _WRAPPED_RE.sub(r"\1", s).replace("\\mbox", "").strip()
+    # Twice: a wrapper inside a wrapper (\text{5 \mbox{cm}}).
+    s = _LATEX_SPACE_RE.sub(" ", _WRAPPED_RE.sub(r"\1", _WRAPPED_RE.sub(r"\1", s.strip()))).strip()
     if re.fullmatch(r"\\?\$\s*[-+]?[\d.,]*\d", s):
         return "dollar"
     units = _UNITS_RE.fullmatch(s)

@@ -177,11 +177,13 @@ def _judge_calls(program: str, tests: CodeTests, sandbox: Sandbox) -> str:
                 return "memory"
             if kind == "raise":
                 return "runtime_error"
+            if kind != "ok":  # "unpicklable": no value a test can compare
+                return "wrong_answer"
             try:
-                got = loads_data(value) if kind == "ok" else None
+                got = loads_data(value)
             except Exception:  # not plain data (or not a pickle at all): no answer
                 return "wrong_answer"
-            if kind != "ok" or (list(got) if isinstance(got, tuple) else got) != expected:
+            if (list(got) if isinstance(got, tuple) else got) != expected:
                 return "wrong_answer"
     return "passed"
 

@@ -455,6 +455,11 @@ class Sandbox:
             return "memory"
         return "ok" if exit_code == 0 else "error"
 
+    def _ended(self, pipes: _Pipes) -> str:
+        """The status of a process a session gave up on: killed if still running, then read."""
+        self._kill(pipes.proc)
+        return self._status(pipes, None if pipes.failed else pipes.proc.wait())
+
     def run(self, source: str, stdin: bytes | str = b"", seconds: float | None = None) -> RunResult:
         """Run ``source`` as a script on ``stdin`` for ``seconds`` at most (``cfg.timeout`` if
         ``None``); its stdout, exit code and status."""
@@ -528,9 +533,7 @@ class FunctionSession:
         self.calls = 0
 
     def _fail(self) -> None:
-        self._sandbox._kill(self._pipes.proc)
-        exit_code = None if self._pipes.failed else self._pipes.proc.wait()
-        status = self._sandbox._status(self._pipes, exit_code)
+        status = self._sandbox._ended(self._pipes)
         # Ended on its own, with status 0: it exited before answering (os._exit(0), sys.exit in load).
         self.failure = "error" if status == "ok" else status
 
@@ -574,9 +577,7 @@ class JudgeProcess:
     def ended(self) -> str:
         """How it ended, once :meth:`next_line` gave ``None``: a status of :data:`STATUSES`
         (``sandbox_error``: it never started)."""
-        self._sandbox._kill(self._pipes.proc)
-        exit_code = None if self._pipes.failed else self._pipes.proc.wait()
-        return self._sandbox._status(self._pipes, exit_code)
+        return self._sandbox._ended(self._pipes)
 
     def reply(self, line: str) -> None:
         """Answer its latest request with the program's reply line."""
