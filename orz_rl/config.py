@@ -73,6 +73,11 @@ class RolloutConfig:
     vllm_cpu_kv_cache_gib: float = 1.0
     """On a CPU: GiB of memory for vLLM's KV cache (set explicitly: vLLM's automatic sizing counts
     the trainer's own memory in the same process)."""
+    tis_cap: float = 0.0
+    """Truncated importance sampling against the engine's numerics (0: off, as ORZ): each token's
+    policy loss is weighted by ``min(pi_trainer / pi_engine, tis_cap)`` of its old log-probs, so
+    that tokens the engine sampled more readily than the trainer would are not over-weighted
+    (``orz_rl.ppo.mismatch``; Yao et al. 2025 use 2)."""
 
 
 @dataclass(frozen=True)
@@ -134,10 +139,19 @@ class EvalDuringTrainingConfig:
     """Only the first this many questions of each benchmark (0: all)."""
 
 
+Aggregation = Literal["seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm"]
+
+
 @dataclass(frozen=True)
 class PPOConfig:
     """The PPO update."""
 
+    advantage: Literal["gae", "grpo", "dr_grpo", "rloo", "reinforce_pp", "orz_grpo"] = "gae"
+    """Advantage estimator (``orz_rl.ppo.estimators``): ORZ's GAE with a learned critic, or a
+    critic-free baseline (no critic is built, stepped or saved): GRPO (group mean and std), Dr. GRPO
+    (group mean; with ``--ppo.aggregation seq-mean-token-sum-norm``), RLOO (leave-one-out mean),
+    REINFORCE++ (batch-normalised return), or ``orz_grpo``, ORZ's own GRPO switch as its code
+    behaves (group mean only, then batch normalisation)."""
     gamma: float = 1.0
     """GAE discount (ORZ: 1.0)."""
     lmbda: float = 1.0
@@ -152,8 +166,14 @@ class PPOConfig:
     """Rewards are clipped to [-reward_clip, reward_clip] before use."""
     normalize_advantages: bool = True
     """Normalise advantages by mean/std over every valid token of the batch."""
-    aggregation: Literal["seq-mean-token-mean", "token-mean"] = "seq-mean-token-mean"
-    """Loss reduction: ORZ's mean over each sequence's tokens then over sequences, or a flat token mean."""
+    aggregation: Literal["seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm"] = (
+        "seq-mean-token-mean"
+    )
+    """Loss reduction: ORZ's mean over each sequence's tokens then over sequences, a flat token mean,
+    or Dr. GRPO's sum over each sequence's tokens divided by ``rollout.max_new_tokens`` (a constant,
+    not the sequence's length), then the mean over sequences."""
+    entropy_coef: float = 0.0
+    """Entropy bonus of the policy loss, ``-entropy_coef * H`` per token (ORZ: 0, none)."""
     policy_steps_per_rollout: int = 1
     """Actor optimiser steps per generation step (ORZ: exactly 1, strictly on-policy)."""
     old_log_probs_from_update: bool = True
@@ -183,6 +203,11 @@ class PPOConfig:
     which 8,000-token responses of a 7B model need on 80 GB GPUs (``--dry-run`` shows both)."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm of actor and critic."""
+
+    @property
+    def learns_critic(self) -> bool:
+        """Whether the advantage estimator reads a learned critic (only ORZ's ``gae`` does)."""
+        return self.advantage == "gae"
 
 
 @dataclass(frozen=True)

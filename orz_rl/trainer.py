@@ -21,7 +21,7 @@ from orz_rl import keys
 from orz_rl.config import TrainConfig
 from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.models.loading import load_tokenizer
-from orz_rl.ppo.advantages import compute_advantages, set_next_values, set_token_rewards
+from orz_rl.ppo.estimators import estimate_advantages
 from orz_rl.ppo.learner import PPOLearner
 from orz_rl.ppo.packing import pad_share_metrics
 from orz_rl.ppo.update import forward_all, optimise
@@ -34,7 +34,7 @@ from orz_rl.rollout.generation import describe_generation, start_generation
 from orz_rl.runtime import checkpoint as ckpt
 from orz_rl.runtime import preflight
 from orz_rl.runtime.distributed import Distributed
-from orz_rl.runtime.metrics import rollout_metrics, training_batch_metrics
+from orz_rl.runtime.metrics import memory_metrics, rollout_metrics, training_batch_metrics
 from orz_rl.runtime.run_log import RunLog, jsonable
 from orz_rl.runtime.signals import StopRequest
 from orz_rl.runtime.timing import Timer, step_time_metrics
@@ -106,7 +106,7 @@ class Trainer:
         #: Seconds of the current step inside the actor's and critic's forward and backward passes.
         self.model_clock = Timer()
         # ppo.overlap_critic_update: the next rollout sampled during the critic update.
-        overlap = cfg.ppo.overlap_critic_update and not self.dist.active
+        overlap = cfg.ppo.overlap_critic_update and not self.dist.active and self.learner.critic is not None
         self.ahead = RolloutAhead() if overlap and main else None
         self.history: list[dict[str, float]] = []
         #: The distinct prompt ids each step trained on, in order (``prompts.jsonl``).
@@ -175,23 +175,25 @@ class Trainer:
             with timer("old_log_probs"):
                 log_prob = forward_all(lambda m: actor.get_dist(m).log_prob(m.get(keys.ACTION)), *args)
                 batch.set(keys.SAMPLE_LOG_PROB, log_prob)
-        with timer("critic_values"):
-            value = forward_all(lambda m: critic(m.clone(False)).get(keys.STATE_VALUE), *args)
-            batch.set(keys.STATE_VALUE, value)
+        if critic is not None:  # none for a critic-free estimator (ppo.advantage)
+            with timer("critic_values"):
+                value = forward_all(lambda m: critic(m.clone(False)).get(keys.STATE_VALUE), *args)
+                batch.set(keys.STATE_VALUE, value)
 
     def compute_advantages(self, batch: TensorDict, timer: Timer) -> None:
-        """Sparse token rewards, then TorchRL's GAE (gamma = lambda = 1) and batch normalisation."""
+        """Advantages by ``ppo.advantage``: ORZ's GAE from the critic's values, or a critic-free one."""
+        p, g = self.cfg.ppo, self.cfg.rollout.samples_per_prompt
         with timer("advantages"):
-            set_token_rewards(batch, self.cfg.ppo.reward_clip)
-            set_next_values(batch)
-            compute_advantages(batch, self.learner.gae, normalize=self.cfg.ppo.normalize_advantages)
+            args = dict(group_size=g, normalize=p.normalize_advantages, reward_clip=p.reward_clip)
+            estimate_advantages(batch, p.advantage, self.learner.gae, **args)
 
     def update_policy(self, timer: Timer) -> dict[str, float]:
-        """ORZ: exactly one actor step per rollout (``policy_steps_per_rollout``)."""
+        """ORZ: one actor step per rollout; and how far the engine was from the trainer (``rollout/``)."""
         ppo, steps = self.learner, self.cfg.ppo.policy_steps_per_rollout
         with timer("policy_update"):
             out = self._optimise(ppo.policy_loss, ppo.actor_optim, ppo.actor_sched, steps)
-        return {f"actor/{k}": v for k, v in out.items()} | {"actor/lr": ppo.actor_sched.get_last_lr()[0]}
+        actor = {f"actor/{k}": v for k, v in out.items()} | {"actor/lr": ppo.actor_sched.get_last_lr()[0]}
+        return actor | ppo.policy_loss.mismatch.take(self.dist)
 
     def update_critic(self, timer: Timer) -> dict[str, float]:
         """ORZ: 12 critic mini-batch steps per rollout (``critic_steps_per_rollout``)."""
@@ -237,9 +239,9 @@ class Trainer:
         metrics |= self.update_policy(timer)
         self.sync_weights(timer)
         self.start_next_rollout()
-        metrics |= self.update_critic(timer)
+        metrics |= self.update_critic(timer) if self.learner.critic is not None else {}
         timer.seconds["step"] = time.perf_counter() - start
-        return metrics | step_time_metrics(timer, self.model_clock, self._engine_seconds)
+        return metrics | step_time_metrics(timer, self.model_clock, self._engine_seconds) | memory_metrics()
 
     def rollout_figures(self, batch: TensorDict) -> dict[str, float]:
         """The batch's figures; on rank 0 (which holds the texts, and alone logs) also the rollout's
@@ -281,14 +283,12 @@ class Trainer:
         print(f"orz-rl: resuming from {self.checkpoint} (step {self.step} of {self.total_steps})")
 
     def save(self, tag: str) -> Path:
-        """A complete checkpoint under ``run_dir/checkpoints/tag`` (atomic; ``keep_last`` retained).
-
-        Under torchrun every rank takes part (the sharded weights and optimiser states are
-        gathered) and rank 0 writes it."""
+        """A complete checkpoint under ``run_dir/checkpoints/tag`` (atomic; ``keep_last`` retained);
+        under torchrun every rank takes part (sharded weights and optimiser states gathered)."""
         path = self.cfg.run_dir / "checkpoints" / tag
         actor, critic, whole = self.learner.actor_model, self.learner.critic, self.dist.active
         actor_state = self.dist.full_state_dict(actor) if whole else None
-        critic_state = self.dist.full_state_dict(critic) if whole else None
+        critic_state = self.dist.full_state_dict(critic) if whole and critic is not None else None
         state = self.state()
         if self.dist.is_main:
             ckpt.save_checkpoint(
@@ -329,7 +329,7 @@ class Trainer:
                     if main:
                         self.log.log(self.step, metrics)
                         bar.update(1)
-                        bar.set_postfix({k: f"{metrics[key]:.3f}" for k, key in _BAR.items()})
+                        bar.set_postfix({k: f"{metrics[m]:.3f}" for k, m in _BAR.items() if m in metrics})
                     self.history.append(metrics)
                     history.append(metrics)
                     if cfg.save_interval > 0 and self.step % cfg.save_interval == 0:

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from orz_rl import keys
-from orz_rl.config import EvalDuringTrainingConfig, PPOConfig, RolloutConfig, TrainConfig
+from orz_rl.config import EvalDuringTrainingConfig, OptimConfig, PPOConfig, RolloutConfig, TrainConfig
 from orz_rl.models.loading import load_causal_lm, load_tokenizer
 from orz_rl.ppo.critic import Critic
+from orz_rl.ppo.estimators import grpo_scores
 from orz_rl.problems.problem import Problem
 from orz_rl.problems.prompts import render_prompt
 from orz_rl.recipes import RECIPES
@@ -187,6 +188,68 @@ def test_the_step_split_counts_transformers_generate_as_the_engines_model_time(t
     for row in (first, second):
         outside = row["time/step"] - row["time/model_engine"] - row["time/model_forward_backward"]
         assert row["time/outside_model"] == pytest.approx(outside)
+
+
+def test_a_critic_free_run_builds_steps_and_saves_no_critic_and_resumes_without_one(tiny_model_dir, tmp_path):
+    ppo = PPOConfig(micro_batch_size=8, advantage="grpo")
+    cfg = _small_cpu_default(tiny_model_dir, tmp_path, backend="transformers", ppo=ppo, max_steps=2)
+    trainer = Trainer(cfg)
+    learner = trainer.learner
+    assert learner.critic is None and learner.value_operator is None and learner.value_loss is None
+    assert learner.critic_optim is None and learner.critic_sched is None
+    trained = {id(p) for group in learner.actor_optim.param_groups for p in group["params"]}
+    assert trained == {id(p) for p in learner.actor_model.parameters()}, "only the actor's parameters train"
+    history = trainer.train()
+    for row in history:
+        critic_keys = [
+            k for k in row if k.startswith("critic/") or k in ("time/critic_values", "time/critic_update")
+        ]
+        assert not critic_keys, f"a run without a critic logged {critic_keys}"
+    # The last step trained on GRPO's advantages: each response's group-standardised reward.
+    rows = trainer.buffer[:]
+    mask = rows[keys.RESPONSE_MASK]
+    scores = grpo_scores(rows[keys.EPISODE_REWARD], cfg.rollout.samples_per_prompt)
+    torch.testing.assert_close(rows[keys.ADVANTAGE].squeeze(-1), torch.where(mask, scores[:, None], 0.0))
+    assert scores.abs().sum() > 0, "a step with some signal (the seed is fixed)"
+    final = cfg.run_dir / "checkpoints" / "final"
+    assert (final / "actor").is_dir() and not (final / "critic").exists()
+    state = torch.load(final / "trainer_state.pt", weights_only=False)
+    assert not {"critic_optim", "critic_sched"} & state.keys()
+    resumed = Trainer(replace(cfg, resume=cfg.run_dir, max_steps=3))
+    assert resumed.step == 2 and resumed.learner.critic is None
+    [row] = resumed.train()
+    assert row["actor/lr"] > history[-1]["actor/lr"], "the actor's schedule continued"
+
+
+class _SkipsTheFirstSync(Trainer):
+    """A trainer whose engine misses the first step's weight sync, as a broken sync would."""
+
+    def sync_weights(self, timer) -> None:
+        if self.step > 0:
+            super().sync_weights(timer)
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_an_engine_that_missed_a_sync_shows_in_the_next_steps_mismatch_metrics(
+    tiny_model_dir, vllm_engine, tmp_path, stale
+):
+    optim = OptimConfig(actor_lr=5e-4, warmup_steps=1, critic_lr=2e-3, critic_warmup_steps=1)
+    cfg = _small_cpu_default(
+        tiny_model_dir, tmp_path, ppo=PPOConfig(micro_batch_size=8), optim=optim, max_steps=2
+    )
+    trainer = (_SkipsTheFirstSync if stale else Trainer)(cfg, llm=vllm_engine)
+    try:
+        first, second = trainer.train()
+    finally:
+        vLLMInProcessUpdater(vllm_engine).push_weights(load_causal_lm(str(tiny_model_dir)))
+    # Before any update engine and trainer hold the same weights: only kernels differ.
+    assert first["rollout/logprob_abs_diff_mean"] < 1e-4
+    if stale:  # the second rollout came from the first step's weights, scored by the second's
+        assert second["rollout/logprob_abs_diff_mean"] > 1e-3
+        assert second["rollout/logprob_k3_kl"] > 1e-4
+    else:
+        assert second["rollout/logprob_abs_diff_mean"] < 1e-4
+        assert second["rollout/logprob_abs_diff_max"] < 1e-4
 
 
 class _RecordingTrainer(Trainer):

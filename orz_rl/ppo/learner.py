@@ -1,6 +1,7 @@
 """The learner: actor and critic as ORZ sets them up, with their losses, optimisers and GAE.
 
-Two separate copies of the base model (no shared weights), the critic with ORZ's value head;
+Two separate copies of the base model (no shared weights), the critic with ORZ's value head
+(none where the advantage estimator is critic-free, :mod:`orz_rl.ppo.estimators`);
 each forward pass packs sequences into rows of ``ppo.pack_tokens``; both sharded over the
 training ranks (FSDP2; a no-op in one process); TorchRL's ``ClipPPOLoss`` for the actor and
 ORZ's clipped value loss for the critic; AdamW with a linear warm-up for each.
@@ -28,7 +29,8 @@ class PPOLearner:
 
     Attributes:
         actor_model: the actor, a Hugging Face causal LM (what generation and checkpoints use).
-        critic: the :class:`~orz_rl.ppo.critic.Critic`.
+        critic: the :class:`~orz_rl.ppo.critic.Critic` (``None`` without one, as every other
+            critic attribute then).
         actor: the actor as TorchRL's losses read it (a distribution over ``action``).
         value_operator: the critic as a TorchRL value module writing ``state_value``.
         policy_loss, value_loss: the two losses.
@@ -42,30 +44,44 @@ class PPOLearner:
         dtype = getattr(torch, cfg.model.dtype)
         self.dist = dist
         self.actor_model = load_causal_lm(actor_path, dtype=dtype).eval()
-        # Separate copy of the base model: actor and critic share no weights (ORZ).
-        self.critic = Critic.from_pretrained(critic_path, dtype=dtype).eval()
         self.gae = make_gae(p.gamma, p.lmbda)
         if p.activation_checkpointing:
             enable_activation_checkpointing(self.actor_model)
-            enable_activation_checkpointing(self.critic.backbone)
         self.pack_tokens = r.max_prompt_tokens + r.max_new_tokens if p.pack_tokens < 0 else p.pack_tokens
         self.actor = make_training_actor(self.actor_model, self.pack_tokens)
-        self.critic.pack_tokens = self.pack_tokens
         # The module FSDP wraps is the one the loss calls (ResponseLogits): its forward gathers
         # the embeddings and the head around the decoder layers' own gathers.
         dist.shard(self.actor[0].module, self.actor_model.get_decoder().layers)
-        dist.shard(self.critic, self.critic.backbone.layers)
-        self.value_operator = make_value_operator(self.critic)
         self.policy_loss = TokenClipPPOLoss(
             self.actor,
             clip_epsilon=p.clip_epsilon,
             aggregation=p.aggregation,
             on_policy_without_old_log_probs=self.old_log_probs_from_update(p),
-        )
-        self.value_loss = ClippedValueLoss(
-            self.value_operator, clip_value=p.value_clip, coeff=p.value_loss_coeff, aggregation=p.aggregation
+            norm_tokens=r.max_new_tokens,
+            tis_cap=r.tis_cap,
+            entropy_coef=p.entropy_coef,
         )
         self.actor_optim, self.actor_sched = make_optimizer(self.actor_model, o.actor_lr, o, o.warmup_steps)
+        self.critic = self.value_operator = self.value_loss = self.critic_optim = self.critic_sched = None
+        if p.learns_critic:
+            self._build_critic(cfg, critic_path, dtype)
+
+    def _build_critic(self, cfg: TrainConfig, path: str, dtype: torch.dtype) -> None:
+        p, o, dist = cfg.ppo, cfg.optim, self.dist
+        # Separate copy of the base model: actor and critic share no weights (ORZ).
+        self.critic = Critic.from_pretrained(path, dtype=dtype).eval()
+        if p.activation_checkpointing:
+            enable_activation_checkpointing(self.critic.backbone)
+        self.critic.pack_tokens = self.pack_tokens
+        dist.shard(self.critic, self.critic.backbone.layers)
+        self.value_operator = make_value_operator(self.critic)
+        self.value_loss = ClippedValueLoss(
+            self.value_operator,
+            clip_value=p.value_clip,
+            coeff=p.value_loss_coeff,
+            aggregation=p.aggregation,
+            norm_tokens=cfg.rollout.max_new_tokens,
+        )
         self.critic_optim, self.critic_sched = make_optimizer(
             self.critic, o.critic_lr, o, o.critic_warmup_steps
         )
@@ -79,17 +95,20 @@ class PPOLearner:
     def state_dict(self) -> dict:
         """Optimiser and scheduler states (whole, keyed by parameter name, when sharded: a collective)."""
         sharded = self.dist.active
-        return {
+        state = {
             "actor_optim": optimizer_state(self.actor_model, self.actor_optim, sharded),
-            "critic_optim": optimizer_state(self.critic, self.critic_optim, sharded),
             "actor_sched": self.actor_sched.state_dict(),
-            "critic_sched": self.critic_sched.state_dict(),
         }
+        if self.critic is not None:
+            state["critic_optim"] = optimizer_state(self.critic, self.critic_optim, sharded)
+            state["critic_sched"] = self.critic_sched.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         """Load what :meth:`state_dict` saved, on any number of ranks."""
         sharded = self.dist.active
         load_optimizer_state(self.actor_model, self.actor_optim, state["actor_optim"], sharded)
-        load_optimizer_state(self.critic, self.critic_optim, state["critic_optim"], sharded)
         self.actor_sched.load_state_dict(state["actor_sched"])
-        self.critic_sched.load_state_dict(state["critic_sched"])
+        if self.critic is not None:
+            load_optimizer_state(self.critic, self.critic_optim, state["critic_optim"], sharded)
+            self.critic_sched.load_state_dict(state["critic_sched"])

@@ -14,8 +14,8 @@ the mean over each sequence's valid tokens, then the mean over sequences.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from tensordict import TensorDict, TensorDictBase
@@ -25,8 +25,8 @@ from torchrl.objectives import ClipPPOLoss, LossModule
 from torchrl.objectives.utils import distance_loss
 
 from orz_rl import keys
-
-Aggregation = Literal["seq-mean-token-mean", "token-mean"]
+from orz_rl.config import Aggregation
+from orz_rl.ppo.mismatch import LogProbMismatch
 
 
 def aggregate_token_loss(
@@ -35,12 +35,15 @@ def aggregate_token_loss(
     mode: Aggregation = "seq-mean-token-mean",
     num_sequences: int | None = None,
     num_tokens: int | None = None,
+    norm_tokens: int | None = None,
 ) -> torch.Tensor:
     """Reduce a per-token loss ``[N, R]`` over valid tokens only.
 
     ``num_sequences`` / ``num_tokens`` are the whole batch's counts when ``loss``
     is one micro-batch of it, so that summing the micro-batch results (gradient
-    accumulation) gives exactly the full-batch loss.
+    accumulation) gives exactly the full-batch loss. ``seq-mean-token-sum-norm`` (Dr. GRPO)
+    divides each sequence's sum by the same constant, ``norm_tokens`` (the generation budget;
+    default the padded width ``R``), not by its own length.
     """
     # where, not multiply: a padded position may hold inf/nan and nan * 0 is nan.
     loss = torch.where(mask, loss, torch.zeros((), dtype=loss.dtype))
@@ -49,7 +52,12 @@ def aggregate_token_loss(
         return per_seq.sum() / (num_sequences or loss.shape[0])
     if mode == "token-mean":
         return loss.sum() / (num_tokens or mask.sum().clamp_min(1))
-    raise ValueError(f"unknown aggregation {mode!r}; expected 'seq-mean-token-mean' or 'token-mean'")
+    if mode == "seq-mean-token-sum-norm":
+        return loss.sum() / (norm_tokens or loss.shape[-1]) / (num_sequences or loss.shape[0])
+    raise ValueError(
+        f"unknown aggregation {mode!r}; expected 'seq-mean-token-mean', 'token-mean' "
+        "or 'seq-mean-token-sum-norm'"
+    )
 
 
 class TokenClipPPOLoss(ClipPPOLoss):
@@ -63,6 +71,13 @@ class TokenClipPPOLoss(ClipPPOLoss):
     this forward pass, detached: right when the actor has not moved since the rollout (ORZ's one
     policy step per rollout), where the ratio is 1, nothing clips and the gradient is the policy
     gradient. Without it a missing ``sample_log_prob`` is an error, as in TorchRL.
+
+    Where the batch holds the engine's ``generation_log_prob``, every token's distance between
+    them and the old log-probs goes to :attr:`mismatch` (:mod:`orz_rl.ppo.mismatch`), and with
+    ``tis_cap > 0`` each token's surrogate is weighted by ``min(pi_old / pi_engine, tis_cap)``
+    through TorchRL's gradient-free behaviour weight (``log_is_weight`` of ``_log_weight``), inside
+    the min of the clip. ``entropy_coef > 0`` adds TorchRL's entropy bonus, ``-coef * H`` per token,
+    aggregated as the objective is (``loss_entropy``; ORZ has none).
     """
 
     @dataclass
@@ -80,12 +95,16 @@ class TokenClipPPOLoss(ClipPPOLoss):
         clip_epsilon: float = 0.2,
         aggregation: Aggregation = "seq-mean-token-mean",
         on_policy_without_old_log_probs: bool = False,
+        norm_tokens: int | None = None,
+        tis_cap: float = 0.0,
+        entropy_coef: float = 0.0,
     ):
         super().__init__(
             actor_network,
             critic_network=None,
             clip_epsilon=clip_epsilon,
-            entropy_bonus=False,  # ORZ: no entropy bonus
+            entropy_bonus=entropy_coef > 0,  # ORZ: none
+            entropy_coeff=entropy_coef,
             normalize_advantage=False,  # ORZ normalises over the whole batch, before micro-batching
             reduction="none",
             functional=False,
@@ -93,8 +112,13 @@ class TokenClipPPOLoss(ClipPPOLoss):
         self.set_keys(sample_log_prob=keys.SAMPLE_LOG_PROB, action=keys.ACTION, advantage=keys.ADVANTAGE)
         self.loss_mask_key = None  # masking is ours, by response_mask
         self.aggregation = aggregation
+        self.norm_tokens = norm_tokens
         self.on_policy_without_old_log_probs = on_policy_without_old_log_probs
+        self.tis_cap = tis_cap
+        #: The engine's distance from the old log-probs, over the tokens seen since its last take.
+        self.mismatch = LogProbMismatch()
         self._log_weight_cache: torch.Tensor | None = None
+        self._old_log_prob: torch.Tensor | None = None
 
     def _log_weight(self, tensordict, adv_shape):
         if self.on_policy_without_old_log_probs and self.tensor_keys.sample_log_prob not in tensordict.keys():
@@ -102,9 +126,16 @@ class TokenClipPPOLoss(ClipPPOLoss):
             # Zero, with the gradient of log_prob: exp() is 1 and its gradient d log_prob.
             log_weight = (log_prob - log_prob.detach()).unsqueeze(-1)
             out = (log_weight, dist, torch.zeros_like(log_weight).detach(), None)
+            old = log_prob.detach()
         else:
             out = super()._log_weight(tensordict, adv_shape)
-        self._log_weight_cache = out[0].detach()
+            old = tensordict.get(self.tensor_keys.sample_log_prob)
+        self._log_weight_cache, self._old_log_prob = out[0].detach(), old
+        engine = tensordict.get(keys.GENERATION_LOG_PROB, None)
+        if self.tis_cap > 0 and engine is not None:
+            # Capped above, so finite everywhere (padding included, which the mask drops later).
+            log_is_weight = (old - engine).clamp_max(math.log(self.tis_cap)).unsqueeze(-1)
+            out = (*out[:3], log_is_weight)
         return out
 
     def forward(
@@ -114,7 +145,16 @@ class TokenClipPPOLoss(ClipPPOLoss):
         mask = tensordict.get(self.tensor_keys.mask)
         loss = td_out.get("loss_objective").reshape(mask.shape)
         log_weight = self._log_weight_cache.reshape(mask.shape)
-        self._log_weight_cache = None
+        engine = tensordict.get(keys.GENERATION_LOG_PROB, None)
+        if engine is not None:
+            self.mismatch.add(self._old_log_prob.reshape(mask.shape), engine, mask)
+        self._log_weight_cache = self._old_log_prob = None
+        extra = {}
+        if self.entropy_bonus:
+            entropy = td_out.get("loss_entropy").reshape(mask.shape)
+            extra["loss_entropy"] = aggregate_token_loss(
+                entropy, mask, self.aggregation, num_sequences, num_tokens, self.norm_tokens
+            )
         lo, hi = self._clip_bounds
         with torch.no_grad():
             clipped = ((log_weight < lo) | (log_weight > hi)) & mask
@@ -124,10 +164,11 @@ class TokenClipPPOLoss(ClipPPOLoss):
         return TensorDict(
             {
                 "loss_objective": aggregate_token_loss(
-                    loss, mask, self.aggregation, num_sequences, num_tokens
+                    loss, mask, self.aggregation, num_sequences, num_tokens, self.norm_tokens
                 ),
                 "clip_fraction": clipped.sum() / valid,
                 "approx_kl": approx_kl,
+                **extra,
             }
         )
 
@@ -159,6 +200,7 @@ class ClippedValueLoss(LossModule):
         clip_value: float = 0.2,
         coeff: float = 0.5,
         aggregation: Aggregation = "seq-mean-token-mean",
+        norm_tokens: int | None = None,
     ) -> None:
         super().__init__()
         self._set_deprecated_ctor_keys()
@@ -166,6 +208,7 @@ class ClippedValueLoss(LossModule):
         self.clip_value = clip_value
         self.coeff = coeff
         self.aggregation = aggregation
+        self.norm_tokens = norm_tokens
 
     def _forward_value_estimator_keys(self, **kwargs) -> None:
         pass
@@ -188,7 +231,9 @@ class ClippedValueLoss(LossModule):
         return TensorDict(
             {
                 "loss_critic": self.coeff
-                * aggregate_token_loss(loss, mask, self.aggregation, num_sequences, num_tokens),
+                * aggregate_token_loss(
+                    loss, mask, self.aggregation, num_sequences, num_tokens, self.norm_tokens
+                ),
                 "value_clip_fraction": clip_frac,
             }
         )

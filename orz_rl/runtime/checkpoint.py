@@ -2,7 +2,8 @@
 
 A checkpoint is a directory ``RUN_DIR/checkpoints/<tag>`` holding
 
-* ``actor/`` and ``critic/``: the models in Hugging Face format (the actor with its tokenizer);
+* ``actor/`` and ``critic/``: the models in Hugging Face format (the actor with its tokenizer; no
+  ``critic/`` for a critic-free estimator);
 * ``trainer_state.pt``: the global step, both optimisers and LR schedulers, the RNG states
   (torch, numpy, Python), the prompt sampler's position, the policy version, and the metrics
   and prompt ids of every step so far;
@@ -80,14 +81,16 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint atomically at ``directory`` (replacing one there) and return it.
 
-    ``actor_state`` and ``critic_state`` are the models' whole state dicts where their own
-    parameters are shards (FSDP2, :meth:`orz_rl.runtime.distributed.Distributed.full_state_dict`).
+    ``critic`` is ``None`` for a run without one (no ``critic/``). ``actor_state`` and
+    ``critic_state`` are the models' whole state dicts where their own parameters are shards
+    (FSDP2, :meth:`orz_rl.runtime.distributed.Distributed.full_state_dict`).
     """
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     actor.save_pretrained(tmp / "actor", safe_serialization=True, state_dict=actor_state)
     tokenizer.save_pretrained(tmp / "actor")
-    critic.save_pretrained(tmp / "critic", state_dict=critic_state)
+    if critic is not None:  # a critic-free estimator has none
+        critic.save_pretrained(tmp / "critic", state_dict=critic_state)
     torch.save(state, tmp / STATE)
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
     manifest = {str(p.relative_to(tmp)): {"bytes": p.stat().st_size, "sha256": _digest(p)} for p in files}

@@ -146,6 +146,15 @@ class Distributed:
         dist.all_reduce(t)
         return dict(zip(names, t.tolist(), strict=True))
 
+    def max(self, values: dict[str, float]) -> dict[str, float]:
+        """Each value's maximum over the ranks."""
+        if not self.active or not values:
+            return values
+        names = sorted(values)
+        t = torch.tensor([values[k] for k in names], dtype=torch.float64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return dict(zip(names, t.tolist(), strict=True))
+
     def any(self, flag: bool) -> bool:
         """True on every rank when it is true on one (stop requests, time limits)."""
         if not self.active:

@@ -7,8 +7,10 @@ computes the rollout's part (the trainer adds its phases' figures).
 from __future__ import annotations
 
 import re
+import resource
 from collections import Counter
 
+import torch
 from tensordict import TensorDict
 
 from orz_rl import keys
@@ -58,13 +60,30 @@ def rollout_metrics(batch: TensorDict, samples_per_prompt: int, max_new_tokens: 
 
 def training_batch_metrics(batch: TensorDict) -> dict[str, float]:
     """The batch's values and raw advantages (``V_target - V``) over valid tokens, and the newest
-    policy version that sampled it."""
+    policy version that sampled it. Without a critic (a critic-free ``ppo.advantage``) the advantages
+    are the estimator's own, and there are no values."""
     mask = batch.get(keys.RESPONSE_MASK)
+    out = {"data/policy_version": batch.get(keys.POLICY_VERSION).max().item()}
+    if keys.STATE_VALUE not in batch.keys():
+        advantage = batch.get(keys.ADVANTAGE).squeeze(-1)
+        return out | {
+            "advantage/mean": advantage[mask].mean().item(),
+            "advantage/abs_mean": advantage[mask].abs().mean().item(),
+        }
     values = batch.get(keys.STATE_VALUE).squeeze(-1)
     raw_adv = batch.get(keys.VALUE_TARGET).squeeze(-1) - values
-    return {
+    return out | {
         "advantage/mean": raw_adv[mask].mean().item(),
         "advantage/abs_mean": raw_adv[mask].abs().mean().item(),
         "critic/value_mean": values[mask].mean().item(),
-        "data/policy_version": batch.get(keys.POLICY_VERSION).max().item(),
     }
+
+
+def memory_metrics() -> dict[str, float]:
+    """The trainer process's peak resident memory so far (with an engine inside it, the engine's
+    too), and on CUDA the peak memory torch allocated on this process's GPU, in GiB."""
+    # Linux reports ru_maxrss in KiB.
+    out = {"system/peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["system/gpu_mem_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return out

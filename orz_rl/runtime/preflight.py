@@ -91,6 +91,7 @@ def config_problems(cfg: TrainConfig) -> tuple[Task | None, list[str]]:
                 f"rollout.prompts_per_step x rollout.samples_per_prompt = {n} responses cannot be split into "
                 f"ppo.{field}_steps_per_rollout = {steps} {field} mini-batches (one response at least each)"
             )
+    problems += estimator_problems(cfg)
     if r.temperature <= 0:
         problems.append(f"rollout.temperature = {r.temperature}: must be above 0 (ORZ samples at 1.0)")
     if task is not None:
@@ -109,6 +110,24 @@ def config_problems(cfg: TrainConfig) -> tuple[Task | None, list[str]]:
             except (FileNotFoundError, ValueError) as e:
                 problems.append(f"eval.benchmarks: {e}")
     return task, problems
+
+
+def estimator_problems(cfg: TrainConfig) -> list[str]:
+    """What a critic-free advantage estimator (``ppo.advantage``) needs: groups to compare within,
+    and Dr. GRPO its constant length normaliser."""
+    p, g = cfg.ppo, cfg.rollout.samples_per_prompt
+    problems = []
+    if p.advantage in ("grpo", "dr_grpo", "rloo", "orz_grpo") and g < 2:
+        problems.append(
+            f"ppo.advantage = {p.advantage!r} compares the responses to one prompt: "
+            f"rollout.samples_per_prompt = {g} must be at least 2"
+        )
+    if p.advantage == "dr_grpo" and p.aggregation != "seq-mean-token-sum-norm":
+        problems.append(
+            f"ppo.advantage = 'dr_grpo' divides each response's loss by a constant, not its length: "
+            f"set ppo.aggregation = 'seq-mean-token-sum-norm' (it is {p.aggregation!r})"
+        )
+    return problems
 
 
 #: Fields a resumed run may change: how long and how it runs, where it logs, how it evaluates,

@@ -104,13 +104,15 @@ class RunLog:
         self.metrics.log(step, metrics)
 
     def record_rollout(self, step: int, batch: TensorDict, tokenizer) -> list[int]:
-        """Log step ``step``'s prompt ids and one right and one wrong response; return the ids."""
+        """Log step ``step``'s prompt ids and one right and one wrong response (each token's advantage
+        and, with a critic, value; ``null`` without); return the ids."""
         ids = list(dict.fromkeys(batch.get(keys.PROMPT_ID).tolist()))
         self._prompts.write(json.dumps({"step": step, "prompt_ids": ids}) + "\n")
         rewards = batch.get(keys.EPISODE_REWARD).tolist()
         picks = [rewards.index(r) for r in (1.0, 0.0) if r in rewards]
         mask = batch.get(keys.RESPONSE_MASK)
         prompts = as_strings(batch.get(keys.PROMPT_TEXT))
+        values = batch.get(keys.STATE_VALUE, None)  # none without a critic (ppo.advantage)
         with self._rollouts.open("a") as f:
             for i in picks:
                 tokens = batch.get(keys.ACTION)[i][mask[i]].tolist()
@@ -119,7 +121,7 @@ class RunLog:
                     "prompt": prompts[i],
                     "tokens": [tokenizer.decode([t]) for t in tokens],
                     "advantages": batch.get(keys.ADVANTAGE)[i][mask[i]].squeeze(-1).tolist(),
-                    "values": batch.get(keys.STATE_VALUE)[i][mask[i]].squeeze(-1).tolist(),
+                    "values": None if values is None else values[i][mask[i]].squeeze(-1).tolist(),
                     "reward": rewards[i],
                 }
                 f.write(json.dumps(row) + "\n")

@@ -280,7 +280,7 @@ class Batches:
     policy_steps: int
     """Actor optimiser steps per generation step."""
     critic_steps: int
-    """Critic optimiser steps per generation step."""
+    """Critic optimiser steps per generation step (0: a critic-free estimator, no critic)."""
     micro_batch: int
     """Sequences per forward/backward pass (``ppo.micro_batch_size``)."""
     ranks: int
@@ -390,7 +390,9 @@ def _training_terms(cfg: TrainConfig, dims: ModelDims, ranks: int, micro: int) -
     d, r = DTYPE_BYTES[cfg.model.dtype], cfg.rollout
     seq = r.max_prompt_tokens + r.max_new_tokens
     terms = []
-    for name, n in (("actor", actor_parameters(dims)), ("critic", critic_parameters(dims))):
+    models = [("actor", actor_parameters(dims))]
+    models += [("critic", critic_parameters(dims))] if cfg.ppo.learns_critic else []
+    for name, n in models:
         shard = f"{_count(n)} / {ranks} ranks" if ranks > 1 else _count(n)
         terms += [
             MemoryTerm(f"{name} parameters ({shard})", n * d // ranks),
@@ -476,7 +478,7 @@ def plan(cfg: TrainConfig) -> RunPlan:
         prompts=r.prompts_per_step,
         samples=r.samples_per_prompt,
         policy_steps=p.policy_steps_per_rollout,
-        critic_steps=p.critic_steps_per_rollout,
+        critic_steps=p.critic_steps_per_rollout if p.learns_critic else 0,
         micro_batch=p.micro_batch_size,
         ranks=ranks,
     )
@@ -579,7 +581,11 @@ def format_plan(run: RunPlan) -> str:
             f"{d.layers} layers, hidden {d.hidden}, {d.heads} heads ({d.kv_heads} kv) of {d.head_dim}, "
             f"MLP {d.intermediate}, vocab {d.vocab}, {'tied' if d.tied else 'untied'} LM head",
         ),
-        _row("parameters", f"actor {_count(actor_parameters(d))}, critic {_count(critic_parameters(d))}"),
+        _row(
+            "parameters",
+            f"actor {_count(actor_parameters(d))}, "
+            + (f"critic {_count(critic_parameters(d))}" if b.critic_steps else "no critic (ppo.advantage)"),
+        ),
         "",
     ]
     if run.gpu:
@@ -629,6 +635,8 @@ def format_plan(run: RunPlan) -> str:
         _row(f"responses ({b.prompts} prompts x {b.samples} samples)", f"{b.responses:,}"),
     ]
     for name, steps in (("policy", b.policy_steps), ("critic", b.critic_steps)):
+        if not steps:
+            continue
         lines += [
             _row(
                 f"{name} mini-batch ({steps} optimiser step(s) per generation step)",

@@ -109,15 +109,17 @@ def advantages_html(run_dir: Path, step: int = -1) -> str:
         ".r{font-family:monospace;white-space:pre-wrap;line-height:1.8}"
         ".p{color:#777;white-space:pre-wrap;font-size:85%}</style>",
         f"<h1>{html.escape(str(run_dir))}: step {step}</h1>",
-        "<p>Each response token is shaded by its GAE advantage: green above 0, red below; hover for "
-        "the advantage and the critic's value.</p>",
+        "<p>Each response token is shaded by its advantage: green above 0, red below; hover for "
+        "the advantage and the critic's value (where the run has a critic).</p>",
     ]
     for row in chosen:
         scale = max((abs(a) for a in row["advantages"]), default=0.0)
+        values = row["values"] or [None] * len(row["tokens"])  # None: a run without a critic
         spans = "".join(
-            f"<span style='background:{_shade(a, scale)}' title='advantage {a:+.3f}, value {v:.3f}'>"
-            f"{html.escape(t)}</span>"
-            for t, a, v in zip(row["tokens"], row["advantages"], row["values"], strict=True)
+            f"<span style='background:{_shade(a, scale)}' title='advantage {a:+.3f}"
+            + (f", value {v:.3f}'>" if v is not None else "'>")
+            + f"{html.escape(t)}</span>"
+            for t, a, v in zip(row["tokens"], row["advantages"], values, strict=True)
         )
         parts.append(
             f"<h2>reward {row['reward']:g}</h2><div class='p'>{html.escape(row['prompt'][-300:])}</div>"

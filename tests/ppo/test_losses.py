@@ -113,6 +113,25 @@ def test_aggregation_modes_over_micro_batches_equal_full_batch():
     torch.testing.assert_close(flat, loss[mask].mean())
 
 
+def test_dr_grpo_divides_every_sequence_by_the_same_budget_not_its_length():
+    g = torch.Generator().manual_seed(1)
+    loss = torch.randn(8, 5, generator=g)
+    mask = torch.arange(5)[None] < torch.randint(1, 6, (8, 1), generator=g)
+    budget = 32
+    full = aggregate_token_loss(loss, mask, "seq-mean-token-sum-norm", norm_tokens=budget)
+    by_hand = sum(sum(loss[i, j] for j in range(5) if mask[i, j]) / budget for i in range(8)) / 8
+    torch.testing.assert_close(full, by_hand)
+    parts = sum(
+        aggregate_token_loss(
+            loss[i : i + 3], mask[i : i + 3], "seq-mean-token-sum-norm", num_sequences=8, norm_tokens=budget
+        )
+        for i in range(0, 8, 3)
+    )
+    torch.testing.assert_close(parts, full)
+    # The length-normalised mean weights a short sequence's tokens more: not the same number.
+    assert not torch.allclose(full, aggregate_token_loss(loss, mask, "seq-mean-token-mean"))
+
+
 class _LeafValues(nn.Module):
     def __init__(self) -> None:
         super().__init__()

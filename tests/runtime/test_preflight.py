@@ -107,3 +107,19 @@ def test_a_checkpoint_from_before_a_field_existed_resumes_with_that_fields_defau
         "task = 'mixed' differs from the checkpoint's run ('math'); "
         "a resumed run keeps its settings (use a new run_dir for new ones)"
     ]
+
+
+def test_group_estimators_without_groups_and_dr_grpo_without_its_normaliser_are_named():
+    _, cpu = RECIPES["cpu-default"]
+    alone = replace(cpu, rollout=replace(cpu.rollout, samples_per_prompt=1))
+    assert config_problems(replace(alone, ppo=replace(cpu.ppo, advantage="rloo")))[1] == [
+        "ppo.advantage = 'rloo' compares the responses to one prompt: "
+        "rollout.samples_per_prompt = 1 must be at least 2"
+    ]
+    assert config_problems(replace(alone, ppo=replace(cpu.ppo, advantage="reinforce_pp")))[1] == []
+    assert config_problems(replace(cpu, ppo=replace(cpu.ppo, advantage="dr_grpo")))[1] == [
+        "ppo.advantage = 'dr_grpo' divides each response's loss by a constant, not its length: "
+        "set ppo.aggregation = 'seq-mean-token-sum-norm' (it is 'seq-mean-token-mean')"
+    ]
+    dr = replace(cpu.ppo, advantage="dr_grpo", aggregation="seq-mean-token-sum-norm")
+    assert config_problems(replace(cpu, ppo=dr))[1] == []

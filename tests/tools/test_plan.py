@@ -392,3 +392,17 @@ def test_dry_run_of_an_unknown_model_names_it_without_a_traceback():
     assert out.returncode == 1
     assert "orz-rl: error: model.path 'someone/unknown-model'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_critic_free_run_plans_no_critic_states_and_no_critic_steps():
+    cfg = RECIPES["orz-7b"][1]
+    with_critic = plan(cfg)
+    grpo = plan(replace(cfg, ppo=replace(cfg.ppo, advantage="grpo")))
+    n, ranks = critic_parameters(with_critic.dims), with_critic.training_ranks
+    d = 2  # bf16
+    # Parameters, gradients and AdamW's two moments of the critic, sharded over the ranks.
+    assert with_critic.memory[0].total - grpo.memory[0].total == 4 * n * d // ranks
+    assert not any("critic" in t.name for t in grpo.memory[0].terms)
+    text = format_plan(grpo)
+    assert "no critic (ppo.advantage)" in text and "critic mini-batch" not in text
+    assert "critic mini-batch" in format_plan(with_critic)
