@@ -46,6 +46,7 @@ from pathlib import Path
 import tyro
 
 from orz_rl.recipes.cpu_default import CPU_DEFAULT
+from orz_rl.tools.compare import first_reaching
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,6 @@ class Args:
     """Keep every run's files in this directory (default: a temporary one, removed)."""
     trl_worker: str = ""
     """Internal: run TRL and write its per-step rows to this JSONL file."""
-
-
-def first_reaching(rewards: list[float], target: float, window: int = 10) -> int | None:
-    """The first step (1-based) whose last ``window`` steps' mean reward is at least ``target``."""
-    for step in range(window, len(rewards) + 1):
-        if statistics.fmean(rewards[step - window : step]) >= target:
-            return step
-    return None
 
 
 def summary(rows: list[dict], target: float) -> dict:

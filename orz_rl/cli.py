@@ -15,6 +15,7 @@ COMMANDS = {
     "tasks": "list the tasks --task takes",
     "eval": "sample, grade and report avg@n, pass@k and maj@k on benchmarks",
     "plot": "training curves (PNG) and per-token advantages (HTML) of runs",
+    "compare": "several runs in one figure and one table: steps and seconds to a reward, s/step, memory",
     "build-model": "build the embedded tiny model",
 }
 
@@ -109,6 +110,12 @@ def plot(args: list[str]) -> None:
     run(tyro.cli(PlotConfig, args=args, prog="orz-rl plot"))
 
 
+def compare(args: list[str]) -> None:
+    from orz_rl.tools.compare import CompareConfig, run
+
+    run(tyro.cli(CompareConfig, args=args, prog="orz-rl compare"))
+
+
 def build_model(args: list[str]) -> None:
     from orz_rl.models.tiny import TinyModelConfig, build
 
@@ -121,6 +128,7 @@ HANDLERS: dict[str, Callable[[list[str]], None]] = {
     "tasks": tasks,
     "eval": evaluate,
     "plot": plot,
+    "compare": compare,
     "build-model": build_model,
 }
 
