@@ -172,6 +172,17 @@ class PPOConfig:
     """Loss reduction: ORZ's mean over each sequence's tokens then over sequences, a flat token mean,
     or Dr. GRPO's sum over each sequence's tokens divided by ``rollout.max_new_tokens`` (a constant,
     not the sequence's length), then the mean over sequences."""
+    kl_coef: float = 0.0
+    """A KL term against a frozen copy of the base model, the reference (0: none, as ORZ; its
+    ablation turns it on). The reference is loaded, sharded and checkpointed beside the actor
+    (``orz_rl.ppo.kl``)."""
+    kl_estimator: Literal["k1", "k3"] = "k3"
+    """Per-token estimate of KL(policy || reference): ``k1`` = log-ratio, ``k3`` = exp(-l) - 1 + l
+    (never below 0; ORZ's ``use_kl_estimator_k3``)."""
+    kl_in: Literal["loss", "reward"] = "loss"
+    """Where the KL goes: a loss term with its gradient (GRPO's; ORZ's ``use_kl_loss``) or a penalty
+    on every token's reward before the advantages (InstructGPT's; ORZ's ``init_kl_coef``; the
+    estimators with token rewards: gae, reinforce_pp, orz_grpo)."""
     entropy_coef: float = 0.0
     """Entropy bonus of the policy loss, ``-entropy_coef * H`` per token (ORZ: 0, none)."""
     policy_steps_per_rollout: int = 1
@@ -203,6 +214,11 @@ class PPOConfig:
     which 8,000-token responses of a 7B model need on 80 GB GPUs (``--dry-run`` shows both)."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm of actor and critic."""
+
+    @property
+    def uses_reference(self) -> bool:
+        """Whether a frozen reference model is loaded (a KL term, ``kl_coef > 0``)."""
+        return self.kl_coef > 0
 
     @property
     def learns_critic(self) -> bool:

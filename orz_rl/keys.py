@@ -12,6 +12,7 @@ key                           shape        meaning
 ``response_mask``             [N, R]       True on real response tokens
 ``generation_log_prob``       [N, R]       log-probs reported by the generation backend
 ``sample_log_prob``           [N, R]       log-probs of the actor before the update (PPO's old)
+``ref_log_prob``              [N, R]       log-probs of the frozen reference model (with a KL term)
 ``state_value``               [N, R, 1]    critic value V(s_t) before response token t
 ``("next", "state_value")``   [N, R, 1]    V(s_{t+1}); 0 after the last token
 ``("next", "reward")``        [N, R, 1]    episode reward on the last response token, 0 elsewhere
@@ -39,6 +40,7 @@ ACTION = "action"
 RESPONSE_MASK = "response_mask"
 GENERATION_LOG_PROB = "generation_log_prob"
 SAMPLE_LOG_PROB = "sample_log_prob"
+REF_LOG_PROB = "ref_log_prob"
 STATE_VALUE = "state_value"
 NEXT_STATE_VALUE = ("next", "state_value")
 REWARD = ("next", "reward")

@@ -24,7 +24,7 @@ from orz_rl.models.loading import load_tokenizer
 from orz_rl.ppo.estimators import estimate_advantages
 from orz_rl.ppo.learner import PPOLearner
 from orz_rl.ppo.packing import pad_share_metrics
-from orz_rl.ppo.update import forward_all, optimise
+from orz_rl.ppo.update import optimise
 from orz_rl.rewards.services import RewardServices
 from orz_rl.rollout.ahead import RolloutAhead, sample_rollout
 from orz_rl.rollout.buffers import rollout_buffer, step_generator
@@ -89,7 +89,8 @@ class Trainer:
                 self.eval_sets = training_benchmarks(self.task, cfg.eval.benchmarks, cfg.eval.limit)
         actor_path = str(self.checkpoint / "actor") if self.checkpoint else cfg.model.path
         critic_path = str(self.checkpoint / "critic") if self.checkpoint else cfg.model.path
-        self.learner = PPOLearner(cfg, actor_path, critic_path, self.dist)
+        reference_path = str(self.checkpoint / "reference") if self.checkpoint else cfg.model.path
+        self.learner = PPOLearner(cfg, actor_path, critic_path, self.dist, reference_path)
         if main:
             self.generation = start_generation(
                 cfg, self.backend, actor_path, self.tokenizer, self.learner.actor_model, llm
@@ -166,26 +167,17 @@ class Trainer:
         self.ahead.start(self._sample, self._draw_state())
 
     def evaluate_old_policy_and_values(self, batch: TensorDict, timer: Timer) -> None:
-        """PPO's old log-probs (from the trainer's actor, as ORZ does) and the critic's V_old
-        (each rank computes its slice; every rank gets all of it). With one policy step per rollout
-        the loss takes old log-probs from its own pass (``ppo.old_log_probs_from_update``)."""
-        actor, critic = self.learner.actor, self.learner.value_operator
-        args = (batch, self.cfg.ppo.micro_batch_size, self.dist, self.model_clock)
-        if not self.learner.policy_loss.on_policy_without_old_log_probs:
-            with timer("old_log_probs"):
-                log_prob = forward_all(lambda m: actor.get_dist(m).log_prob(m.get(keys.ACTION)), *args)
-                batch.set(keys.SAMPLE_LOG_PROB, log_prob)
-        if critic is not None:  # none for a critic-free estimator (ppo.advantage)
-            with timer("critic_values"):
-                value = forward_all(lambda m: critic(m.clone(False)).get(keys.STATE_VALUE), *args)
-                batch.set(keys.STATE_VALUE, value)
+        """PPO's old log-probs (the trainer's actor's, as ORZ's), the critic's V_old and, with a KL
+        term, the reference's log-probs (:meth:`PPOLearner.score`)."""
+        self.learner.score(batch, timer, self.model_clock)
 
     def compute_advantages(self, batch: TensorDict, timer: Timer) -> None:
         """Advantages by ``ppo.advantage``: ORZ's GAE from the critic's values, or a critic-free one."""
         p, g = self.cfg.ppo, self.cfg.rollout.samples_per_prompt
         with timer("advantages"):
             args = dict(group_size=g, normalize=p.normalize_advantages, reward_clip=p.reward_clip)
-            estimate_advantages(batch, p.advantage, self.learner.gae, **args)
+            penalty = (p.kl_coef, p.kl_estimator) if p.uses_reference and p.kl_in == "reward" else None
+            estimate_advantages(batch, p.advantage, self.learner.gae, **args, kl_penalty=penalty)
 
     def update_policy(self, timer: Timer) -> dict[str, float]:
         """ORZ: one actor step per rollout; and how far the engine was from the trainer (``rollout/``)."""
@@ -286,14 +278,14 @@ class Trainer:
         """A complete checkpoint under ``run_dir/checkpoints/tag`` (atomic; ``keep_last`` retained);
         under torchrun every rank takes part (sharded weights and optimiser states gathered)."""
         path = self.cfg.run_dir / "checkpoints" / tag
-        actor, critic, whole = self.learner.actor_model, self.learner.critic, self.dist.active
-        actor_state = self.dist.full_state_dict(actor) if whole else None
-        critic_state = self.dist.full_state_dict(critic) if whole and critic is not None else None
+        models = {"actor": self.learner.actor_model, "critic": self.learner.critic}
+        models["reference"] = self.learner.reference  # frozen, saved so that a resume needs no other copy
+        # Sharded, each is gathered whole onto rank 0 (a collective on every rank).
+        whole = self.dist.active
+        states = {k: self.dist.full_state_dict(m) for k, m in models.items() if m is not None and whole}
         state = self.state()
         if self.dist.is_main:
-            ckpt.save_checkpoint(
-                path, actor, self.tokenizer, critic, state, actor_state=actor_state, critic_state=critic_state
-            )
+            ckpt.save_checkpoint(path, self.tokenizer, state, models, states)
             ckpt.prune_checkpoints(self.cfg.run_dir, self.cfg.keep_last)
         return path
 

@@ -221,6 +221,35 @@ def test_a_critic_free_run_builds_steps_and_saves_no_critic_and_resumes_without_
     assert row["actor/lr"] > history[-1]["actor/lr"], "the actor's schedule continued"
 
 
+def test_a_kl_run_holds_a_frozen_reference_saves_it_and_resumes_from_its_copy(tiny_model_dir, tmp_path):
+    ppo = PPOConfig(micro_batch_size=8, kl_coef=0.05)
+    optim = OptimConfig(actor_lr=5e-4, warmup_steps=1, critic_lr=2e-3, critic_warmup_steps=1)
+    cfg = _small_cpu_default(
+        tiny_model_dir, tmp_path, backend="transformers", ppo=ppo, optim=optim, max_steps=2
+    )
+    trainer = Trainer(cfg)
+    reference = trainer.learner.reference
+    assert not any(p.requires_grad for p in reference.parameters()), "frozen"
+    trained = {id(p) for group in trainer.learner.actor_optim.param_groups for p in group["params"]}
+    assert not trained & {id(p) for p in reference.parameters()}
+    before = {n: p.clone() for n, p in reference.state_dict().items()}
+    first, second = trainer.train()
+    # Step 1 scores with the base model itself: no KL but the rounding of other packed rows (~1e-14);
+    # step 2's actor has moved.
+    assert abs(first["actor/kl_ref"]) < 1e-10 and abs(first["actor/loss_kl"]) < 1e-10
+    assert second["actor/kl_ref"] > 1e-6 and second["time/reference_log_probs"] > 0
+    for name, weight in reference.state_dict().items():
+        assert torch.equal(weight, before[name]), f"the reference moved: {name}"
+    final = cfg.run_dir / "checkpoints" / "final"
+    saved = load_causal_lm(str(final / "reference"))
+    for name, weight in saved.state_dict().items():
+        assert torch.equal(weight, before[name]), name
+    resumed = Trainer(replace(cfg, resume=cfg.run_dir, max_steps=3))
+    assert resumed.learner.reference is not None and resumed.learner.reference.name_or_path == str(
+        final / "reference"
+    )
+
+
 class _SkipsTheFirstSync(Trainer):
     """A trainer whose engine misses the first step's weight sync, as a broken sync would."""
 

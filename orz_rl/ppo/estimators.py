@@ -44,6 +44,7 @@ from torchrl.objectives.value import GAE
 
 from orz_rl import keys
 from orz_rl.ppo.advantages import compute_advantages, make_gae, set_next_values, set_token_rewards
+from orz_rl.ppo.kl import KLEstimator, penalise_token_rewards
 
 Estimator = Literal["gae", "grpo", "dr_grpo", "rloo", "reinforce_pp", "orz_grpo"]
 
@@ -105,13 +106,20 @@ def estimate_advantages(
     group_size: int,
     normalize: bool = True,
     reward_clip: float = 10.0,
+    kl_penalty: tuple[float, KLEstimator] | None = None,
 ) -> TensorDict:
     """Fill ``advantage`` (and, for ``gae``, the critic's ``value_target``) of ``batch``.
 
     ``gae`` reads ``state_value`` (the critic's) and runs ``gae``, the run's TorchRL GAE; the others
-    read only ``episode_reward``, ``orz_grpo`` and ``reinforce_pp`` through a GAE with no values."""
+    read only ``episode_reward``, ``orz_grpo`` and ``reinforce_pp`` through a GAE with no values.
+    ``kl_penalty = (coef, estimator)`` subtracts the KL to the reference from every token's reward
+    first (:mod:`orz_rl.ppo.kl`; the estimators with token rewards only)."""
+    if kl_penalty is not None and estimator in _RESPONSE_SCORES:
+        raise ValueError(f"{estimator} scores whole responses: a KL penalty has no token rewards to go into")
     if estimator == "gae":
         set_token_rewards(batch, reward_clip)
+        if kl_penalty is not None:
+            penalise_token_rewards(batch, *kl_penalty)
         set_next_values(batch)
         return compute_advantages(batch, gae, normalize=normalize)
     if estimator not in ESTIMATORS:
@@ -133,6 +141,9 @@ def estimate_advantages(
     steps = batch.select(keys.RESPONSE_MASK).set(keys.EPISODE_REWARD, reward)
     steps.set(keys.STATE_VALUE, torch.zeros(*mask.shape, 1))
     set_token_rewards(steps, reward_clip)
+    if kl_penalty is not None:
+        steps.update(batch.select(keys.SAMPLE_LOG_PROB, keys.REF_LOG_PROB))
+        penalise_token_rewards(steps, *kl_penalty)
     set_next_values(steps)
     compute_advantages(steps, gae, normalize=normalize or estimator == "reinforce_pp")
     batch.set(keys.ADVANTAGE, steps.get(keys.ADVANTAGE))

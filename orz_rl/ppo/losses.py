@@ -26,6 +26,7 @@ from torchrl.objectives.utils import distance_loss
 
 from orz_rl import keys
 from orz_rl.config import Aggregation
+from orz_rl.ppo.kl import KLEstimator, kl_estimate
 from orz_rl.ppo.mismatch import LogProbMismatch
 
 
@@ -77,7 +78,9 @@ class TokenClipPPOLoss(ClipPPOLoss):
     ``tis_cap > 0`` each token's surrogate is weighted by ``min(pi_old / pi_engine, tis_cap)``
     through TorchRL's gradient-free behaviour weight (``log_is_weight`` of ``_log_weight``), inside
     the min of the clip. ``entropy_coef > 0`` adds TorchRL's entropy bonus, ``-coef * H`` per token,
-    aggregated as the objective is (``loss_entropy``; ORZ has none).
+    aggregated as the objective is (``loss_entropy``; ORZ has none). ``kl_coef > 0`` adds the KL to
+    the batch's ``ref_log_prob`` (:mod:`orz_rl.ppo.kl`), aggregated likewise (``loss_kl``); where
+    the batch has reference log-probs, ``kl_ref`` is the mean per-token estimate either way.
     """
 
     @dataclass
@@ -98,6 +101,8 @@ class TokenClipPPOLoss(ClipPPOLoss):
         norm_tokens: int | None = None,
         tis_cap: float = 0.0,
         entropy_coef: float = 0.0,
+        kl_coef: float = 0.0,
+        kl_estimator: KLEstimator = "k3",
     ):
         super().__init__(
             actor_network,
@@ -115,10 +120,18 @@ class TokenClipPPOLoss(ClipPPOLoss):
         self.norm_tokens = norm_tokens
         self.on_policy_without_old_log_probs = on_policy_without_old_log_probs
         self.tis_cap = tis_cap
+        self.kl_coef, self.kl_estimator = kl_coef, kl_estimator
         #: The engine's distance from the old log-probs, over the tokens seen since its last take.
         self.mismatch = LogProbMismatch()
         self._log_weight_cache: torch.Tensor | None = None
         self._old_log_prob: torch.Tensor | None = None
+        self._log_prob: torch.Tensor | None = None
+
+    def _get_cur_log_prob(self, tensordict, *args, **kwargs):
+        # Kept (with its gradient) for the KL term, whichever way the old log-probs come.
+        out = super()._get_cur_log_prob(tensordict, *args, **kwargs)
+        self._log_prob = out[0]
+        return out
 
     def _log_weight(self, tensordict, adv_shape):
         if self.on_policy_without_old_log_probs and self.tensor_keys.sample_log_prob not in tensordict.keys():
@@ -148,8 +161,18 @@ class TokenClipPPOLoss(ClipPPOLoss):
         engine = tensordict.get(keys.GENERATION_LOG_PROB, None)
         if engine is not None:
             self.mismatch.add(self._old_log_prob.reshape(mask.shape), engine, mask)
-        self._log_weight_cache = self._old_log_prob = None
+        log_prob = self._log_prob.reshape(mask.shape)
+        self._log_weight_cache = self._old_log_prob = self._log_prob = None
         extra = {}
+        ref = tensordict.get(keys.REF_LOG_PROB, None)
+        if ref is not None:
+            kl = kl_estimate(log_prob, ref, self.kl_estimator)
+            with torch.no_grad():
+                extra["kl_ref"] = torch.where(mask, kl, 0.0).sum() / mask.sum().clamp_min(1)
+            if self.kl_coef > 0:
+                extra["loss_kl"] = self.kl_coef * aggregate_token_loss(
+                    kl, mask, self.aggregation, num_sequences, num_tokens, self.norm_tokens
+                )
         if self.entropy_bonus:
             entropy = td_out.get("loss_entropy").reshape(mask.shape)
             extra["loss_entropy"] = aggregate_token_loss(

@@ -2,8 +2,8 @@
 
 A checkpoint is a directory ``RUN_DIR/checkpoints/<tag>`` holding
 
-* ``actor/`` and ``critic/``: the models in Hugging Face format (the actor with its tokenizer; no
-  ``critic/`` for a critic-free estimator);
+* ``actor/``, ``critic/`` and ``reference/``: the models in Hugging Face format (the actor with
+  its tokenizer; no ``critic/`` for a critic-free estimator, a ``reference/`` only with a KL term);
 * ``trainer_state.pt``: the global step, both optimisers and LR schedulers, the RNG states
   (torch, numpy, Python), the prompt sampler's position, the policy version, and the metrics
   and prompt ids of every step so far;
@@ -71,26 +71,27 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(
     directory: Path,
-    actor,
     tokenizer,
-    critic,
     state: dict[str, Any],
-    *,
-    actor_state: dict[str, torch.Tensor] | None = None,
-    critic_state: dict[str, torch.Tensor] | None = None,
+    models: dict[str, Any],
+    states: dict[str, dict[str, torch.Tensor]] | None = None,
 ) -> Path:
     """Write a checkpoint atomically at ``directory`` (replacing one there) and return it.
 
-    ``critic`` is ``None`` for a run without one (no ``critic/``). ``actor_state`` and
-    ``critic_state`` are the models' whole state dicts where their own parameters are shards
-    (FSDP2, :meth:`orz_rl.runtime.distributed.Distributed.full_state_dict`).
+    ``models`` are saved by name in Hugging Face format: ``actor`` (with ``tokenizer``), and where
+    the run has them ``critic`` and ``reference`` (a ``None`` is skipped). ``states`` holds the
+    whole state dict of a model whose own parameters are shards (FSDP2,
+    :meth:`orz_rl.runtime.distributed.Distributed.full_state_dict`).
     """
+    states = states or {}
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    actor.save_pretrained(tmp / "actor", safe_serialization=True, state_dict=actor_state)
+    for name, model in models.items():
+        if model is None:
+            continue
+        # safetensors: transformers' default, and the critic's (backbone + value head)
+        model.save_pretrained(tmp / name, state_dict=states.get(name))
     tokenizer.save_pretrained(tmp / "actor")
-    if critic is not None:  # a critic-free estimator has none
-        critic.save_pretrained(tmp / "critic", state_dict=critic_state)
     torch.save(state, tmp / STATE)
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
     manifest = {str(p.relative_to(tmp)): {"bytes": p.stat().st_size, "sha256": _digest(p)} for p in files}

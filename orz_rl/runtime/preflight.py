@@ -114,7 +114,7 @@ def config_problems(cfg: TrainConfig) -> tuple[Task | None, list[str]]:
 
 def estimator_problems(cfg: TrainConfig) -> list[str]:
     """What a critic-free advantage estimator (``ppo.advantage``) needs: groups to compare within,
-    and Dr. GRPO its constant length normaliser."""
+    Dr. GRPO its constant length normaliser, a KL penalty token rewards."""
     p, g = cfg.ppo, cfg.rollout.samples_per_prompt
     problems = []
     if p.advantage in ("grpo", "dr_grpo", "rloo", "orz_grpo") and g < 2:
@@ -127,6 +127,13 @@ def estimator_problems(cfg: TrainConfig) -> list[str]:
             f"ppo.advantage = 'dr_grpo' divides each response's loss by a constant, not its length: "
             f"set ppo.aggregation = 'seq-mean-token-sum-norm' (it is {p.aggregation!r})"
         )
+    if p.uses_reference and p.kl_in == "reward" and p.advantage in ("grpo", "dr_grpo", "rloo"):
+        problems.append(
+            f"ppo.kl_in = 'reward': ppo.advantage = {p.advantage!r} scores whole responses, so a per-token "
+            "penalty has nowhere to go; use ppo.kl_in = 'loss' (GRPO's form)"
+        )
+    if p.kl_coef < 0:
+        problems.append(f"ppo.kl_coef = {p.kl_coef}: must be at least 0")
     return problems
 
 

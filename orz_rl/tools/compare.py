@@ -2,7 +2,7 @@
 
 For each run (its ``metrics.jsonl``): the first step at which the mean reward of the last
 ``window`` steps reaches each ``--targets`` value and the training seconds to it (the sum of
-``time/step`` up to that step), the mean seconds a step, the highest ``window``-step mean, and
+``time/step`` up to that step), the median seconds a step, the highest ``window``-step mean, and
 the process's peak resident memory (``system/peak_rss_gib``). Runs named ``NAME-SEED`` (as
 ``bench/baselines.py`` writes them) form a group: its row holds the medians over the seeds, a run
 that never reaches a target counting as slower than any that does, and its curves share a colour.
@@ -84,7 +84,7 @@ def run_figures(rows: list[dict], targets: tuple[float, ...], window: int) -> Ru
         steps=len(rows),
         reached=reached,
         seconds=tuple(sum(seconds[:step]) if step else None for step in reached),
-        s_per_step=statistics.fmean(seconds) if seconds else math.nan,
+        s_per_step=statistics.median(seconds) if seconds else math.nan,
         peak=max(means, default=math.nan),
         peak_rss_gib=max(rss) if rss else None,
     )

@@ -337,6 +337,8 @@ class RunPlan:
     """The training device's total with per-layer activation checkpointing (whether on or not)."""
     batches: Batches
     """Batch sizes."""
+    reference: bool = False
+    """A frozen reference model beside the actor (a KL term, ``ppo.kl_coef > 0``)."""
     notes: tuple[str, ...] = ()
     """What else a reader of the plan should know."""
 
@@ -400,6 +402,12 @@ def _training_terms(cfg: TrainConfig, dims: ModelDims, ranks: int, micro: int) -
             # torch's AdamW keeps exp_avg and exp_avg_sq in the parameter's dtype.
             MemoryTerm(f"{name} AdamW m and v ({cfg.model.dtype}, as the parameters)", 2 * n * d // ranks),
         ]
+    if cfg.ppo.uses_reference:
+        n = actor_parameters(dims)
+        shard = f"{_count(n)} / {ranks} ranks" if ranks > 1 else _count(n)
+        terms.append(
+            MemoryTerm(f"reference parameters ({shard}; frozen: no gradients, no AdamW)", n * d // ranks)
+        )
     if ranks > 1:
         # FSDP2 gathers one unit at a time: the root (embeddings, LM head) and a decoder layer.
         head = dims.vocab * dims.hidden * (1 if dims.tied else 2)
@@ -551,6 +559,7 @@ def plan(cfg: TrainConfig) -> RunPlan:
         - _activation_bytes(cfg, dims, micro, p.activation_checkpointing)
         + _activation_bytes(cfg, dims, micro, True),
         batches=batches,
+        reference=p.uses_reference,
         notes=tuple(notes),
     )
 
@@ -584,7 +593,8 @@ def format_plan(run: RunPlan) -> str:
         _row(
             "parameters",
             f"actor {_count(actor_parameters(d))}, "
-            + (f"critic {_count(critic_parameters(d))}" if b.critic_steps else "no critic (ppo.advantage)"),
+            + (f"critic {_count(critic_parameters(d))}" if b.critic_steps else "no critic (ppo.advantage)")
+            + (f", reference {_count(actor_parameters(d))} (KL term)" if run.reference else ""),
         ),
         "",
     ]

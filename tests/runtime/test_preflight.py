@@ -109,7 +109,7 @@ def test_a_checkpoint_from_before_a_field_existed_resumes_with_that_fields_defau
     ]
 
 
-def test_group_estimators_without_groups_and_dr_grpo_without_its_normaliser_are_named():
+def test_group_estimators_without_groups_dr_grpo_without_its_normaliser_and_misplaced_kl_are_named():
     _, cpu = RECIPES["cpu-default"]
     alone = replace(cpu, rollout=replace(cpu.rollout, samples_per_prompt=1))
     assert config_problems(replace(alone, ppo=replace(cpu.ppo, advantage="rloo")))[1] == [
@@ -123,3 +123,9 @@ def test_group_estimators_without_groups_and_dr_grpo_without_its_normaliser_are_
     ]
     dr = replace(cpu.ppo, advantage="dr_grpo", aggregation="seq-mean-token-sum-norm")
     assert config_problems(replace(cpu, ppo=dr))[1] == []
+    penalty = replace(cpu.ppo, advantage="grpo", kl_coef=0.01, kl_in="reward")
+    assert config_problems(replace(cpu, ppo=penalty))[1] == [
+        "ppo.kl_in = 'reward': ppo.advantage = 'grpo' scores whole responses, so a per-token penalty has "
+        "nowhere to go; use ppo.kl_in = 'loss' (GRPO's form)"
+    ]
+    assert config_problems(replace(cpu, ppo=replace(penalty, kl_in="loss")))[1] == []

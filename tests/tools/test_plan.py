@@ -406,3 +406,13 @@ def test_a_critic_free_run_plans_no_critic_states_and_no_critic_steps():
     text = format_plan(grpo)
     assert "no critic (ppo.advantage)" in text and "critic mini-batch" not in text
     assert "critic mini-batch" in format_plan(with_critic)
+
+
+def test_a_kl_term_plans_the_frozen_reference_beside_the_actor():
+    cfg = RECIPES["orz-7b"][1]
+    base = plan(cfg)
+    kl = plan(replace(cfg, ppo=replace(cfg.ppo, kl_coef=0.001)))
+    n, ranks = actor_parameters(base.dims), base.training_ranks
+    # Parameters only: frozen, it has no gradients and no optimiser state.
+    assert kl.memory[0].total - base.memory[0].total == n * 2 // ranks
+    assert "reference 7.62B (KL term)" in format_plan(kl) and "reference" not in format_plan(base)
