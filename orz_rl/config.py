@@ -140,13 +140,14 @@ class EvalDuringTrainingConfig:
 
 
 Aggregation = Literal["seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm"]
+AdvantageEstimator = Literal["gae", "grpo", "dr_grpo", "rloo", "reinforce_pp", "orz_grpo"]
 
 
 @dataclass(frozen=True)
 class PPOConfig:
     """The PPO update."""
 
-    advantage: Literal["gae", "grpo", "dr_grpo", "rloo", "reinforce_pp", "orz_grpo"] = "gae"
+    advantage: AdvantageEstimator = "gae"
     """Advantage estimator (``orz_rl.ppo.estimators``): ORZ's GAE with a learned critic, or a
     critic-free baseline (no critic is built, stepped or saved): GRPO (group mean and std), Dr. GRPO
     (group mean; with ``--ppo.aggregation seq-mean-token-sum-norm``), RLOO (leave-one-out mean),

@@ -5,16 +5,14 @@ A step's batch holds ``G = rollout.samples_per_prompt`` responses to each prompt
 (:mod:`orz_rl.keys`); response ``i`` of a group has the reward ``R_i``. Every estimator writes
 ``advantage`` ``[N, R, 1]`` over the valid response tokens (0 on padding):
 
-============== ==================================================== ================ ==============
-name           advantage of each token of response ``i``             over the batch   paper
-============== ==================================================== ================ ==============
-``gae``        GAE from the critic's values (ORZ: gamma = lambda = 1) normalised       ORZ; Schulman 2016
-``grpo``       ``(R_i - mean) / std`` of its group (unbiased std)    as is            DeepSeekMath, 2402.03300
-``dr_grpo``    ``R_i - mean`` of its group                           as is            Dr. GRPO, 2503.20783
-``rloo``       ``R_i -`` the mean of the group's other responses     as is            RLOO, 2402.14740
-``reinforce_pp`` the return from the token on (``ppo.gamma``)        normalised       REINFORCE++, 2501.03262
-``orz_grpo``   ``R_i - mean``, then ORZ's GAE without values          normalised       ORZ's ``use_grpo``
-============== ==================================================== ================ ==============
+* ``gae`` (ORZ; Schulman et al. 2016): GAE from the critic's values, gamma = lambda = 1 in ORZ,
+  normalised over the batch;
+* ``grpo`` (DeepSeekMath, arXiv 2402.03300): ``(R_i - mean) / std`` of its group (unbiased std);
+* ``dr_grpo`` (Dr. GRPO, arXiv 2503.20783): ``R_i - mean`` of its group;
+* ``rloo`` (RLOO, arXiv 2402.14740): ``R_i`` minus the mean of the group's other responses;
+* ``reinforce_pp`` (REINFORCE++, arXiv 2501.03262): the return from the token on (``ppo.gamma``),
+  normalised over the batch;
+* ``orz_grpo`` (ORZ's ``use_grpo``): ``R_i - mean``, then ORZ's GAE without values, normalised.
 
 "normalised" is the mean and std over every valid token of the batch (``ppo.normalize_advantages``
 for ``gae`` and ``orz_grpo``; always for REINFORCE++, whose point it is). Dr. GRPO's second change,
@@ -29,13 +27,16 @@ normalisation. With gamma = lambda = 1 every token of a response gets its centre
 
 ``grpo`` uses TorchRL's :class:`~torchrl.objectives.llm.MCAdvantage`, which computes exactly that
 group normalisation; the others are one line each on the ``[prompts, G]`` view of the rewards.
+Every estimator trains through the same :class:`~orz_rl.ppo.losses.TokenClipPPOLoss`: TorchRL's
+``GRPOLoss`` has the same clipped surrogate but reads the layout of TorchRL's LLM wrappers
+(``("tokens", "full")``, ``("log_probs", "full")``), not the packed actor orz-rl trains.
 Only ``gae`` needs a critic (``PPOConfig.learns_critic``): with any other estimator none is built,
 loaded, stepped or saved.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import get_args
 
 import torch
 from tensordict import TensorDict
@@ -43,10 +44,11 @@ from torchrl.objectives.llm import MCAdvantage
 from torchrl.objectives.value import GAE
 
 from orz_rl import keys
+from orz_rl.config import AdvantageEstimator
 from orz_rl.ppo.advantages import compute_advantages, make_gae, set_next_values, set_token_rewards
 from orz_rl.ppo.kl import KLEstimator, penalise_token_rewards
 
-Estimator = Literal["gae", "grpo", "dr_grpo", "rloo", "reinforce_pp", "orz_grpo"]
+Estimator = AdvantageEstimator
 
 
 def groups(reward: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -94,8 +96,8 @@ def leave_one_out(reward: torch.Tensor, group_size: int) -> torch.Tensor:
 
 _RESPONSE_SCORES = {"grpo": grpo_scores, "dr_grpo": mean_centred, "rloo": leave_one_out}
 
-#: Every estimator's name, in the order of the table above.
-ESTIMATORS: tuple[str, ...] = ("gae", "grpo", "dr_grpo", "rloo", "reinforce_pp", "orz_grpo")
+#: Every estimator's name, in the order of the list above.
+ESTIMATORS: tuple[str, ...] = get_args(AdvantageEstimator)
 
 
 def estimate_advantages(
