@@ -185,6 +185,16 @@ def make_vllm_policy(llm, tokenizer, sampling: Sampling) -> vLLMRolloutWrapper:
     )
 
 
+def before_fill(response: torch.Tensor, pad: int) -> torch.Tensor:
+    """The mask of each row's tokens before the run of pad ids ``generate`` fills a finished row
+    with; a pad id sampled mid-response is kept (one sampled last is indistinguishable, and
+    dropped)."""
+    real = response != pad
+    width = response.shape[-1]
+    length = torch.where(real.any(-1), width - real.flip(-1).int().argmax(-1), 0)
+    return torch.arange(width) < length[:, None]
+
+
 class TransformersRolloutWrapper(TransformersWrapper):
     """TorchRL's ``TransformersWrapper``, timing the model's ``generate`` as
     :class:`vLLMRolloutWrapper` times the engine's (``generate_seconds``), and building its
@@ -199,10 +209,12 @@ class TransformersRolloutWrapper(TransformersWrapper):
         TorchRL 0.14.1 stacks the tokenised prompts as lazy TensorDicts, pads them back, and
         unpads every output through per-row TensorClass writes; this builds the same outputs
         without that round trip (a small share of a rollout: the model's ``generate`` is most
-        of it). The same tokenizer call, ``generate`` call and
-        unpadding rule (a response keeps its tokens that are not the pad id) are kept, so the
-        sampled tokens are the same; the log-prob of each response's first token is its own,
-        where TorchRL 0.14.1 writes 0.
+        of it). The same tokenizer call and ``generate`` call are kept, so the sampled tokens are
+        the same; two things differ. A response ends where ``generate``'s fill of pad ids begins
+        (:func:`before_fill`): TorchRL 0.14.1 drops every pad id, so a pad token the model sampled
+        mid-response vanished, and every later token was scored in another context than it was
+        sampled in. And the log-prob of each response's first token is its own, where TorchRL
+        0.14.1 writes 0.
         """
         if self.num_samples is not None or self.pad_output or self._in_get_dist_call:
             return super()._generate_from_text(text, cfg, out)
@@ -214,7 +226,7 @@ class TransformersRolloutWrapper(TransformersWrapper):
             input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], **kwargs
         )
         response = generated["sequences"][:, encoded["input_ids"].shape[-1] :]
-        keep = response != pad
+        keep = before_fill(response, pad)
         ids = [row[mask] for row, mask in zip(response, keep, strict=True)]
         values = None
         if self.return_log_probs:

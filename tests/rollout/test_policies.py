@@ -16,7 +16,7 @@ from orz_rl.rollout.engines import (
     resolve_backend,
     vllm_import_error,
 )
-from orz_rl.rollout.policies import Sampling, make_transformers_policy, make_vllm_policy
+from orz_rl.rollout.policies import Sampling, before_fill, make_transformers_policy, make_vllm_policy
 
 
 def _generate(engine, model_dir, max_new_tokens: int, n: int = 8):
@@ -146,3 +146,53 @@ def test_the_transformers_policy_builds_torchrls_outputs_from_the_same_draws(tin
             logits = model(torch.cat([prompt, response])[None]).logits[0, len(prompt) - 1 : -1]
             actor = logits.log_softmax(-1).gather(-1, response[:, None]).squeeze(-1)
             torch.testing.assert_close(lp, actor, rtol=0, atol=1e-4)
+
+
+class _PadAt:
+    """A logits processor that makes the model sample the pad id as its ``index``-th new token."""
+
+    def __init__(self, prompt_len: int, index: int, pad: int) -> None:
+        self.at, self.pad = prompt_len + index, pad
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if input_ids.shape[-1] == self.at:
+            scores = torch.full_like(scores, -float("inf"))
+            scores[:, self.pad] = 0.0
+        return scores
+
+
+def test_a_pad_token_sampled_mid_response_stays_and_every_token_keeps_its_own_log_prob(tiny_model_dir):
+    """generate fills finished rows with the pad id; a pad the model samples itself is a token of
+    the response (dropping it, as TorchRL 0.14.1 does, scored later tokens in another context:
+    a CPU-default run showed it as a log-prob mismatch of up to 14 nats on one token)."""
+    from transformers import LogitsProcessorList
+
+    tok = load_tokenizer(str(tiny_model_dir))
+    model = load_causal_lm(str(tiny_model_dir)).eval()
+    policy = make_transformers_policy(model, tok, Sampling(max_new_tokens=24))
+    prompts = [render_prompt(f"What is {a} + {b}?") for a, b in ((1, 2), (3, 4))]
+    prompt_len = tok(prompts, padding=True, return_tensors="pt")["input_ids"].shape[-1]
+    pad_at = LogitsProcessorList([_PadAt(prompt_len, 3, tok.pad_token_id)])
+    policy.generate_kwargs = {**policy.generate_kwargs, "logits_processor": pad_at}
+    torch.manual_seed(0)
+    out = policy._generate_from_text(
+        NonTensorStack(*prompts), None, TensorDict(batch_size=[2]).to_lazystack(0)
+    )
+    responses = out.get(("tokens", "response"), as_list=True)
+    log_probs = out.get(("log_probs", "response"), as_list=True)
+    with torch.no_grad():
+        for prompt, response, lp in zip(
+            out.get(("tokens", "prompt"), as_list=True), responses, log_probs, strict=True
+        ):
+            assert response[3] == tok.pad_token_id and len(response) > 4, "the pad is a token mid-response"
+            logits = model(torch.cat([prompt, response])[None]).logits[0, len(prompt) - 1 : -1]
+            actor = logits.log_softmax(-1).gather(-1, response[:, None]).squeeze(-1)
+            # The processor forced the pad; the engine reports the model's own (raw) log-prob of it.
+            torch.testing.assert_close(lp, actor, rtol=0, atol=1e-4)
+
+
+def test_before_fill_keeps_everything_up_to_the_trailing_pads():
+    pad = 1
+    response = torch.tensor([[5, 1, 6, 0, 1, 1], [5, 6, 7, 8, 9, 4], [1, 1, 1, 1, 1, 1], [5, 1, 1, 1, 1, 1]])
+    expected = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0]])
+    assert torch.equal(before_fill(response, pad), expected.bool())
