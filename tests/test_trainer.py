@@ -56,6 +56,10 @@ DOCUMENTED = [
     "grader/timeouts",
     "grader/failures",
     "data/policy_version",
+    "rollout/logprob_abs_diff_mean",
+    "rollout/logprob_abs_diff_max",
+    "rollout/logprob_k3_kl",
+    "system/peak_rss_gib",
 ]
 
 
