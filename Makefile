@@ -74,6 +74,7 @@ bench: $(STAMP)
 	$(PY) bench/step.py
 	$(PY) bench/levers.py
 	$(PY) bench/peers.py
+	$(PY) bench/data.py
 
 clean:
 	rm -rf $(VENV) artifacts runs

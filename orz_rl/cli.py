@@ -16,6 +16,7 @@ COMMANDS = {
     "eval": "sample, grade and report avg@n, pass@k and maj@k on benchmarks",
     "plot": "training curves (PNG) and per-token advantages (HTML) of runs",
     "compare": "several runs in one figure and one table: steps and seconds to a reward, s/step, memory",
+    "data": "build a training set: import, dedup, decontaminate, verifiable, difficulty, select, stats",
     "build-model": "build the embedded tiny model",
 }
 
@@ -116,6 +117,12 @@ def compare(args: list[str]) -> None:
     run(tyro.cli(CompareConfig, args=args, prog="orz-rl compare"))
 
 
+def data(args: list[str]) -> None:
+    from orz_rl.curation.commands import main as run_step
+
+    run_step(args)
+
+
 def build_model(args: list[str]) -> None:
     from orz_rl.models.tiny import TinyModelConfig, build
 
@@ -129,6 +136,7 @@ HANDLERS: dict[str, Callable[[list[str]], None]] = {
     "eval": evaluate,
     "plot": plot,
     "compare": compare,
+    "data": data,
     "build-model": build_model,
 }
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -50,35 +50,53 @@ def _item_lines(text: str) -> list[int]:
         _, pos = decoder.raw_decode(text, pos)
 
 
-def _read_items(path: Path) -> list[tuple[int, Any]]:
+def iter_json_items(path: str | Path) -> Iterator[tuple[int, Any]]:
     """``(line, item)`` pairs of a JSON list, or of a JSON Lines file (``.jsonl``, or gzipped
-    ``.jsonl.gz`` as HumanEval ships)."""
+    ``.jsonl.gz`` as HumanEval ships); a plain ``.jsonl`` file is read a line at a time, so a
+    collection of any size streams. Invalid JSON is a :class:`DatasetFormatError` at its line."""
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"dataset file {str(path)!r} does not exist")
+    if path.name.endswith(".jsonl"):
+        with path.open(encoding="utf-8") as lines:
+            try:
+                yield from _json_lines(path, enumerate(lines, start=1))
+            except UnicodeDecodeError as e:
+                raise DatasetFormatError(f"{path}: not a UTF-8 text file ({e})") from None
+        return
     if path.name.endswith(".jsonl.gz"):
         try:
             text = gzip.decompress(path.read_bytes()).decode("utf-8")
         except (OSError, EOFError, UnicodeDecodeError) as e:
             raise DatasetFormatError(f"{path}: not a gzipped UTF-8 JSON Lines file ({e})") from None
-    else:
+        yield from _json_lines(path, enumerate(text.splitlines(), start=1))
+        return
+    try:
         text = path.read_text(encoding="utf-8")
-    if not path.name.endswith((".jsonl", ".jsonl.gz")):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DatasetFormatError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
-        if not isinstance(items, list):
-            raise DatasetFormatError(f"{path}:1: expected a JSON list of items (or a .jsonl file)")
-        return list(zip(_item_lines(text), items, strict=True))
-    out = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    except UnicodeDecodeError as e:
+        raise DatasetFormatError(f"{path}: not a UTF-8 text file ({e})") from None
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DatasetFormatError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+    except RecursionError:
+        raise DatasetFormatError(f"{path}: JSON nested too deeply to read") from None
+    if not isinstance(items, list):
+        raise DatasetFormatError(f"{path}:1: expected a JSON list of items (or a .jsonl file)")
+    yield from zip(_item_lines(text), items, strict=True)
+
+
+def _json_lines(path: Path, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, Any]]:
+    for lineno, line in lines:
         if not line.strip():
             continue
         try:
-            out.append((lineno, json.loads(line)))
+            item = json.loads(line)
         except json.JSONDecodeError as e:
             raise DatasetFormatError(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
-    return out
+        except RecursionError:
+            raise DatasetFormatError(f"{path}:{lineno}: JSON nested too deeply to read") from None
+        yield lineno, item
 
 
 def _train_item(item: Any) -> Problem:
@@ -111,7 +129,8 @@ def _choice_item(item: Any) -> Problem:
     return Problem(question=question, answer=answer, choices=choices)
 
 
-def _parse_item(item: Any) -> Problem:
+def parse_math_item(item: Any) -> Problem:
+    """One math item in any of the three formats above, told apart by its shape."""
     if isinstance(item, list):
         return _train_item(item)
     if isinstance(item, dict) and "prompt" in item:
@@ -131,7 +150,7 @@ def load_items(path: str | Path, parse: Callable[[Any], Any], what: str, expecte
     """
     path = Path(path)
     problems = []
-    for number, (lineno, item) in enumerate(_read_items(path), start=1):
+    for number, (lineno, item) in enumerate(iter_json_items(path), start=1):
         try:
             problem = parse(item)
             if not str(problem.question).strip():
@@ -152,7 +171,7 @@ def load_problems(path: str | Path) -> list[Problem]:
     """Load an ORZ training or evaluation file, or a multiple-choice JSONL (the format is per item)."""
     return load_items(
         path,
-        _parse_item,
+        parse_math_item,
         "item",
         '[{"from": "human", "value": Q}, {"from": "assistant", "ground_truth": {"value": A}}], '
         '{"prompt": [{"from": "user", "value": Q}], "final_answer": A} or '
@@ -240,7 +259,7 @@ def load_any_problems(path: str | Path) -> list[Problem]:
     item in whichever format it is (:func:`load_problems`, :func:`load_code_problems`)."""
     return load_items(
         path,
-        lambda item: _code_item(item) if is_code_item(item) else _parse_item(item),
+        lambda item: _code_item(item) if is_code_item(item) else parse_math_item(item),
         "item",
         "one of the formats of orz_rl.problems.formats (ORZ's training, evaluation or multiple-choice "
         "items; programming problems in orz-rl's, HumanEval's, MBPP's or LiveCodeBench's format)",

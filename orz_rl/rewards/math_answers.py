@@ -79,12 +79,16 @@ def extract_answer(response: str) -> str | None:
     braces do not balance.
     """
     block = last_answer_block(response)
-    if block is None:
-        return None
-    starts = [block.rfind(opener) + len(opener) for opener in _BOX_OPENERS if opener in block]
+    return last_boxed(block) if block is not None else None
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last ``\\boxed{}`` (or ``\\fbox{}``) in ``text``; ``None`` when there is
+    none or its braces do not balance (a worked solution's final answer, as MATH writes it)."""
+    starts = [text.rfind(opener) + len(opener) for opener in _BOX_OPENERS if opener in text]
     if not starts:
         return None
-    content = _balanced_from(block, max(starts))
+    content = _balanced_from(text, max(starts))
     return content.strip() if content is not None else None
 
 
@@ -141,6 +145,22 @@ def _parse_truth(truth: str):
     # No signal-based timeout: the caller bounds the time (a worker that runs past
     # its limit is killed), and signals do not interrupt C-level arithmetic anyway.
     return parse(f"${truth}$", parsing_timeout=None)
+
+
+def truth_parses(truth: str) -> bool:
+    """Whether ``math-verify`` reads a mathematical object in ``truth`` as :func:`answers_match`
+    parses it (its parse always holds the text as well; a truth with nothing more, such as
+    ``\\frac{`` or ``???``, is graded by exact matches alone). Unbounded in time on hostile
+    input, as :func:`answers_match`."""
+    try:
+        return any(not isinstance(value, str) for value in _parse_truth(_without_percent(truth)))
+    except Exception:
+        return False
+
+
+def is_plain_number(s: str) -> bool:
+    """Whether ``s`` is a plain decimal number, which compares by value without a parser."""
+    return _plain_number(s) is not None
 
 
 def answers_match(predicted: str, truth: str, choices: tuple[tuple[str, str], ...] = ()) -> bool:

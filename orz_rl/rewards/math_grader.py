@@ -49,10 +49,10 @@ STAT_NAMES = (
     "cut",
 )
 
-# No answer contains NUL or other control characters, lone surrogates (invalid
-# UTF-8) or TeX definitions (\def, \newcommand... macro bombs), and math-verify's
-# lenient extraction would read a number beside them.
-_MALFORMED = re.compile(
+#: No answer contains NUL or other control characters, lone surrogates (invalid
+#: UTF-8) or TeX definitions (\def, \newcommand... macro bombs), and math-verify's
+#: lenient extraction would read a number beside them.
+MALFORMED = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]"
     r"|\\(?:[egx]?def|(?:re)?newcommand|providecommand|let|catcode|csname|input|include|write)(?![a-zA-Z])"
 )
@@ -144,7 +144,7 @@ class MathGrader:
             if len(answer) > MAX_ANSWER_CHARS:
                 stats["oversized"] += 1
                 continue
-            if _MALFORMED.search(answer):
+            if MALFORMED.search(answer):
                 stats["malformed"] += 1
                 continue
             verdict = quick_verdict(answer, truth, options)

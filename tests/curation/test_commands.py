@@ -1,0 +1,30 @@
+import pytest
+
+from orz_rl.curation.commands import STEPS
+from tests.conftest import orz_cli
+
+
+def test_data_help_lists_every_step_with_one_line():
+    out = orz_cli("data", "--help")
+    assert out.returncode == 0
+    for name, (line, *_) in STEPS.items():
+        assert f"  {name}" in out.stdout and line in out.stdout
+
+
+@pytest.mark.parametrize("step", list(STEPS))
+def test_each_step_documents_its_fields(step):
+    out = orz_cli("data", step, "--help")
+    assert out.returncode == 0, out.stderr
+    assert f"orz-rl data {step}" in out.stdout and "--out" in out.stdout
+
+
+def test_an_unknown_step_is_one_error_listing_the_steps():
+    out = orz_cli("data", "clean")
+    assert out.returncode == 1
+    assert "unknown step 'clean'" in out.stderr and "dedup" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_missing_input_is_one_error_naming_it(tmp_path):
+    out = orz_cli("data", "dedup", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "out.jsonl"))
+    assert out.returncode == 1
+    assert "none.jsonl" in out.stderr and "Traceback" not in out.stderr
