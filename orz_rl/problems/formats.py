@@ -75,12 +75,7 @@ def iter_json_items(path: str | Path) -> Iterator[tuple[int, Any]]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise DatasetFormatError(f"{path}: not a UTF-8 text file ({e})") from None
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DatasetFormatError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
-    except RecursionError:
-        raise DatasetFormatError(f"{path}: JSON nested too deeply to read") from None
+    items = _loads(text, path)
     if not isinstance(items, list):
         raise DatasetFormatError(f"{path}:1: expected a JSON list of items (or a .jsonl file)")
     yield from zip(_item_lines(text), items, strict=True)
@@ -88,15 +83,20 @@ def iter_json_items(path: str | Path) -> Iterator[tuple[int, Any]]:
 
 def _json_lines(path: Path, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, Any]]:
     for lineno, line in lines:
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DatasetFormatError(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
-        except RecursionError:
-            raise DatasetFormatError(f"{path}:{lineno}: JSON nested too deeply to read") from None
-        yield lineno, item
+        if line.strip():
+            yield lineno, _loads(line, path, lineno)
+
+
+def _loads(text: str, path: Path, lineno: int = 0) -> Any:
+    """``text`` parsed; invalid or too deeply nested JSON is a :class:`DatasetFormatError` at
+    ``lineno`` of ``path`` (0: where the parser stopped, or the file)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DatasetFormatError(f"{path}:{lineno or e.lineno}: invalid JSON: {e.msg}") from None
+    except RecursionError:
+        where = f"{path}:{lineno}" if lineno else str(path)
+        raise DatasetFormatError(f"{where}: JSON nested too deeply to read") from None
 
 
 def _train_item(item: Any) -> Problem:
