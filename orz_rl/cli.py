@@ -16,6 +16,7 @@ COMMANDS = {
     "eval": "sample, grade and report avg@n, pass@k and maj@k on benchmarks",
     "plot": "training curves (PNG) and per-token advantages (HTML) of runs",
     "compare": "several runs in one figure and one table: steps and seconds to a reward, s/step, memory",
+    "status": "where a run stands: last step, recent means, checkpoints, time to the end",
     "data": "build a training set: import, dedup, decontaminate, verifiable, difficulty, select, stats",
     "build-model": "build the embedded tiny model",
 }
@@ -117,6 +118,12 @@ def compare(args: list[str]) -> None:
     run(tyro.cli(CompareConfig, args=args, prog="orz-rl compare"))
 
 
+def status(args: list[str]) -> None:
+    from orz_rl.tools.status import StatusConfig, run
+
+    run(tyro.cli(StatusConfig, args=args, prog="orz-rl status"))
+
+
 def data(args: list[str]) -> None:
     from orz_rl.curation.commands import main as run_step
 
@@ -136,6 +143,7 @@ HANDLERS: dict[str, Callable[[list[str]], None]] = {
     "eval": evaluate,
     "plot": plot,
     "compare": compare,
+    "status": status,
     "data": data,
     "build-model": build_model,
 }

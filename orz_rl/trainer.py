@@ -122,7 +122,8 @@ class Trainer:
                 # the first rollout trains on the prompts that follow the last step trained.
                 sampler.seek(self.step * r.prompts_per_step)
             logged = dict(step=self.step, history=self.history, prompt_log=self.prompt_log)
-            self.log = RunLog(cfg.run_dir, **logged, config=jsonable(asdict(cfg)))
+            logged |= dict(config=jsonable(asdict(cfg)), total_steps=self.total_steps)
+            self.log = RunLog(cfg.run_dir, **logged)
         if state is not None:
             # Last, after every set-up step that draws random numbers (vLLM seeds torch's
             # generator when it starts): the next step draws exactly what it would have.

@@ -4,12 +4,17 @@
 * ``prompts.jsonl``: the distinct prompt ids each step trained on;
 * ``rollouts.jsonl``: one right and one wrong response of each step with their per-token
   advantages and values (``orz-rl plot``);
-* ``config.json``: the run's configuration.
+* ``config.json``: the run's configuration;
+* ``progress.json``: the last step logged, the run's total, the process (pid, host) and whether
+  it ended, rewritten at every step (``orz-rl status``).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +93,22 @@ class RunLog:
         history: the metrics of steps ``1..step``.
         prompt_log: the prompt ids of steps ``1..step``.
         config: the run's configuration (:func:`jsonable`).
+        total_steps: the step the run ends at.
     """
 
     def __init__(
-        self, run_dir: Path, *, step: int, history: list[dict], prompt_log: list[list[int]], config: dict
+        self,
+        run_dir: Path,
+        *,
+        step: int,
+        history: list[dict],
+        prompt_log: list[list[int]],
+        config: dict,
+        total_steps: int = 0,
     ) -> None:
         self.metrics = MetricsLogger(run_dir, history=history)
+        self._progress, self.total_steps = run_dir / "progress.json", total_steps
+        self.write_progress(step, ended=False)
         rows = [{"step": i + 1, "prompt_ids": ids} for i, ids in enumerate(prompt_log)]
         self._prompts = rewrite_jsonl(run_dir / "prompts.jsonl", rows)
         self._rollouts = run_dir / "rollouts.jsonl"
@@ -102,6 +117,16 @@ class RunLog:
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         self.metrics.log(step, metrics)
+        self.write_progress(step, ended=False)
+
+    def write_progress(self, step: int, ended: bool) -> None:
+        """``progress.json``, replaced whole (a reader never sees half of it)."""
+        self.step = step
+        state = {"step": step, "total_steps": self.total_steps, "pid": os.getpid()}
+        state |= {"host": socket.gethostname(), "updated": time.time(), "ended": ended}
+        partial = self._progress.with_name("progress.json.partial")
+        partial.write_text(json.dumps(state) + "\n")
+        partial.replace(self._progress)
 
     def record_rollout(self, step: int, batch: TensorDict, tokenizer) -> list[int]:
         """Log step ``step``'s prompt ids and one right and one wrong response (each token's advantage
@@ -130,3 +155,4 @@ class RunLog:
     def close(self) -> None:
         self.metrics.close()
         self._prompts.close()
+        self.write_progress(self.step, ended=True)

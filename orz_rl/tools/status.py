@@ -1,0 +1,130 @@
+"""``orz-rl status RUN_DIR``: where a run stands, from its directory alone.
+
+Reads ``progress.json`` (the last step, the total, the process and whether it ended:
+:mod:`orz_rl.runtime.run_log`), ``metrics.jsonl`` and ``checkpoints/``, and prints the state
+(running, finished, stopped to resume, or ended without closing), the last step of the total, the
+means of the last ``window`` steps, the checkpoints and, for a running run, the time it needs to
+the end at the median of its recent steps.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import socket
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tyro
+
+#: The figures whose recent means are shown, with their labels.
+SHOWN = {
+    "reward/mean": "reward",
+    "response_length/mean": "response tokens",
+    "time/step": "s/step",
+    "system/peak_rss_gib": "peak RSS GiB",
+}
+
+
+@dataclass(frozen=True)
+class StatusConfig:
+    """``orz-rl status``: a run's last step, recent means, checkpoints and time to the end."""
+
+    run_dir: tyro.conf.Positional[Path]
+    """The run directory (``--run-dir`` of ``orz-rl train``)."""
+    window: int = 10
+    """Steps the recent means and the time per step are taken over."""
+
+
+def _alive(progress: dict[str, Any]) -> bool | None:
+    """Whether the process that wrote ``progress`` runs; ``None`` when it ran on another host."""
+    if progress.get("host") != socket.gethostname():
+        return None
+    try:
+        os.kill(int(progress["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def read_status(run_dir: Path, window: int = 10) -> dict[str, Any]:
+    """The figures :func:`format_status` prints, as a dict."""
+    progress_path, metrics_path = run_dir / "progress.json", run_dir / "metrics.jsonl"
+    if not metrics_path.is_file() and not progress_path.is_file():
+        raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory: no metrics.jsonl or progress.json")
+    rows = []
+    if metrics_path.is_file():
+        for line in metrics_path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # the line a live run is writing
+                continue
+    progress = json.loads(progress_path.read_text()) if progress_path.is_file() else {}
+    step = max(progress.get("step", 0), rows[-1]["step"] if rows else 0)
+    total = progress.get("total_steps", 0)
+    recent = rows[-window:]
+    means = {
+        label: statistics.fmean(r[key] for r in recent if key in r)
+        for key, label in SHOWN.items()
+        if any(key in r for r in recent)
+    }
+    alive = _alive(progress) if progress and not progress.get("ended") else False
+    checkpoints = run_dir / "checkpoints"
+    saved = (
+        [p for p in checkpoints.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        if checkpoints.is_dir()
+        else []
+    )
+    if not progress:  # a run from before progress.json: only a final checkpoint tells
+        state = "finished" if any(p.name == "final" for p in saved) else "unknown (no progress.json)"
+    elif progress.get("ended"):
+        state = "finished" if total and step >= total else "stopped (run the same command to resume)"
+    elif alive is None:
+        state = f"running on {progress.get('host')}, or ended there without closing"
+    elif alive:
+        state = "running"
+    else:
+        state = "ended without closing (killed or crashed; resume from the last checkpoint)"
+    out: dict[str, Any] = {"state": state, "step": step, "total_steps": total, "means": means}
+    steps = [r["time/step"] for r in recent if "time/step" in r]
+    if alive is not False and not progress.get("ended") and steps and total:
+        since = max(0.0, time.time() - progress.get("updated", time.time()))
+        out["eta_seconds"] = max(0.0, (total - step) * statistics.median(steps) - since)
+    checkpoints = run_dir / "checkpoints"
+    out["checkpoints"] = (
+        sorted(
+            (p.name for p in checkpoints.iterdir() if p.is_dir() and not p.name.startswith(".")),
+            key=lambda name: (checkpoints / name).stat().st_mtime,
+        )
+        if checkpoints.is_dir()
+        else []
+    )
+    return out
+
+
+def format_status(run_dir: Path, status: dict[str, Any], window: int) -> str:
+    total = f" of {status['total_steps']}" if status["total_steps"] else ""
+    lines = [f"{run_dir}: {status['state']}", f"step {status['step']}{total}"]
+    if status["means"]:
+        figures = ", ".join(f"{label} {value:.3f}" for label, value in status["means"].items())
+        lines.append(f"last {window} steps: {figures}")
+    if "eta_seconds" in status:
+        eta = datetime.timedelta(seconds=round(status["eta_seconds"]))
+        lines.append(f"to the end: {eta} at the median of the last {window} steps")
+    lines.append(f"checkpoints: {', '.join(status['checkpoints']) or 'none'}")
+    return "\n".join(lines)
+
+
+def run(cfg: StatusConfig) -> dict[str, Any]:
+    """``orz-rl status``: print where the run stands; return the figures."""
+    if cfg.window < 1:
+        raise ValueError(f"--window {cfg.window}: at least 1 step")
+    status = read_status(cfg.run_dir, cfg.window)
+    print(format_status(cfg.run_dir, status, cfg.window))
+    return status
