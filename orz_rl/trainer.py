@@ -37,11 +37,12 @@ from orz_rl.runtime.distributed import Distributed
 from orz_rl.runtime.metrics import memory_metrics, rollout_metrics, training_batch_metrics
 from orz_rl.runtime.run_log import RunLog, jsonable
 from orz_rl.runtime.signals import StopRequest
-from orz_rl.runtime.timing import Timer, step_time_metrics
+from orz_rl.runtime.timing import Timer, step_time_metrics, throughput_metrics
 from orz_rl.tools.evaluation import evaluate_benchmark, training_benchmarks
 
 _TEXT_KEYS = (keys.PROMPT_TEXT, keys.RESPONSE_TEXT, keys.ANSWER, keys.FINISH_REASON)
 _BAR = {"reward": "reward/mean", "len": "response_length/mean", "vloss": "critic/loss_critic"}
+_BAR |= {"gen tok/s": "perf/gen_tokens_per_s"}
 
 
 class Trainer:
@@ -234,6 +235,8 @@ class Trainer:
         self.start_next_rollout()
         metrics |= self.update_critic(timer) if self.learner.critic is not None else {}
         timer.seconds["step"] = time.perf_counter() - start
+        generated = int(batch.get(keys.RESPONSE_LENGTH).sum())
+        metrics |= throughput_metrics(timer, self.model_clock, generated, batch.shape[0])
         return metrics | step_time_metrics(timer, self.model_clock, self._engine_seconds) | memory_metrics()
 
     def rollout_figures(self, batch: TensorDict) -> dict[str, float]:
@@ -322,7 +325,7 @@ class Trainer:
                     if main:
                         self.log.log(self.step, metrics)
                         bar.update(1)
-                        bar.set_postfix({k: f"{metrics[m]:.3f}" for k, m in _BAR.items() if m in metrics})
+                        bar.set_postfix({k: f"{metrics[m]:.4g}" for k, m in _BAR.items() if m in metrics})
                     self.history.append(metrics)
                     history.append(metrics)
                     if cfg.save_interval > 0 and self.step % cfg.save_interval == 0:

@@ -60,6 +60,12 @@ DOCUMENTED = [
     "rollout/logprob_abs_diff_max",
     "rollout/logprob_k3_kl",
     "system/peak_rss_gib",
+    "system/rss_gib",
+    "perf/gen_tokens",
+    "perf/gen_tokens_per_s",
+    "perf/train_tokens",
+    "perf/train_tokens_per_s",
+    "perf/samples_per_s",
 ]
 
 

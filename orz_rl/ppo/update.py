@@ -55,6 +55,11 @@ def micro_batches(
         yield (micro if dist.device.type == "cpu" else micro.to(dist.device)), weight
 
 
+def sequence_tokens(rows: TensorDict) -> int:
+    """The prompt and response tokens of ``rows`` (what a pass over them computes, padding aside)."""
+    return int(rows.get(keys.PROMPT_MASK).sum()) + int(rows.get(keys.RESPONSE_MASK).sum())
+
+
 @torch.no_grad()
 def forward_all(
     fn: Callable[[TensorDict], torch.Tensor],
@@ -64,12 +69,13 @@ def forward_all(
     clock: Timer,
 ) -> torch.Tensor:
     """``fn`` over every row of ``batch``, without gradients, in micro-batches: each rank computes
-    its slice, every rank gets all the rows. ``clock`` times the passes."""
+    its slice, every rank gets all the rows. ``clock`` times the passes and counts their tokens."""
     n, parts = batch.shape[0], []
     for micro, weight in micro_batches(batch, n, micro_batch_size, dist):
         with clock("forward"):
             out = fn(micro).cpu()
         parts += [out] if weight else []
+        clock.count("forward", sequence_tokens(micro) if weight else 0)
     return dist.gather_rows(torch.cat(parts), n)
 
 
@@ -89,7 +95,7 @@ def optimise(
 
     The loss is the sum of the module's ``loss_*`` outputs (TorchRL's convention). Returns its
     outputs averaged over the steps (summed over ranks) and the mean gradient norm before
-    clipping. ``clock`` times the forward and backward passes.
+    clipping. ``clock`` times the forward and backward passes and counts their tokens.
     """
     mini = math.ceil(len(buffer) / steps)
     totals: dict[str, float] = {}
@@ -104,6 +110,7 @@ def optimise(
                 out = loss_module(micro, num_sequences=n_seq, num_tokens=n_tok)
                 loss = sum(v for k, v in out.items() if k.startswith("loss_"))
                 (loss * weight).backward()
+            clock.count("forward_backward", sequence_tokens(micro) if weight else 0)
             # The loss is already normalised by the mini-batch counts (its parts sum to the
             # whole); diagnostics are micro-batch means, so weight them.
             share = weight * micro.shape[0] / n_seq

@@ -6,9 +6,11 @@ computes the rollout's part (the trainer adds its phases' figures).
 
 from __future__ import annotations
 
+import os
 import re
 import resource
 from collections import Counter
+from pathlib import Path
 
 import torch
 from tensordict import TensorDict
@@ -80,10 +82,17 @@ def training_batch_metrics(batch: TensorDict) -> dict[str, float]:
 
 
 def memory_metrics() -> dict[str, float]:
-    """The trainer process's peak resident memory so far (with an engine inside it, the engine's
-    too), and on CUDA the peak memory torch allocated on this process's GPU, in GiB."""
-    # Linux reports ru_maxrss in KiB.
+    """The trainer process's resident memory now and at its peak so far (with an engine inside
+    it, the engine's too), and on CUDA the memory torch holds on this process's GPU now and at
+    its peak, in GiB."""
+    # Linux reports ru_maxrss in KiB; /proc/self/statm the resident pages second.
     out = {"system/peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        out["system/rss_gib"] = pages * os.sysconf("SC_PAGE_SIZE") / 2**30
+    except (OSError, IndexError, ValueError):  # not Linux
+        pass
     if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["system/gpu_mem_gib"] = torch.cuda.memory_allocated() / 2**30
         out["system/gpu_mem_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
     return out

@@ -8,10 +8,15 @@ from contextlib import contextmanager
 
 
 class Timer:
-    """Accumulates wall-clock seconds per named phase."""
+    """Accumulates wall-clock seconds per named phase (and, where a phase counts them, its tokens)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.tokens: dict[str, int] = {}
+
+    def count(self, name: str, tokens: int) -> None:
+        """Add ``tokens`` to what phase ``name`` processed."""
+        self.tokens[name] = self.tokens.get(name, 0) + tokens
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
@@ -33,3 +38,18 @@ def step_time_metrics(phases: Timer, model_passes: Timer, engine_seconds: float)
     out["time/model_forward_backward"] = sum(model_passes.seconds.values())
     out["time/outside_model"] = phases.seconds["step"] - engine_seconds - out["time/model_forward_backward"]
     return out
+
+
+def throughput_metrics(
+    phases: Timer, model_passes: Timer, generated_tokens: int, samples: int
+) -> dict[str, float]:
+    """``perf/*``: tokens the engine sampled over the generation's own seconds, tokens through the
+    trainer's passes (actor and critic, forward and backward; this rank's) over those passes' own
+    seconds, and responses over the whole step."""
+    train_tokens, train_seconds = sum(model_passes.tokens.values()), sum(model_passes.seconds.values())
+    out = {"perf/gen_tokens": float(generated_tokens), "perf/train_tokens": float(train_tokens)}
+    if phases.seconds.get("generation", 0.0) > 0:  # rank 0's: the other ranks sample nothing
+        out["perf/gen_tokens_per_s"] = generated_tokens / phases.seconds["generation"]
+    if train_seconds > 0:
+        out["perf/train_tokens_per_s"] = train_tokens / train_seconds
+    return out | {"perf/samples_per_s": samples / phases.seconds["step"]}
