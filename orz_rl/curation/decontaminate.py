@@ -19,7 +19,7 @@ from pathlib import Path
 
 import tyro
 
-from orz_rl.curation.items import ItemWriter, Report, default_report, read_items
+from orz_rl.curation.items import ItemWriter, Report, read_items
 from orz_rl.curation.text import words
 from orz_rl.problems.benchmarks import CODE_BENCHMARKS, DATA_DIR, KNOWN, resolve_benchmark
 from orz_rl.problems.formats import load_any_problems
@@ -76,14 +76,15 @@ class BenchmarkIndex:
         """``(benchmark, index, matching span)`` of the first benchmark question ``question``
         shares a span with, or ``None``."""
         tokens, n = words(question), self.n
-        for start, gram in enumerate(_grams(tokens, n)):
+        grams = _grams(tokens, n)
+        for start, gram in enumerate(grams):
             hit = self.grams.get(gram)
             if hit is None:
                 continue
-            end = start + n  # grow the span while the next n-gram is the same question's
-            while end < len(tokens) and self.grams.get(" ".join(tokens[end - n + 1 : end + 1])) == hit:
-                end += 1
-            return hit[0], hit[1], " ".join(tokens[start:end])
+            last = start  # grow the span while the next n-gram is the same question's
+            while last + 1 < len(grams) and self.grams.get(grams[last + 1]) == hit:
+                last += 1
+            return hit[0], hit[1], " ".join(tokens[start : last + n])
         for start, token in enumerate(tokens):
             for size in self.short_lengths.get(token, ()):
                 span = " ".join(tokens[start : start + size])
@@ -133,6 +134,5 @@ def run(cfg: DecontaminateConfig) -> Report:
         "template_ngrams": index.template_ngrams,
         "hits": dict(hits),
     }
-    report.write(cfg.report or default_report(cfg.out))
-    print(report.summary() + "; per benchmark: " + ", ".join(f"{k} {v}" for k, v in hits.items()))
+    report.finish(cfg.report, "; per benchmark: " + ", ".join(f"{k} {v}" for k, v in hits.items()))
     return report

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from orz_rl.curation.items import Item, ItemWriter, Report, default_report, read_items
+from orz_rl.curation.items import Item, ItemWriter, Report, read_items
 from orz_rl.curation.text import normal_form, tokens
 
 
@@ -147,6 +147,5 @@ def run(cfg: DedupConfig) -> Report:
     report.sections["clusters"] = [
         {"kept": kept[first][0], "members": group} for first, group in sorted(members.items())
     ]
-    report.write(cfg.report or default_report(cfg.out))
-    print(report.summary())
+    report.finish(cfg.report)
     return report

@@ -17,7 +17,7 @@ from typing import Literal
 
 import tyro
 
-from orz_rl.curation.items import ItemWriter, Report, default_report, read_items
+from orz_rl.curation.items import ItemWriter, Report, read_items
 from orz_rl.problems.formats import DatasetFormatError
 
 
@@ -101,8 +101,7 @@ def run(cfg: DifficultyConfig) -> Report:
         **bands,
         "eval_dir": str(eval_dir),
     }
-    report.write(cfg.report or default_report(cfg.out))
-    print(report.summary() + f"; {bands['unsolved']} never solved, {bands['solved']} always solved")
+    report.finish(cfg.report, f"; {bands['unsolved']} never solved, {bands['solved']} always solved")
     return report
 
 
@@ -157,6 +156,5 @@ def select(cfg: SelectConfig) -> Report:
                 writer.write(item)
                 report.kept += 1
     report.sections["band"] = [low, high]
-    report.write(cfg.report or default_report(cfg.out))
-    print(report.summary())
+    report.finish(cfg.report)
     return report

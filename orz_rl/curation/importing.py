@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import tyro
 
-from orz_rl.curation.items import Item, ItemWriter, Report, default_report, parse_dialogue
+from orz_rl.curation.items import Item, ItemWriter, Report, parse_dialogue
 from orz_rl.problems.formats import DatasetFormatError, iter_json_items, parse_math_item
 from orz_rl.rewards.math_answers import last_boxed
 
@@ -194,6 +194,5 @@ def run(cfg: ImportConfig) -> Report:
             writer.write(item)
             report.kept += 1
     report.sections["preset"] = cfg.preset
-    report.write(cfg.report or default_report(cfg.out))
-    print(report.summary())
+    report.finish(cfg.report)
     return report

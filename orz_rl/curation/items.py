@@ -157,6 +157,13 @@ class Report:
         path.write_text(json.dumps(self.as_dict(), indent=1, ensure_ascii=False) + "\n")
         return path
 
+    def finish(self, path: Path | None = None, remark: str = "") -> Path:
+        """Write the report to ``path`` (default: beside the output, :func:`default_report`) and
+        print its :meth:`summary`, then ``remark``; return where it went."""
+        path = self.write(path or default_report(Path(self.output)))
+        print(self.summary() + remark)
+        return path
+
     def summary(self) -> str:
         """One line: what was read, kept and dropped (by reason)."""
         reasons = Counter(d["reason"] for d in self.dropped_items)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import tyro
 
-from orz_rl.curation.items import Item, ItemWriter, Report, default_report, read_items
+from orz_rl.curation.items import Item, ItemWriter, Report, read_items
 from orz_rl.rewards.math_answers import is_plain_number, truth_parses
 from orz_rl.rewards.math_grader import MALFORMED, MAX_ANSWER_CHARS
 
@@ -72,9 +72,9 @@ def rule_verdict(item: Item) -> tuple[str, dict]:
         return "no_answer", {}
     if len(answer) > MAX_ANSWER_CHARS or MALFORMED.search(answer):
         return "malformed_answer", {"answer": answer[:200]}
-    if _PROOF_ANSWER.match(answer) or _PROOF_QUESTION.search(question):
-        found = _PROOF_QUESTION.search(question)
-        return "proof", {"match": found.group(0) if found else answer}
+    asked = _PROOF_QUESTION.search(question)
+    if asked or _PROOF_ANSWER.match(answer):
+        return "proof", {"match": asked.group(0) if asked else answer}
     if int(item.meta.get("answer_parts", 1)) > 1:
         return "multi_part", {"parts": item.meta["answer_parts"]}
     labels = set(_PART_LABEL.findall(answer))
@@ -120,7 +120,7 @@ class ParsePool:
         for batch, future in zip(batches, futures, strict=True):
             try:
                 out.append(["" if ok else "unparsable_answer" for ok in future.result()])
-            except (FutureTimeout, Exception):  # past the limit, or a worker died: one at a time
+            except Exception:  # past the limit (FutureTimeout), or a worker died: one at a time
                 out.append([self._one(answer) for answer in batch])
         return out
 
@@ -159,8 +159,11 @@ def run(cfg: VerifiableConfig) -> Report:
         with ItemWriter(cfg.out) as writer:
             for chunk in _chunks(read_items(cfg.input), BATCH * IN_FLIGHT * workers):
                 verdicts = [rule_verdict(item) for item in chunk]
-                to_parse = [i for i, (reason, _) in enumerate(verdicts) if not reason]
-                to_parse = [i for i in to_parse if needs_parse(chunk[i].answer.strip())]
+                to_parse = [
+                    i
+                    for i, (reason, _) in enumerate(verdicts)
+                    if not reason and needs_parse(chunk[i].answer.strip())
+                ]
                 batches = [to_parse[k : k + BATCH] for k in range(0, len(to_parse), BATCH)]
                 answers = [[chunk[i].answer.strip() for i in batch] for batch in batches]
                 for batch, reasons in zip(batches, pool.verdicts(answers), strict=True):
@@ -176,6 +179,5 @@ def run(cfg: VerifiableConfig) -> Report:
                         report.kept += 1
     finally:
         pool.close()
-    report.write(cfg.report or default_report(cfg.out))
-    print(report.summary())
+    report.finish(cfg.report)
     return report
