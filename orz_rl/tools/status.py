@@ -65,7 +65,12 @@ def read_status(run_dir: Path, window: int = 10) -> dict[str, Any]:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:  # the line a live run is writing
                 continue
-    progress = json.loads(progress_path.read_text()) if progress_path.is_file() else {}
+    try:
+        progress = json.loads(progress_path.read_text()) if progress_path.is_file() else {}
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{progress_path}: not JSON ({e.msg}); orz-rl rewrites it whole at every step"
+        ) from None
     step = max(progress.get("step", 0), rows[-1]["step"] if rows else 0)
     total = progress.get("total_steps", 0)
     recent = rows[-window:]
@@ -96,15 +101,7 @@ def read_status(run_dir: Path, window: int = 10) -> dict[str, Any]:
     if alive is not False and not progress.get("ended") and steps and total:
         since = max(0.0, time.time() - progress.get("updated", time.time()))
         out["eta_seconds"] = max(0.0, (total - step) * statistics.median(steps) - since)
-    checkpoints = run_dir / "checkpoints"
-    out["checkpoints"] = (
-        sorted(
-            (p.name for p in checkpoints.iterdir() if p.is_dir() and not p.name.startswith(".")),
-            key=lambda name: (checkpoints / name).stat().st_mtime,
-        )
-        if checkpoints.is_dir()
-        else []
-    )
+    out["checkpoints"] = [p.name for p in sorted(saved, key=lambda p: p.stat().st_mtime)]
     return out
 
 

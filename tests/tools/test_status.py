@@ -81,3 +81,9 @@ def test_status_of_a_live_training_run_says_running_with_the_time_to_the_end(tin
 def test_a_directory_that_is_no_run_is_one_error_naming_it(tmp_path):
     out = orz_cli("status", str(tmp_path))
     assert out.returncode == 1 and "is not a run directory" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_progress_file_that_is_not_json_is_one_error_naming_it(tmp_path):
+    (tmp_path / "progress.json").write_text("{not json")
+    out = orz_cli("status", str(tmp_path))
+    assert out.returncode == 1 and "progress.json: not JSON" in out.stderr and "Traceback" not in out.stderr
