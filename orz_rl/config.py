@@ -270,6 +270,22 @@ class LayoutConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    """Where a run's metrics go beside ``metrics.jsonl`` (``docs/metrics.md``)."""
+
+    backends: tuple[Literal["jsonl", "tensorboard", "wandb", "mlflow", "csv"], ...] = ("jsonl", "tensorboard")
+    """Trackers, several at once, through TorchRL's loggers. jsonl is always written (``orz-rl
+    status``, ``plot`` and ``compare`` read it); wandb (``WANDB_MODE=offline`` for local files) and
+    mlflow need ``pip install 'orz-rl[trackers]'``."""
+    project: str = "orz-rl"
+    """The W&B project and the MLflow experiment."""
+    name: str = ""
+    """The run's name in W&B and MLflow ("": the run directory's name)."""
+    mlflow_tracking_uri: str = ""
+    """MLflow's store ("": ``sqlite:///RUN_DIR/mlflow.db``, a local file)."""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A whole ORZ run."""
 
@@ -294,6 +310,8 @@ class TrainConfig:
     """Optimisers."""
     layout: LayoutConfig = field(default_factory=LayoutConfig)
     """Machines, training ranks and vLLM engines."""
+    log: LogConfig = field(default_factory=LogConfig)
+    """Metrics trackers."""
     run_dir: Path = Path("runs/orz")
     """Where metrics.jsonl, TensorBoard events and checkpoints go."""
     num_episodes: int = 20

@@ -123,7 +123,7 @@ class Trainer:
                 # the first rollout trains on the prompts that follow the last step trained.
                 sampler.seek(self.step * r.prompts_per_step)
             logged = dict(step=self.step, history=self.history, prompt_log=self.prompt_log)
-            logged |= dict(config=jsonable(asdict(cfg)), total_steps=self.total_steps)
+            logged |= dict(config=jsonable(asdict(cfg)), total_steps=self.total_steps, trackers=cfg.log)
             self.log = RunLog(cfg.run_dir, **logged)
         if state is not None:
             # Last, after every set-up step that draws random numbers (vLLM seeds torch's
@@ -237,7 +237,8 @@ class Trainer:
         timer.seconds["step"] = time.perf_counter() - start
         generated = int(batch.get(keys.RESPONSE_LENGTH).sum())
         metrics |= throughput_metrics(timer, self.model_clock, generated, batch.shape[0])
-        return metrics | step_time_metrics(timer, self.model_clock, self._engine_seconds) | memory_metrics()
+        memory = memory_metrics() | (self.generation.memory_metrics() if self.dist.is_main else {})
+        return metrics | step_time_metrics(timer, self.model_clock, self._engine_seconds) | memory
 
     def rollout_figures(self, batch: TensorDict) -> dict[str, float]:
         """The batch's figures; on rank 0 (which holds the texts, and alone logs) also the rollout's

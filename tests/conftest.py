@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,10 +38,15 @@ def vllm_engine(tiny_model_dir):
     return make_vllm_engine(str(tiny_model_dir), dtype="float32", seed=0, max_model_len=512)
 
 
-def orz_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """``orz-rl ARGS`` in a process of its own, as a user runs it."""
+def orz_cli(*args: str, timeout: int = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``orz-rl ARGS`` in a process of its own, as a user runs it (``env``: variables added)."""
     return subprocess.run(
-        [sys.executable, "-m", "orz_rl.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+        [sys.executable, "-m", "orz_rl.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=None if env is None else os.environ | env,
     )
 
 

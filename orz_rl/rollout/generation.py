@@ -36,6 +36,13 @@ class Generation:
     llm: Any = None
     """The engine: a ``vllm.LLM``, a :class:`RayvLLMEngines`, or None."""
 
+    def memory_metrics(self) -> dict[str, float]:
+        """``system/engine_rss_gib``: the resident memory of engines in processes of their own (Ray
+        actors), summed; nothing for an engine inside the trainer (``system/rss_gib`` holds it)."""
+        if isinstance(self.llm, RayvLLMEngines):
+            return {"system/engine_rss_gib": self.llm.resident_gib()}
+        return {}
+
     def shutdown(self) -> None:
         """Stop engines this run started in other processes (Ray actors)."""
         if isinstance(self.llm, RayvLLMEngines):

@@ -45,6 +45,7 @@ from torchrl.collectors import WeightUpdaterBase
 from orz_rl.models.loading import check_model_path
 from orz_rl.rollout.engines import BackendUnavailableError, make_vllm_engine
 from orz_rl.rollout.weight_sync import vLLMInProcessUpdater
+from orz_rl.runtime.metrics import resident_bytes
 
 
 def _ray():
@@ -87,6 +88,9 @@ class vLLMEngineActor:
 
     def ready(self) -> int:
         return os.getpid()
+
+    def resident_bytes(self) -> int:
+        return resident_bytes() or 0
 
     def generate(self, prompts, sampling_params):
         return self.llm.generate(prompts, sampling_params=sampling_params, use_tqdm=False)
@@ -220,6 +224,11 @@ class RayvLLMEngines:
         """Each engine's log-probs of ``token_ids[1:]`` (teacher-forced), one list per engine."""
         ray = _ray()
         return ray.get([engine.score.remote(list(token_ids)) for engine in self.engines])
+
+    def resident_gib(self) -> float:
+        """The engines' processes' resident memory now, summed, in GiB."""
+        ray = _ray()
+        return sum(ray.get([engine.resident_bytes.remote() for engine in self.engines])) / 2**30
 
     def shutdown(self) -> None:
         ray = _ray()

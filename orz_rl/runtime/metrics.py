@@ -81,17 +81,23 @@ def training_batch_metrics(batch: TensorDict) -> dict[str, float]:
     }
 
 
+def resident_bytes() -> int | None:
+    """This process's resident memory now (None where ``/proc`` is not: not Linux)."""
+    try:  # the resident pages are statm's second field
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def memory_metrics() -> dict[str, float]:
     """The trainer process's resident memory now and at its peak so far (with an engine inside
     it, the engine's too), and on CUDA the memory torch holds on this process's GPU now and at
     its peak, in GiB."""
-    # Linux reports ru_maxrss in KiB; /proc/self/statm the resident pages second.
+    # Linux reports ru_maxrss in KiB.
     out = {"system/peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        out["system/rss_gib"] = pages * os.sysconf("SC_PAGE_SIZE") / 2**30
-    except (OSError, IndexError, ValueError):  # not Linux
-        pass
+    rss = resident_bytes()
+    if rss is not None:
+        out["system/rss_gib"] = rss / 2**30
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         out["system/gpu_mem_gib"] = torch.cuda.memory_allocated() / 2**30
         out["system/gpu_mem_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30

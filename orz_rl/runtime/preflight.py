@@ -25,6 +25,7 @@ from orz_rl.problems.benchmarks import resolve_benchmark
 from orz_rl.problems.toy_task import write_code_file, write_orz_train_file
 from orz_rl.runtime.checkpoint import latest_checkpoint
 from orz_rl.runtime.run_log import jsonable
+from orz_rl.runtime.trackers import flatten, tracker_problems
 
 
 class ConfigError(ValueError):
@@ -91,7 +92,7 @@ def config_problems(cfg: TrainConfig) -> tuple[Task | None, list[str]]:
                 f"rollout.prompts_per_step x rollout.samples_per_prompt = {n} responses cannot be split into "
                 f"ppo.{field}_steps_per_rollout = {steps} {field} mini-batches (one response at least each)"
             )
-    problems += estimator_problems(cfg)
+    problems += estimator_problems(cfg) + tracker_problems(cfg.log)
     if r.temperature <= 0:
         problems.append(f"rollout.temperature = {r.temperature}: must be above 0 (ORZ samples at 1.0)")
     if task is not None:
@@ -160,17 +161,8 @@ RESUMABLE_CHANGES = (
     "rollout.backend",
     "rollout.vllm_",
     "layout.",
+    "log.",
 )
-
-
-def _flatten(config: dict, prefix: str = "") -> dict[str, object]:
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out |= _flatten(value, f"{prefix}{key}.")
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def resume_problems(saved: dict, now: dict) -> list[str]:
@@ -179,8 +171,8 @@ def resume_problems(saved: dict, now: dict) -> list[str]:
     A field the checkpoint's orz-rl did not have yet counts as at its default, so a run resumes
     across versions that only add fields.
     """
-    before, after = _flatten(saved), _flatten(now)
-    for field, value in _flatten(jsonable(asdict(TrainConfig()))).items():
+    before, after = flatten(saved), flatten(now)
+    for field, value in flatten(jsonable(asdict(TrainConfig()))).items():
         before.setdefault(field, value)
     return [
         f"{field} = {after.get(field)!r} differs from the checkpoint's run ({before.get(field)!r}); "

@@ -1,6 +1,7 @@
 """The files a run writes beside its checkpoints, each cut back to the checkpoint's step on resume.
 
-* ``metrics.jsonl``: one JSON object per step (``docs/metrics.md``), mirrored to ``tensorboard/``;
+* ``metrics.jsonl``: one JSON object per step (``docs/metrics.md``), mirrored to the trackers of
+  ``log.backends`` (:mod:`orz_rl.runtime.trackers`);
 * ``prompts.jsonl``: the distinct prompt ids each step trained on;
 * ``rollouts.jsonl``: one right and one wrong response of each step with their per-token
   advantages and values (``orz-rl plot``);
@@ -21,7 +22,9 @@ from typing import Any
 from tensordict import TensorDict
 
 from orz_rl import keys
+from orz_rl.config import LogConfig
 from orz_rl.problems.prompts import as_strings
+from orz_rl.runtime.trackers import Trackers
 
 
 def jsonable(value: Any) -> Any:
@@ -54,33 +57,12 @@ def truncate_jsonl(path: Path, last_step: int) -> None:
     path.write_text("".join(line + "\n" for line in kept))
 
 
-class MetricsLogger:
-    """Appends one JSON line per step to ``metrics.jsonl`` and mirrors scalars to TensorBoard.
-
-    ``history`` holds the metrics of the steps already run (a resumed run's, from its
-    checkpoint): the file is rewritten to them, and TensorBoard drops what it logged after.
-    """
-
-    def __init__(self, run_dir: Path, tensorboard: bool = True, history: list[dict[str, float]] = ()) -> None:
-        self.path = run_dir / "metrics.jsonl"
-        self._file = rewrite_jsonl(self.path, [{"step": i + 1, **m} for i, m in enumerate(history)])
-        self._tb = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=len(history) + 1)
-
-    def log(self, step: int, metrics: dict[str, float]) -> None:
-        row = {"step": step, **{k: float(v) for k, v in metrics.items()}}
-        self._file.write(json.dumps(row) + "\n")
-        if self._tb is not None:
-            for k, v in metrics.items():
-                self._tb.add_scalar(k, float(v), step)
-
-    def close(self) -> None:
-        self._file.close()
-        if self._tb is not None:
-            self._tb.close()
+def last_logged_step(progress: Path) -> int:
+    """The step ``progress`` (a ``progress.json``) says was logged last; 0 without one."""
+    try:
+        return int(json.loads(progress.read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 class RunLog:
@@ -94,6 +76,7 @@ class RunLog:
         prompt_log: the prompt ids of steps ``1..step``.
         config: the run's configuration (:func:`jsonable`).
         total_steps: the step the run ends at.
+        trackers: where metrics go beside ``metrics.jsonl``.
     """
 
     def __init__(
@@ -105,9 +88,15 @@ class RunLog:
         prompt_log: list[list[int]],
         config: dict,
         total_steps: int = 0,
+        trackers: LogConfig = LogConfig(),
     ) -> None:
-        self.metrics = MetricsLogger(run_dir, history=history)
+        self._metrics = rewrite_jsonl(
+            run_dir / "metrics.jsonl", [{"step": i + 1, **m} for i, m in enumerate(history)]
+        )
         self._progress, self.total_steps = run_dir / "progress.json", total_steps
+        logged = last_logged_step(self._progress)
+        self.trackers = Trackers(run_dir, trackers, step=step, logged=max(step, logged), config=config)
+        self._samples: list[dict] = []
         self.write_progress(step, ended=False)
         rows = [{"step": i + 1, "prompt_ids": ids} for i, ids in enumerate(prompt_log)]
         self._prompts = rewrite_jsonl(run_dir / "prompts.jsonl", rows)
@@ -116,7 +105,11 @@ class RunLog:
         (run_dir / "config.json").write_text(json.dumps(config, indent=1))
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
-        self.metrics.log(step, metrics)
+        """Step ``step``'s metrics (and the rollout samples :meth:`record_rollout` kept) everywhere."""
+        metrics = {k: float(v) for k, v in metrics.items()}
+        self._metrics.write(json.dumps({"step": step, **metrics}) + "\n")
+        self.trackers.log(step, metrics, self._samples)
+        self._samples = []
         self.write_progress(step, ended=False)
 
     def write_progress(self, step: int, ended: bool) -> None:
@@ -140,11 +133,14 @@ class RunLog:
         values = batch.get(keys.STATE_VALUE, None)  # none without a critic (ppo.advantage)
         with self._rollouts.open("a") as f:
             for i in picks:
-                tokens = batch.get(keys.ACTION)[i][mask[i]].tolist()
+                tokens = [tokenizer.decode([t]) for t in batch.get(keys.ACTION)[i][mask[i]].tolist()]
+                self._samples.append(
+                    {"prompt": prompts[i], "response": "".join(tokens), "reward": rewards[i]}
+                )
                 row = {
                     "step": step,
                     "prompt": prompts[i],
-                    "tokens": [tokenizer.decode([t]) for t in tokens],
+                    "tokens": tokens,
                     "advantages": batch.get(keys.ADVANTAGE)[i][mask[i]].squeeze(-1).tolist(),
                     "values": None if values is None else values[i][mask[i]].squeeze(-1).tolist(),
                     "reward": rewards[i],
@@ -153,6 +149,7 @@ class RunLog:
         return ids
 
     def close(self) -> None:
-        self.metrics.close()
+        self._metrics.close()
+        self.trackers.close()
         self._prompts.close()
         self.write_progress(self.step, ended=True)

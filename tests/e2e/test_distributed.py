@@ -78,6 +78,8 @@ def test_two_ranks_train_the_cpu_default_to_the_weights_of_one_process(tiny_mode
     # Same data: the same prompts, responses rewarded alike.
     assert (one / "prompts.jsonl").read_text() == (two / "prompts.jsonl").read_text()
     assert [m["reward/mean"] for m in _metrics(one)] == [m["reward/mean"] for m in _metrics(two)]
+    # The engine is a process of its own: its memory is logged beside the trainer's.
+    assert all(m["system/engine_rss_gib"] > 0.1 for m in _metrics(one) + _metrics(two))
     final = "checkpoints/final"
     base = load_file(tiny_model_dir / "model.safetensors")
     trained = load_file(two / final / "actor/model.safetensors")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -120,3 +122,13 @@ def test_two_engines_collect_one_batch_and_both_sample_from_the_pushed_weights(t
         assert (after[keys.GENERATION_LOG_PROB] - actor_lp)[mask].abs().max() < 1e-4
     finally:
         collector.shutdown()
+
+
+def test_the_engines_resident_memory_is_what_their_processes_hold(engines):
+    inside = engines.resident_gib()  # each engine reads its own /proc/self/statm
+    # Read from outside (the actors run on this machine): each engine pid's resident pages.
+    pages = sum(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) for pid in engines.pids)
+    outside = pages * os.sysconf("SC_PAGE_SIZE") / 2**30
+    assert inside == pytest.approx(outside, rel=0.01)  # idle engines: a few pages apart at most
+    own = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+    assert inside > 0.2 and inside != pytest.approx(own, rel=0.01)  # two loaded engines, not this process
