@@ -93,11 +93,12 @@ def memory_metrics() -> dict[str, float]:
     """The trainer process's resident memory now and at its peak so far (with an engine inside
     it, the engine's too), and on CUDA the memory torch holds on this process's GPU now and at
     its peak, in GiB."""
-    # Linux reports ru_maxrss in KiB.
+    # Linux reports ru_maxrss in KiB, and updates it lazily: it can lag the current figure.
     out = {"system/peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
     rss = resident_bytes()
     if rss is not None:
         out["system/rss_gib"] = rss / 2**30
+        out["system/peak_rss_gib"] = max(out["system/peak_rss_gib"], out["system/rss_gib"])
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         out["system/gpu_mem_gib"] = torch.cuda.memory_allocated() / 2**30
         out["system/gpu_mem_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
