@@ -1,10 +1,10 @@
 """``orz-rl status RUN_DIR``: where a run stands, from its directory alone.
 
 Reads ``progress.json`` (the last step, the total, the process and whether it ended:
-:mod:`orz_rl.runtime.run_log`), ``metrics.jsonl`` and ``checkpoints/``, and prints the state
-(running, finished, stopped to resume, or ended without closing), the last step of the total, the
-means of the last ``window`` steps, the checkpoints and, for a running run, the time it needs to
-the end at the median of its recent steps.
+:mod:`orz_rl.runtime.run_log`), ``metrics.jsonl``, ``checkpoints/`` and ``trackers.json`` (the W&B
+and MLflow run ids), and prints the state (running, finished, stopped to resume, or ended without
+closing), the last step of the total, the means of the last ``window`` steps, the checkpoints, the
+tracker runs and, for a running run, the time it needs to the end at the median of its recent steps.
 """
 
 from __future__ import annotations
@@ -102,6 +102,11 @@ def read_status(run_dir: Path, window: int = 10) -> dict[str, Any]:
         since = max(0.0, time.time() - progress.get("updated", time.time()))
         out["eta_seconds"] = max(0.0, (total - step) * statistics.median(steps) - since)
     out["checkpoints"] = [p.name for p in sorted(saved, key=lambda p: p.stat().st_mtime)]
+    trackers = run_dir / "trackers.json"  # the W&B and MLflow run ids (orz_rl.runtime.trackers)
+    try:
+        out["trackers"] = json.loads(trackers.read_text()) if trackers.is_file() else {}
+    except json.JSONDecodeError:
+        out["trackers"] = {}
     return out
 
 
@@ -115,6 +120,8 @@ def format_status(run_dir: Path, status: dict[str, Any], window: int) -> str:
         eta = datetime.timedelta(seconds=round(status["eta_seconds"]))
         lines.append(f"to the end: {eta} at the median of the last {window} steps")
     lines.append(f"checkpoints: {', '.join(status['checkpoints']) or 'none'}")
+    if status.get("trackers"):
+        lines.append("tracker runs: " + ", ".join(f"{k} {v}" for k, v in status["trackers"].items()))
     return "\n".join(lines)
 
 

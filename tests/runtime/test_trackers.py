@@ -156,6 +156,8 @@ def test_a_resumed_run_continues_the_same_wandb_and_mlflow_runs_without_a_step_t
     steps = [[row["_step"] for row in r["history"] if REWARD in row] for r in runs]
     assert steps == [[1, 2, 3], [4, 5]]  # step 3 is the first process's, not logged again
     assert_same_rewards(read_all(run_dir), steps=5)
+    status = orz_cli("status", str(run_dir))
+    assert f"tracker runs: wandb {ids_before['wandb']}, mlflow {ids_before['mlflow']}" in status.stdout
 
 
 def test_metric_names_mlflow_rejects_are_mapped_to_ones_it_takes():
