@@ -5,7 +5,7 @@ other warning stays: a filter here matches one message of one logger, never a wh
 Silenced elsewhere, at their own source: the vLLM engine's C++ NUMA notice and its weight
 loading bar (:mod:`orz_rl.rollout.engines`), TorchRL's collector notices
 (:mod:`orz_rl.rollout.collector`), the critic's expected ``lm_head`` load report
-(:mod:`orz_rl.models.loading`).
+(:mod:`orz_rl.models.loading`), MLflow's artifact download bar (:mod:`orz_rl.runtime.trackers`).
 """
 
 from __future__ import annotations

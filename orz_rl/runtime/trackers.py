@@ -109,6 +109,8 @@ class _MLflow(MLFlowLogger):
         self, uri: str, experiment: str, name: str, run_id: str | None, artifacts: str | None
     ) -> None:
         self._run, self._name, self._artifacts = run_id, name, artifacts
+        # log_table reads its file back at every step, with a download bar each time.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         super().__init__(exp_name=experiment, tracking_uri=uri)
 
     def _create_experiment(self):

@@ -1,0 +1,78 @@
+"""What each tracker of ``--log.backends`` costs a training step: milliseconds a step, against
+writing the step's line of ``metrics.jsonl`` (which every run does) in the same process.
+
+    WANDB_MODE=offline python bench/trackers.py [--steps 200] [--out runs/bench-trackers]
+
+Each backend logs ``--steps`` steps of 75 scalars and two sampled responses (a 600-character
+prompt, a 200-character response), the size of a CPU default step, through
+:class:`orz_rl.runtime.trackers.Trackers`, as the trainer calls it. Printed per backend: the
+seconds to start, the median milliseconds a step (over five blocks of ``--steps / 5`` steps), and
+that median over the JSONL line's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+from orz_rl.config import LogConfig
+from orz_rl.runtime.trackers import Trackers
+
+METRICS = {f"group{i % 8}/metric{i}": float(i) / 7 for i in range(75)}
+SAMPLES = [
+    {"prompt": "p" * 600, "response": "r" * 200, "reward": 1.0},
+    {"prompt": "p" * 600, "response": "s" * 200, "reward": 0.0},
+]
+
+
+@dataclass(frozen=True)
+class Args:
+    """What to time."""
+
+    steps: int = 200
+    """Steps each backend logs (a multiple of 5)."""
+    out: Path = Path("runs/bench-trackers")
+    """Where each backend writes (emptied first)."""
+    backends: tuple[str, ...] = ("tensorboard", "csv", "wandb", "mlflow")
+    """Backends to time."""
+
+
+def per_step_ms(log, steps: int) -> float:
+    """Median milliseconds a step of ``log(step)`` over five blocks of ``steps / 5`` steps."""
+    block, blocks = steps // 5, []
+    for b in range(5):
+        start = time.perf_counter()
+        for step in range(b * block + 1, (b + 1) * block + 1):
+            log(step)
+        blocks.append((time.perf_counter() - start) / block * 1000)
+    return statistics.median(blocks)
+
+
+def main(args: Args) -> None:
+    if os.environ.get("WANDB_MODE") != "offline" and "wandb" in args.backends:
+        raise SystemExit("set WANDB_MODE=offline: this benchmark writes W&B's files, it uploads nothing")
+    shutil.rmtree(args.out, ignore_errors=True)
+    args.out.mkdir(parents=True)
+    with (args.out / "metrics.jsonl").open("a", buffering=1) as f:
+        baseline = per_step_ms(lambda s: f.write(json.dumps({"step": s, **METRICS}) + "\n"), args.steps)
+    print(f"{'jsonl line':12s} {'':>10s} {baseline:8.3f} ms a step   1.0x")
+    for backend in args.backends:
+        run_dir = args.out / backend
+        run_dir.mkdir()
+        start = time.perf_counter()
+        trackers = Trackers(run_dir, LogConfig(backends=("jsonl", backend)), step=0, logged=0, config={})
+        started = time.perf_counter() - start
+        ms = per_step_ms(lambda s, t=trackers: t.log(s, METRICS, SAMPLES), args.steps)
+        trackers.close()
+        print(f"{backend:12s} start {started:4.1f} s {ms:8.3f} ms a step {ms / baseline:6.0f}x")
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
