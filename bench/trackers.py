@@ -6,8 +6,8 @@ writing the step's line of ``metrics.jsonl`` (which every run does) in the same 
 Each backend logs ``--steps`` steps of 75 scalars and two sampled responses (a 600-character
 prompt, a 200-character response), the size of a CPU default step, through
 :class:`orz_rl.runtime.trackers.Trackers`, as the trainer calls it. Printed per backend: the
-seconds to start, the median milliseconds a step (over five blocks of ``--steps / 5`` steps), and
-that median over the JSONL line's.
+seconds to start, the median milliseconds a step (over five blocks of ``--steps / 5`` steps),
+that median over the JSONL line's, and the milliseconds a step without the samples.
 """
 
 from __future__ import annotations
@@ -64,14 +64,20 @@ def main(args: Args) -> None:
         baseline = per_step_ms(lambda s: f.write(json.dumps({"step": s, **METRICS}) + "\n"), args.steps)
     print(f"{'jsonl line':12s} {'':>10s} {baseline:8.3f} ms a step   1.0x")
     for backend in args.backends:
-        run_dir = args.out / backend
-        run_dir.mkdir()
-        start = time.perf_counter()
-        trackers = Trackers(run_dir, LogConfig(backends=("jsonl", backend)), step=0, logged=0, config={})
-        started = time.perf_counter() - start
-        ms = per_step_ms(lambda s, t=trackers: t.log(s, METRICS, SAMPLES), args.steps)
-        trackers.close()
-        print(f"{backend:12s} start {started:4.1f} s {ms:8.3f} ms a step {ms / baseline:6.0f}x")
+        figures, starts = [], []
+        for samples in (SAMPLES, []):
+            run_dir = args.out / f"{backend}-{len(samples)}-samples"
+            run_dir.mkdir()
+            start = time.perf_counter()
+            trackers = Trackers(run_dir, LogConfig(backends=("jsonl", backend)), step=0, logged=0, config={})
+            starts.append(time.perf_counter() - start)  # the first pays the imports
+            figures.append(per_step_ms(lambda s, t=trackers, x=samples: t.log(s, METRICS, x), args.steps))
+            trackers.close()
+        ms, scalars = figures
+        print(
+            f"{backend:12s} start {starts[0]:4.1f} s {ms:8.3f} ms a step {ms / baseline:6.0f}x"
+            f"   (scalars alone {scalars:.3f} ms)"
+        )
 
 
 if __name__ == "__main__":
