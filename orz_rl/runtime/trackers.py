@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,8 @@ class Trackers:
             uri = cfg.mlflow_tracking_uri or f"sqlite:///{(run_dir / 'mlflow.db').resolve()}"
             artifacts = (run_dir / "mlflow-artifacts").resolve().as_uri() if local else None
             self._loggers["mlflow"] = _MLflow(uri, cfg.project, name, ids.get("mlflow"), artifacts)
+        #: Steps each tracker failed to take (:meth:`log`).
+        self.failures: dict[str, int] = {}
         #: The last step each tracker already holds.
         self._holds = {backend: logged if backend in ids else step for backend in self._loggers}
         for backend, logger in self._loggers.items():
@@ -211,14 +214,36 @@ class Trackers:
         ids_path.write_text(json.dumps(ids) + "\n")
 
     def log(self, step: int, metrics: dict[str, float], samples: list[dict]) -> None:
-        """Step ``step``'s scalars and its rollout samples (``prompt``, ``response``, ``reward``)."""
+        """Step ``step``'s scalars and its rollout samples (``prompt``, ``response``, ``reward``).
+
+        A tracker that fails (a server away, a full disk) does not end the run: ``metrics.jsonl``
+        has every step. Its first failure is a warning; :attr:`failures` counts them."""
         for backend, logger in self._loggers.items():
-            if step > self._holds[backend]:
+            if step <= self._holds[backend]:
+                continue
+            try:
                 logger.log_step(step, metrics, samples)
+            except Exception as e:
+                self.failures[backend] = self.failures.get(backend, 0) + 1
+                if self.failures[backend] == 1:
+                    warnings.warn(
+                        f"log.backends: {backend} failed at step {step} ({type(e).__name__}: {e}); "
+                        "the run goes on, and metrics.jsonl has every step",
+                        stacklevel=2,
+                    )
 
     def close(self) -> None:
-        for logger in self._loggers.values():
-            logger.shutdown()
+        for backend, logger in self._loggers.items():
+            try:
+                logger.shutdown()
+            except Exception as e:  # what it holds is flushed or lost already; the run ends as it should
+                warnings.warn(
+                    f"log.backends: {backend} did not close ({type(e).__name__}: {e})", stacklevel=2
+                )
+        for backend, count in self.failures.items():
+            warnings.warn(
+                f"log.backends: {backend} missed {count} step(s); metrics.jsonl has them", stacklevel=2
+            )
 
 
 def _read_ids(path: Path) -> dict[str, str]:

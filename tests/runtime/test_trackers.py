@@ -202,5 +202,28 @@ def test_wandb_online_without_an_api_key_is_one_error_naming_the_field_and_the_o
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc, no W&B settings
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
-    with pytest.raises(ValueError, match=r"log\.backends: wandb: .*API key.*WANDB_MODE=offline"):
-        Trackers(tmp_path, LogConfig(backends=("jsonl", "wandb")), step=0, logged=0, config={})
+    try:
+        with pytest.raises(ValueError, match=r"log\.backends: wandb: .*API key.*WANDB_MODE=offline"):
+            Trackers(tmp_path, LogConfig(backends=("jsonl", "wandb")), step=0, logged=0, config={})
+    finally:
+        import wandb
+
+        wandb.teardown()  # W&B keeps the settings it read (online, this HOME) for the process
+
+
+def test_a_tracker_that_fails_mid_run_is_a_warning_and_a_count_and_the_others_go_on(tmp_path, monkeypatch):
+    from orz_rl.runtime.trackers import Trackers
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    trackers = Trackers(tmp_path, LogConfig(backends=("jsonl", "wandb", "csv")), step=0, logged=0, config={})
+    trackers.log(1, {REWARD: 0.25}, [])
+    trackers._loggers["wandb"].experiment.finish()  # W&B refuses every later call: a real failure
+    with pytest.warns(UserWarning, match=r"log\.backends: wandb failed at step 2 \(UsageError: .*finished"):
+        trackers.log(2, {REWARD: 0.5}, [])
+    trackers.log(3, {REWARD: 0.75}, [])  # warned once
+    assert trackers.failures == {"wandb": 2}
+    with pytest.warns(UserWarning, match=r"wandb missed 2 step\(s\)"):
+        trackers.close()
+    csv = (tmp_path / "csv/scalars/reward/mean.csv").read_text().splitlines()
+    assert csv == ["1,0.25", "2,0.5", "3,0.75"]
