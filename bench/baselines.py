@@ -13,14 +13,12 @@ estimator is the CPU default's: a run without a critic builds none and so takes 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import tyro
 
-from orz_rl.recipes.cpu_default import CPU_DEFAULT
+from training import train_cpu_default
 
 
 @dataclass(frozen=True)
@@ -53,18 +51,8 @@ def main(args: Args) -> None:
             if complete(run, args.steps):
                 print(f"{run}: complete, kept")
                 continue
-            cmd = [sys.executable, "-m", "orz_rl.cli", "train", "cpu-default", "--ppo.advantage", name]
-            cmd += ["--seed", str(seed), "--max-steps", str(args.steps), "--max-minutes", "-1"]
-            cmd += [
-                "--run-dir",
-                str(run),
-                "--no-progress",
-                "--no-auto-resume",
-                "--model.path",
-                CPU_DEFAULT.model.path,
-            ]
-            print(" ".join(cmd[1:]), flush=True)
-            subprocess.run(cmd, check=True)
+            fields = ["--ppo.advantage", name, "--seed", str(seed), "--max-steps", str(args.steps)]
+            train_cpu_default(run, *fields, "--max-minutes", "-1")
     print(f"then: orz-rl compare {args.out}/*")
 
 

@@ -22,10 +22,7 @@ the backends sample from the same distribution with other random draws.
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +30,8 @@ from pathlib import Path
 import tyro
 
 from orz_rl.recipes.cpu_default import CPU_DEFAULT
+
+from training import train_cpu_default
 
 VLLM, GENERATE = ("--rollout.backend", "vllm"), ("--rollout.backend", "transformers")
 CONFIGS: dict[str, tuple[str, ...]] = {
@@ -60,12 +59,10 @@ class Args:
 
 def step_seconds(args: Args, extra: tuple[str, ...], tmp: Path) -> list[float]:
     """``time/step`` of each step after the first ``args.skip`` of one run with ``extra`` fields."""
-    run = tmp / "run"
-    cmd = [sys.executable, "-m", "orz_rl.cli", "train", "cpu-default", "--max-steps", str(args.steps)]
-    cmd += ["--model.path", args.model, "--data.train-file", str(tmp / "toy.json"), "--run-dir", str(run)]
-    cmd += ["--no-progress", "--no-auto-resume", "--save-interval", "0", *extra]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    fields = ["--max-steps", str(args.steps), "--data.train-file", str(tmp / "toy.json")]
+    rows = train_cpu_default(
+        tmp / "run", *fields, "--save-interval", "0", *extra, model=args.model, quiet=True
+    )
     return [r["time/step"] for r in rows[args.skip :]]
 
 

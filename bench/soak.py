@@ -12,15 +12,12 @@ sympy's, the grader's) fill there.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import tyro
 
-from orz_rl.recipes.cpu_default import CPU_DEFAULT
+from training import train_cpu_default
 
 #: The step the baseline is taken at.
 WARM = 50
@@ -48,20 +45,9 @@ def slope(points: list[tuple[int, float]]) -> float:
 
 
 def main(args: Args) -> int:
-    cmd = [sys.executable, "-m", "orz_rl.cli", "train", "cpu-default", "--max-steps", str(args.steps)]
     # Enough passes over the prompts for every step; no checkpoint but the last.
-    cmd += ["--num-episodes", str(args.steps), "--max-minutes", str(args.minutes or -1)]
-    cmd += [
-        "--run-dir",
-        str(args.out),
-        "--no-auto-resume",
-        "--no-progress",
-        "--model.path",
-        CPU_DEFAULT.model.path,
-    ]
-    print(" ".join(cmd[1:]), flush=True)
-    subprocess.run(cmd, check=True)
-    rows = [json.loads(line) for line in (args.out / "metrics.jsonl").read_text().splitlines()]
+    fields = ["--max-steps", str(args.steps), "--num-episodes", str(args.steps)]
+    rows = train_cpu_default(args.out, *fields, "--max-minutes", str(args.minutes or -1))
     points = [(r["step"], r["system/rss_gib"]) for r in rows if r["step"] >= WARM]
     if len(points) < 2:
         print(f"only {len(rows)} steps: the soak needs more than {WARM}")
