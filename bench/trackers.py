@@ -12,10 +12,10 @@ that median over the JSONL line's, and the milliseconds a step without the sampl
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,8 @@ import tyro
 
 from orz_rl.config import LogConfig
 from orz_rl.runtime.trackers import Trackers
+
+from timing import timed
 
 METRICS = {f"group{i % 8}/metric{i}": float(i) / 7 for i in range(75)}
 SAMPLES = [
@@ -45,14 +47,16 @@ class Args:
 
 
 def per_step_ms(log, steps: int) -> float:
-    """Median milliseconds a step of ``log(step)`` over five blocks of ``steps / 5`` steps."""
-    block, blocks = steps // 5, []
-    for b in range(5):
-        start = time.perf_counter()
-        for step in range(b * block + 1, (b + 1) * block + 1):
-            log(step)
-        blocks.append((time.perf_counter() - start) / block * 1000)
-    return statistics.median(blocks)
+    """Median milliseconds a step of ``log(step)`` over five blocks of ``steps / 5`` steps, the
+    steps numbered on from block to block."""
+    block, numbers = steps // 5, itertools.count(1)
+
+    def run_block() -> None:
+        for _ in range(block):
+            log(next(numbers))
+
+    seconds, _ = timed(run_block, repeats=5, warm_up=False)
+    return seconds / block * 1000
 
 
 def main(args: Args) -> None:
