@@ -13,13 +13,16 @@ import torch
 from orz_rl.envs.rule_reward import RuleRewardEnv
 from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.problems.problem import Problem
-from orz_rl.problems.prompts import render_prompt
+from orz_rl.problems.prompts import render_choice_prompt, render_prompt
 from orz_rl.rewards.math_answers import extract_answer
 from orz_rl.rewards.math_grader import STAT_NAMES, MathGrader, default_grader
 
 
 def render_math(problem: Problem, bos: str | None = None) -> str:
-    """The ORZ prompt of a math problem."""
+    """The ORZ prompt of a math problem; a multiple-choice one (with ``choices``, listed in its
+    question) asks for the letter of the option, which is what its truth is."""
+    if problem.choices:
+        return render_choice_prompt(problem.question, [letter for letter, _ in problem.choices], bos)
     return render_prompt(problem.question, bos)
 
 

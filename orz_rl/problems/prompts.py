@@ -30,6 +30,14 @@ ORZ_TEMPLATE = (
     + _PROBLEM
 )
 
+#: The ORZ template for multiple-choice problems (GPQA, MMLU): ORZ's, plus a sentence asking for
+#: the option's letter alone in the box, as the truth is (the options are listed in the question).
+CHOICE_TEMPLATE = (
+    _CONVERSATION
+    + "And your final answer will be extracted automatically by the \\boxed{{}} tag. Put only the "
+    "letter of the correct option ({letters}) inside \\boxed{{}}.\n" + _PROBLEM
+)
+
 #: The ORZ template for programming problems: the same conversation, with the answer a
 #: program (ORZ's paper trains on math only; its template's wording is kept where it fits).
 CODE_TEMPLATE = (
@@ -47,6 +55,14 @@ def render_prompt(question: str, bos: str | None = None) -> str:
     ``bos`` is the tokenizer's BOS text, or ``None`` when it has none (Qwen2.5).
     """
     return ORZ_TEMPLATE.format(bos=bos or "", question=question)
+
+
+def render_choice_prompt(question: str, letters: Sequence[str], bos: str | None = None) -> str:
+    """Render the multiple-choice variant of the ORZ prompt (:data:`CHOICE_TEMPLATE`) for
+    ``question``, whose options are labelled ``letters`` (``A, B, C or D``)."""
+    letters = list(letters)
+    listed = f"{', '.join(letters[:-1])} or {letters[-1]}" if len(letters) > 1 else "".join(letters)
+    return CHOICE_TEMPLATE.format(bos=bos or "", question=question, letters=listed)
 
 
 def render_code_prompt(question: str, bos: str | None = None) -> str:

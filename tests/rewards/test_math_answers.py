@@ -230,7 +230,8 @@ add(
     [
         ("B", "B", True),
         ("(B)", "B", True),
-        ("B. 42 moles", "B", True),
+        ("B. b", "B", True),  # the letter and its option's text (OPTIONS: B is "b")
+        ("B. 42 moles", "B", False),  # a text that is not B's: names nothing
         ("b", "B", True),
         ("\\text{(B)}", "B", True),
         ("C", "B", False),

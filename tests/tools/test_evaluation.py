@@ -251,12 +251,12 @@ def test_an_mmlu_style_jsonl_loads_with_lettered_options_and_grades_by_letter(tm
     assert second.answer == "A" and second.choices == (("A", "Paris"), ("B", "Rome"))
     with MathGrader(workers=1) as grader:
         rewards = grader.score(
-            [box("(B)"), box("4"), box("A. Paris")],
-            [True] * 3,
-            ["B", "B", "A"],
-            [first.choices, first.choices, second.choices],
+            [box("(B)"), box("4"), box("5"), box("A. Paris")],
+            [True] * 4,
+            ["B", "B", "B", "A"],
+            [first.choices, first.choices, first.choices, second.choices],
         )
-    assert rewards.tolist() == [1.0, 0.0, 1.0]
+    assert rewards.tolist() == [1.0, 1.0, 0.0, 1.0]  # the right option's text counts; a wrong one's not
 
 
 def test_an_mmlu_item_whose_answer_is_not_an_option_letter_names_the_line(tmp_path):
