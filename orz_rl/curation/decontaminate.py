@@ -21,7 +21,7 @@ import tyro
 
 from orz_rl.curation.items import ItemWriter, Report, read_items
 from orz_rl.curation.text import words
-from orz_rl.problems.benchmarks import CODE_BENCHMARKS, DATA_DIR, KNOWN, resolve_benchmark
+from orz_rl.problems.benchmarks import CODE_BENCHMARKS, DATA_DIR, KNOWN, resolve_benchmarks
 from orz_rl.problems.formats import load_any_problems
 
 #: An n-gram shared by this many questions of one benchmark is its template.
@@ -100,11 +100,10 @@ def _grams(tokens: list[str], n: int) -> list[str]:
 
 def benchmark_questions(specs: tuple[str, ...], data_dir: Path = DATA_DIR) -> dict[str, list[str]]:
     """The questions of each benchmark (a name ``orz-rl eval`` knows, or a file), by name."""
-    out = {}
-    for spec in specs:
-        name, path = resolve_benchmark(spec, data_dir)
-        out[name] = [p.question for p in load_any_problems(path)]
-    return out
+    return {
+        name: [p.question for p in load_any_problems(path)]
+        for name, path in resolve_benchmarks(specs, data_dir).items()
+    }
 
 
 def run(cfg: DecontaminateConfig) -> Report:

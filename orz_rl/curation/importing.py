@@ -1,10 +1,18 @@
 """``orz-rl data import``: problems from the files people have, into ORZ's training format.
 
-Parquet files and Hub names (where the machine reaches the Hub) are read through Hugging Face
-``datasets``, JSON and JSON Lines by orz-rl's reader (``datasets`` turns a column that mixes numbers
-and strings into JSON text); both stream, so a collection of any size passes in constant memory.
+Files are read by :mod:`orz_rl.problems.tables` (Parquet through Hugging Face ``datasets``; JSON,
+JSON Lines and CSV by readers that keep each value as the file writes it), Hub names (where the
+machine reaches the Hub) through ``datasets``; all stream, so a collection of any size passes in
+constant memory.
 Which fields hold the question and the answer is a preset or named on the command line; a field
 may be a dotted path (``meta.answer``, ``prompt.0.value``). Presets:
+
+* ``auto`` (the default): each row in the layout it is published in, recognised by its columns
+  (:mod:`orz_rl.problems.published`: MATH-500, AIME, GPQA, MMLU, MMLU-Pro, GSM8K). A
+  multiple-choice row becomes its question with the options listed under it and the right
+  option's *letter* as the answer, never an index, with the options kept as the item's
+  ``choices``; GSM8K's answer is its final ``#### N``. A first row in no known layout is one
+  error naming its columns; rows in the problem/answer layout go as ``problem-answer`` below;
 
 * ``problem-answer``: ``{"problem": Q, "answer": A}`` (MATH-500, AIME, many others);
 * ``question-final_answer``: ``{"question": Q, "final_answer": A}`` (OlympiadBench; a list of
@@ -30,10 +38,12 @@ from typing import Any, Literal
 import tyro
 
 from orz_rl.curation.items import Item, ItemWriter, Report, parse_dialogue
-from orz_rl.problems.formats import DatasetFormatError, iter_json_items, parse_math_item
+from orz_rl.problems.formats import parse_math_item
+from orz_rl.problems.published import Layout, find_layout, known_layouts, lower_keys
+from orz_rl.problems.tables import SUFFIXES, DatasetFormatError, is_table, iter_json_items, iter_rows
 from orz_rl.rewards.math_answers import last_boxed
 
-Preset = Literal["problem-answer", "question-final_answer", "solution-boxed", "orz"]
+Preset = Literal["auto", "problem-answer", "question-final_answer", "solution-boxed", "orz"]
 
 #: ``(question field, answer field, solution field)`` of each preset but ``orz``.
 PRESETS: dict[str, tuple[str, str, str]] = {
@@ -48,10 +58,11 @@ class ImportConfig:
     """``orz-rl data import``: files (or Hub names) in, one ORZ training file out."""
 
     inputs: tyro.conf.Positional[tuple[str, ...]]
-    """JSON, JSON Lines or Parquet files, or Hugging Face Hub dataset names (``owner/name``)."""
+    """Data files (Parquet, CSV, JSON, JSON Lines, gzipped JSON Lines), or Hugging Face Hub dataset
+    names (``owner/name``)."""
     out: Path
     """The training file to write (``.jsonl``, or ``.json`` for a JSON list)."""
-    preset: Preset = "problem-answer"
+    preset: Preset = "auto"
     """The field layout (the module's docstring lists them); the fields below override it."""
     question_field: str = ""
     """The field holding the question (dotted for nested fields); empty: the preset's."""
@@ -101,29 +112,36 @@ def answer_text(value: Any) -> tuple[str, int]:
 def _rows(spec: str, split: str) -> Iterator[tuple[str, Any]]:
     """``(source, row)`` of every row of a file or a Hub dataset."""
     path = Path(spec)
-    if path.suffix in (".json", ".jsonl"):
-        # orz-rl's own reader, not datasets': datasets turns a column whose rows mix numbers and
-        # strings (answers often do) into JSON text, so "$x$" would arrive as '"$x$"'.
-        for index, (_, row) in enumerate(iter_json_items(path)):
+    if is_table(path):
+        for index, (_, row) in enumerate(iter_rows(path)):
             yield f"{path}#{index}", row
         return
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", spec) or path.exists():
+        raise ValueError(
+            f"input {spec!r}: neither a data file ({', '.join(SUFFIXES)}) nor a Hub name (owner/name)"
+        )
     import datasets
 
-    if path.suffix == ".parquet":
-        if not path.is_file():
-            raise FileNotFoundError(f"input file {spec!r} does not exist")
-        prefix, name, options = str(path), "parquet", {"data_files": str(path), "split": "train"}
-    elif re.fullmatch(r"[\w.-]+/[\w.-]+", spec) and not path.exists():
-        prefix, name, options = f"hub:{spec}/{split}", spec, {"split": split}
-    else:
-        raise ValueError(
-            f"input {spec!r}: neither a .json, .jsonl or .parquet file nor a Hub name (owner/name)"
-        )
+    prefix = f"hub:{spec}/{split}"
     try:
-        for index, row in enumerate(datasets.load_dataset(name, streaming=True, **options)):
+        for index, row in enumerate(datasets.load_dataset(spec, split=split, streaming=True)):
             yield f"{prefix}#{index}", row
-    except Exception as e:  # a corrupt file, no network, no such dataset: one line naming it
+    except Exception as e:  # no network, no such dataset: one line naming it
         raise DatasetFormatError(f"{prefix}: could not be read ({type(e).__name__}: {e})") from None
+
+
+def _published_item(layout: Layout, row: Any, item: Item, report: Report) -> Item | None:
+    """The item of a row in a published layout (multiple choice: its options listed, the letter as
+    the answer, the options as ``choices``), or None with the row dropped and its reason."""
+    try:
+        problem = layout.parse(lower_keys(row))
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        report.drop(item, "malformed", layout=layout.name, detail=str(e))
+        return None
+    item.question, item.answer = problem.question, problem.answer
+    if problem.choices:
+        item.meta["choices"] = dict(problem.choices)
+    return item
 
 
 def import_rows(cfg: ImportConfig, report: Report) -> Iterator[Item]:
@@ -133,19 +151,39 @@ def import_rows(cfg: ImportConfig, report: Report) -> Iterator[Item]:
         for spec in cfg.inputs:
             yield from _orz_items(Path(spec), report)
         return
-    question_field, answer_field, solution_field = PRESETS[cfg.preset]
+    fields_given = bool(cfg.question_field or cfg.answer_field or cfg.solution_field)
+    auto = cfg.preset == "auto" and not fields_given
+    question_field, answer_field, solution_field = PRESETS[
+        "problem-answer" if cfg.preset == "auto" else cfg.preset
+    ]
     question_field = cfg.question_field or question_field
     answer_field = cfg.answer_field or answer_field
     solution_field = cfg.solution_field or solution_field
     if not answer_field and not solution_field:
         raise ValueError("--answer-field or --solution-field: one must name where the answer is")
     for spec in cfg.inputs:
-        for source, row in _rows(spec, cfg.split):
+        for index, (source, row) in enumerate(_rows(spec, cfg.split)):
             report.read += 1
             item = Item(question="", answer="", source=source)
-            question = field_value(row, question_field)
+            layout = find_layout(row) if auto else None
+            if auto and layout is None and index == 0:
+                columns = (
+                    ", ".join(map(str, row)) if isinstance(row, dict) else f"a JSON {type(row).__name__}"
+                )
+                raise DatasetFormatError(
+                    f"{source}: its columns ({columns}) match no layout orz-rl knows: {known_layouts()}; "
+                    "name the fields (--question-field, --answer-field), or --preset orz for ORZ's files"
+                )
+            if layout is not None and layout.name != "problem-answer":
+                if (kept := _published_item(layout, row, item, report)) is not None:
+                    yield kept
+                continue
+            asked = question_field
+            if auto and isinstance(row, dict) and "problem" not in row and "question" in row:
+                asked = "question"  # AIME 2025 as some publish it
+            question = field_value(row, asked)
             if not isinstance(question, str) or not question.strip():
-                report.drop(item, "no_question", field=question_field)
+                report.drop(item, "no_question", field=asked)
                 continue
             item.question = question.strip()
             value = field_value(row, answer_field) if answer_field else None

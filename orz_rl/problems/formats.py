@@ -1,6 +1,6 @@
-"""Prompt datasets in the ORZ file formats.
+"""Prompt datasets: the ORZ file formats, orz-rl's own, and the published benchmarks' layouts.
 
-Three formats (the first two are ORZ's, ``docs/orz_recipe.md``):
+Three formats of items (the first two are ORZ's, ``docs/orz_recipe.md``):
 
 * training: a JSON list of two-message dialogues
   ``[{"from": "human", "value": Q}, {"from": "assistant", "ground_truth": {"value": A}}]``
@@ -13,16 +13,17 @@ Programming problems (:func:`load_code_problems`) are one object per line:
 ``{"question": Q, "stdio": [{"input": I, "output": O}, ...], "compare": "exact"}`` or
 ``{"question": Q, "entry_point": F, "asserts": ["assert F(1) == 2", ...], "setup": "", "prelude": ""}``.
 
-Each may also be written as JSON Lines (a ``.jsonl`` file), one item per line.
-A malformed item raises :class:`DatasetFormatError` naming the file and the line.
+Besides these, a row of a benchmark in the layout it is published in (MATH-500, AIME, GPQA, MMLU,
+MMLU-Pro, GSM8K: :mod:`orz_rl.problems.published`) is a math or multiple-choice problem, and
+HumanEval's, MBPP's and LiveCodeBench's are programming problems. Any of them may be in a file
+of any format of :mod:`orz_rl.problems.tables` (JSON, JSON Lines, gzipped, Parquet, CSV).
+A malformed item raises :class:`DatasetFormatError` naming the file and the line or row.
 :func:`load_items` is the loop every format shares; a task of one's own reads its files with it.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,77 +32,29 @@ from orz_rl.problems.humaneval import humaneval_problem, is_humaneval_item
 from orz_rl.problems.livecodebench import is_lcb_item, lcb_problem
 from orz_rl.problems.mbpp import is_mbpp_item, mbpp_problem
 from orz_rl.problems.problem import CodeTests, Problem
+from orz_rl.problems.published import UnknownLayoutError, known_layouts, parse_published
+from orz_rl.problems.tables import DatasetFormatError, iter_json_items, iter_rows
 
-
-class DatasetFormatError(ValueError):
-    """A dataset file that does not follow the ORZ format; the message names file and line."""
-
-
-def _item_lines(text: str) -> list[int]:
-    """1-based line on which each top-level item of a JSON list starts."""
-    decoder = json.JSONDecoder()
-    lines, pos = [], text.index("[") + 1
-    while True:
-        while pos < len(text) and text[pos] in " \t\r\n,":
-            pos += 1
-        if pos >= len(text) or text[pos] == "]":
-            return lines
-        lines.append(text.count("\n", 0, pos) + 1)
-        _, pos = decoder.raw_decode(text, pos)
-
-
-def iter_json_items(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """``(line, item)`` pairs of a JSON list, or of a JSON Lines file (``.jsonl``, or gzipped
-    ``.jsonl.gz`` as HumanEval ships); a plain ``.jsonl`` file is read a line at a time, so a
-    collection of any size streams. Invalid JSON is a :class:`DatasetFormatError` at its line."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset file {str(path)!r} does not exist")
-    if path.name.endswith(".jsonl"):
-        with path.open(encoding="utf-8") as lines:
-            try:
-                yield from _json_lines(path, enumerate(lines, start=1))
-            except UnicodeDecodeError as e:
-                raise DatasetFormatError(f"{path}: not a UTF-8 text file ({e})") from None
-        return
-    if path.name.endswith(".jsonl.gz"):
-        try:
-            text = gzip.decompress(path.read_bytes()).decode("utf-8")
-        except (OSError, EOFError, UnicodeDecodeError) as e:
-            raise DatasetFormatError(f"{path}: not a gzipped UTF-8 JSON Lines file ({e})") from None
-        yield from _json_lines(path, enumerate(text.splitlines(), start=1))
-        return
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DatasetFormatError(f"{path}: not a UTF-8 text file ({e})") from None
-    items = _loads(text, path)
-    if not isinstance(items, list):
-        raise DatasetFormatError(f"{path}:1: expected a JSON list of items (or a .jsonl file)")
-    yield from zip(_item_lines(text), items, strict=True)
-
-
-def _json_lines(path: Path, lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, Any]]:
-    for lineno, line in lines:
-        if line.strip():
-            yield lineno, _loads(line, path, lineno)
-
-
-def _loads(text: str, path: Path, lineno: int = 0) -> Any:
-    """``text`` parsed; invalid or too deeply nested JSON is a :class:`DatasetFormatError` at
-    ``lineno`` of ``path`` (0: where the parser stopped, or the file)."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DatasetFormatError(f"{path}:{lineno or e.lineno}: invalid JSON: {e.msg}") from None
-    except RecursionError:
-        where = f"{path}:{lineno}" if lineno else str(path)
-        raise DatasetFormatError(f"{where}: JSON nested too deeply to read") from None
+__all__ = [
+    "DatasetFormatError",
+    "iter_json_items",
+    "load_any_problems",
+    "load_code_problems",
+    "load_items",
+    "load_problems",
+    "is_code_item",
+    "parse_math_item",
+]
 
 
 def _train_item(item: Any) -> Problem:
     human, assistant = item
-    return Problem(question=str(human["value"]), answer=str(assistant["ground_truth"]["value"]))
+    # A multiple-choice item imported by `orz-rl data import` keeps its options on the human turn.
+    raw = human.get("choices") or {}
+    choices = tuple((str(k), str(v)) for k, v in raw.items()) if isinstance(raw, dict) else ()
+    return Problem(
+        question=str(human["value"]), answer=str(assistant["ground_truth"]["value"]), choices=choices
+    )
 
 
 def _eval_item(item: Any) -> Problem:
@@ -114,50 +67,38 @@ def _eval_item(item: Any) -> Problem:
     return Problem(question=str(question), answer=str(item["final_answer"]), choices=choices)
 
 
-def _choice_item(item: Any) -> Problem:
-    """MMLU / MMLU-Pro style: the options are listed under the question, the truth is a letter."""
-    options = item["options"]
-    if not isinstance(options, list) or not options:
-        raise ValueError("'options' must be a non-empty list")
-    letters = [chr(ord("A") + i) for i in range(len(options))]
-    answer = str(item["answer"]).strip().upper()
-    if answer not in letters:
-        raise ValueError(f"answer {item['answer']!r} is not one of the option letters {''.join(letters)}")
-    listed = "\n".join(f"({letter}) {option}" for letter, option in zip(letters, options, strict=True))
-    question = f"{item['question']}\n{listed}"
-    choices = tuple(zip(letters, map(str, options), strict=True))
-    return Problem(question=question, answer=answer, choices=choices)
-
-
 def parse_math_item(item: Any) -> Problem:
-    """One math item in any of the three formats above, told apart by its shape."""
+    """One math item in any of the formats above, told apart by its shape, or a row of a
+    published benchmark (:mod:`orz_rl.problems.published`, which reads the multiple-choice
+    format as MMLU-Pro's)."""
     if isinstance(item, list):
         return _train_item(item)
     if isinstance(item, dict) and "prompt" in item:
         return _eval_item(item)
-    if isinstance(item, dict) and "options" in item:
-        return _choice_item(item)
-    raise TypeError("neither a training dialogue nor an evaluation or multiple-choice item")
+    return parse_published(item)
 
 
 def load_items(path: str | Path, parse: Callable[[Any], Any], what: str, expected: str) -> list[Any]:
-    """Every item of the JSON list or JSON Lines file ``path`` through ``parse``; the first
-    malformed one (``parse`` raised ``KeyError``, ``IndexError``, ``TypeError``, ``ValueError`` or
-    ``SyntaxError``, or the question is empty) is a :class:`DatasetFormatError` at its line.
+    """Every item (row) of the data file ``path`` (any format of :mod:`orz_rl.problems.tables`)
+    through ``parse``; the first malformed one (``parse`` raised ``KeyError``, ``IndexError``,
+    ``TypeError``, ``ValueError`` or ``SyntaxError``, or the question is empty) is a
+    :class:`DatasetFormatError` at its line or row, and one in no known layout names its columns.
 
     ``what`` names an item in that message and ``expected`` shows its format. Dataclass items
     with a ``source`` field get ``"PATH: item N"`` there.
     """
     path = Path(path)
     problems = []
-    for number, (lineno, item) in enumerate(iter_json_items(path), start=1):
+    for number, (where, item) in enumerate(iter_rows(path), start=1):
         try:
             problem = parse(item)
             if not str(problem.question).strip():
                 raise ValueError("empty question")
+        except UnknownLayoutError as e:
+            raise DatasetFormatError(f"{where}: {e} (docs/benchmarks.md)") from None
         except (KeyError, IndexError, TypeError, ValueError, SyntaxError) as e:
             raise DatasetFormatError(
-                f"{path}:{lineno}: malformed {what} ({type(e).__name__}: {e}); expected {expected}"
+                f"{where}: malformed {what} ({type(e).__name__}: {e}); expected {expected}"
             ) from None
         if is_dataclass(problem) and "source" in {f.name for f in fields(problem)}:
             problem = replace(problem, source=f"{path}: item {number}")
@@ -168,14 +109,15 @@ def load_items(path: str | Path, parse: Callable[[Any], Any], what: str, expecte
 
 
 def load_problems(path: str | Path) -> list[Problem]:
-    """Load an ORZ training or evaluation file, or a multiple-choice JSONL (the format is per item)."""
+    """Load an ORZ training or evaluation file, a multiple-choice file, or a published math or
+    multiple-choice benchmark (the format is per item)."""
     return load_items(
         path,
         parse_math_item,
         "item",
         '[{"from": "human", "value": Q}, {"from": "assistant", "ground_truth": {"value": A}}], '
-        '{"prompt": [{"from": "user", "value": Q}], "final_answer": A} or '
-        '{"question": Q, "options": [...], "answer": LETTER}',
+        '{"prompt": [{"from": "user", "value": Q}], "final_answer": A}, '
+        '{"question": Q, "options": [...], "answer": LETTER} or a published layout: ' + known_layouts(),
     )
 
 

@@ -187,6 +187,6 @@ def lcb_problem(item: dict[str, Any], where: str = "this item") -> Problem:
         question=lcb_question(str(item["question_content"]), starter),
         answer="",
         tests=tests,
-        group=str(item.get("difficulty", "")),
+        groups=(("difficulty", str(item["difficulty"])),) if item.get("difficulty") else (),
         date=str(item.get("contest_date", "")),
     )

@@ -52,8 +52,10 @@ class Problem:
     """Multiple-choice options as ``(letter, text)`` pairs (GPQA); empty otherwise."""
     tests: CodeTests | None = None
     """The unit tests of a programming problem (``envs/code.py``); ``None`` for math."""
-    group: str = ""
-    """A label the evaluation breaks its figures down by (LiveCodeBench's difficulty); empty: none."""
+    groups: tuple[tuple[str, str], ...] = ()
+    """``(breakdown, value)`` pairs the evaluation breaks its figures down by: MATH-500's
+    ``("level", "3")`` and ``("subject", "Algebra")``, MMLU's subject, MMLU-Pro's category,
+    LiveCodeBench's difficulty; empty: none."""
     date: str = ""
     """When the problem was published, ISO 8601 (LiveCodeBench's ``contest_date``); empty: unknown."""
     source: str = field(default="", compare=False)

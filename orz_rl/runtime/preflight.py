@@ -21,7 +21,7 @@ from orz_rl.envs.task import Task
 from orz_rl.models.loading import ModelNotFoundError, check_model_path, load_tokenizer
 from orz_rl.models.tiny import TinyModelConfig
 from orz_rl.models.tiny import build as build_tiny_model
-from orz_rl.problems.benchmarks import resolve_benchmark
+from orz_rl.problems.benchmarks import resolve_benchmarks
 from orz_rl.problems.toy_task import write_code_file, write_orz_train_file
 from orz_rl.runtime.checkpoint import latest_checkpoint
 from orz_rl.runtime.run_log import jsonable
@@ -105,11 +105,10 @@ def config_problems(cfg: TrainConfig) -> tuple[Task | None, list[str]]:
                 f"model.path {cfg.model.path!r} does not exist (expected a Hugging Face model directory)"
             )
     if cfg.eval.interval > 0:
-        for spec in cfg.eval.benchmarks:
-            try:
-                resolve_benchmark(spec)
-            except (FileNotFoundError, ValueError) as e:
-                problems.append(f"eval.benchmarks: {e}")
+        try:
+            resolve_benchmarks(cfg.eval.benchmarks)
+        except (FileNotFoundError, ValueError) as e:
+            problems.append(f"eval.benchmarks: {e}")
     return task, problems
 
 

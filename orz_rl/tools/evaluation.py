@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path, PosixPath
 from typing import Any, Literal
 
 import torch
@@ -35,12 +36,14 @@ from tensordict import TensorDictBase
 from orz_rl import keys
 from orz_rl.envs.registry import BUILTIN, get_task
 from orz_rl.envs.task import EnvArgs, Task
-from orz_rl.problems.benchmarks import DATA_DIR, KNOWN, resolve_benchmark
+from orz_rl.problems.benchmarks import DATA_DIR, KNOWN, resolve_benchmarks
 from orz_rl.problems.formats import load_any_problems
 from orz_rl.problems.prompts import as_strings
 from orz_rl.rewards.services import RewardServices
 from orz_rl.rollout.training_batch import leaves, stop_verdicts
+from orz_rl.runtime.run_log import jsonable
 from orz_rl.tools.estimators import summarise
+from orz_rl.tools.eval_record import benchmark_record, check_unchanged, orz_rl_version, weights_sha256
 
 #: ORZ's response length limit in evaluation.
 ORZ_MAX_NEW_TOKENS = 8000
@@ -95,6 +98,10 @@ class EvalConfig:
     windows its releases against a model's training cut-off; problems without a date are kept."""
     until: str = ""
     """Only problems published on or before this date (ISO); problems without a date are kept."""
+    rerun: Path | None = None
+    """An earlier run's ``eval.json``: run the same evaluation again (its model, files, sampling,
+    seed and backend; refused if a file or the weights changed since); only ``--out-dir`` and
+    ``--progress`` may be given with it."""
 
 
 def published_between(problems: Sequence[Any], since: str = "", until: str = "") -> list[Any]:
@@ -124,6 +131,39 @@ def task_for(problems: Sequence[Any]) -> Task:
     return get_task("mixed" if len(coded) > 1 else "code" if coded == {True} else "math")
 
 
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark of a run: its file, the task that scores it, and the problems evaluated."""
+
+    path: Path
+    """The file it was read from."""
+    task: Task
+    """The task whose env renders and scores its problems."""
+    problems: list[Any]
+    """The problems evaluated (after ``--since``/``--until`` and ``--limit``)."""
+    items: int
+    """How many problems the file holds."""
+
+
+def read_benchmarks(
+    task: Task | None,
+    specs: Sequence[str],
+    limit: int = 0,
+    data_dir: Path = DATA_DIR,
+    since: str = "",
+    until: str = "",
+) -> dict[str, Benchmark]:
+    """Each benchmark by name (two of one name are an error naming both files): read with
+    ``task``'s loader, or (``None``) in any format and scored by :func:`task_for`'s task;
+    published in ``[since, until]`` (:func:`published_between`), the first ``limit`` (0: all)."""
+    out = {}
+    for name, path in resolve_benchmarks(specs, data_dir).items():
+        every = (task.load_benchmark if task is not None else load_any_problems)(path)
+        problems = published_between(every, since, until)[: limit or None]
+        out[name] = Benchmark(path, task if task is not None else task_for(problems), problems, len(every))
+    return out
+
+
 def load_benchmarks(
     task: Task | None,
     specs: Sequence[str],
@@ -132,16 +172,9 @@ def load_benchmarks(
     since: str = "",
     until: str = "",
 ) -> dict[str, tuple[Task, list[Any]]]:
-    """Each benchmark's task and problems by name: read with ``task``'s loader, or (``None``) in
-    any format and scored by :func:`task_for`'s task; published in ``[since, until]``
-    (:func:`published_between`), the first ``limit`` of them (0: all)."""
-    out = {}
-    for spec in specs:
-        name, path = resolve_benchmark(spec, data_dir)
-        problems = (task.load_benchmark if task is not None else load_any_problems)(path)
-        problems = published_between(problems, since, until)[: limit or None]
-        out[name] = (task if task is not None else task_for(problems), problems)
-    return out
+    """Each benchmark's task and problems by name (:func:`read_benchmarks`)."""
+    read = read_benchmarks(task, specs, limit, data_dir, since, until)
+    return {name: (b.task, b.problems) for name, b in read.items()}
 
 
 def training_benchmarks(task: Task, specs: Sequence[str], limit: int = 0) -> dict[str, tuple[Task, list]]:
@@ -155,23 +188,27 @@ def _record(
     item: int,
     sample: int,
     prompt: str,
-    truth: str,
+    problem: Any,
     response: str | None,
     reason: str,
     correct: bool,
 ) -> dict:
-    """One line of ``samples.jsonl``."""
+    """One line of ``samples.jsonl``; a multiple-choice item's options as it listed them (GPQA's
+    are shuffled per item), so that a figure can be checked against the prompt."""
     extract = task.extract_answer
-    return {
+    record = {
         "item": item,
         "sample": sample,
         "prompt": prompt,
         "response": response,
         "answer": extract(response) if extract is not None and response is not None else None,
-        "truth": truth,
+        "truth": str(problem.answer),
         "correct": correct,
         "finish_reason": reason,
     }
+    if getattr(problem, "choices", ()):
+        record["choices"] = dict(problem.choices)
+    return record
 
 
 def evaluate_benchmark(
@@ -209,9 +246,9 @@ def evaluate_benchmark(
             fits = [i for i in chunk if len(tokenizer(prompts[i])["input_ids"]) <= max_prompt_tokens]
             for i in sorted(set(chunk) - set(fits)):
                 too_long += 1
-                truth = str(problems[i].answer)
                 records += [
-                    _record(task, i, s, prompts[i], truth, None, "too_long", False) for s in range(samples)
+                    _record(task, i, s, prompts[i], problems[i], None, "too_long", False)
+                    for s in range(samples)
                 ]
             if progress is not None:
                 progress.update((len(chunk) - len(fits)) * samples)
@@ -241,8 +278,7 @@ def evaluate_benchmark(
             correct[i, s] = reward > 0.5
             lengths.append(length)
             cut += reason != "stop"
-            truth = str(problems[i].answer)
-            records.append(_record(task, i, s, prompt, truth, response, reason, reward > 0.5))
+            records.append(_record(task, i, s, prompt, problems[i], response, reason, reward > 0.5))
         if progress is not None:
             progress.update(len(fits) * samples)
     records.sort(key=lambda r: (r["item"], r["sample"]))
@@ -255,18 +291,29 @@ def evaluate_benchmark(
         "questions": float(len(problems)),
         "too_long": float(too_long),
     }
-    # Per group (LiveCodeBench's difficulty), as "<group>/avg@n", ...: one table row each.
-    for group in sorted({g for p in problems if (g := getattr(p, "group", ""))}):
-        idx = [i for i, p in enumerate(problems) if getattr(p, "group", "") == group]
+    # A breakdown row per group (MATH-500's levels and subjects, MMLU's subjects, LiveCodeBench's
+    # difficulties), as "level=3/avg@n", ...; the headline above is over all questions alike.
+    members: dict[str, list[int]] = {}
+    for i, p in enumerate(problems):
+        for breakdown, value in getattr(p, "groups", ()):
+            members.setdefault(f"{breakdown}={value.replace('/', '-')}", []).append(i)
+    for group in sorted(members, key=_natural):
+        idx = members[group]
         part = summarise([correct[i].tolist() for i in idx], pass_k, votes, [answers[i] for i in idx])
         figures |= {f"{group}/{k}": v for k, v in part.items()} | {f"{group}/questions": float(len(idx))}
     return figures, records
 
 
+def _natural(text: str) -> list:
+    """Sort key that puts ``level=2`` before ``level=10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
 def markdown_table(results: dict[str, dict[str, float]]) -> str:
     """One row per benchmark: avg@n, each pass@k and maj@k (in %; "-" where a benchmark has none),
     mean response tokens, cut share, questions; then a row per group of its problems (figures
-    ``<group>/...``, LiveCodeBench's difficulties), named ``benchmark (group)``."""
+    ``<breakdown>=<value>/...``: MATH-500's levels, LiveCodeBench's difficulties), named
+    ``benchmark (breakdown=value)``."""
     figures = [
         k for k in dict.fromkeys(k for f in results.values() for k in f) if k[:4] in ("avg@", "pass", "maj@")
     ]
@@ -287,8 +334,57 @@ def markdown_table(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+#: The fields ``--rerun`` takes from the command line rather than from the record.
+_RERUN_OWN = ("rerun", "out_dir", "progress")
+
+
+def rerun_config(cfg: EvalConfig) -> EvalConfig:
+    """The configuration an earlier run's ``eval.json`` (``cfg.rerun``) records, writing to
+    ``cfg.out_dir``; a ``ValueError`` naming what is wrong (another field given, the record's own
+    folder as the output, a benchmark file or the weights changed since)."""
+    assert cfg.rerun is not None
+    default = EvalConfig()
+    given = [
+        f.name
+        for f in fields(cfg)
+        if f.name not in _RERUN_OWN and getattr(cfg, f.name) != getattr(default, f.name)
+    ]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ValueError(
+            f"--rerun takes every setting from {cfg.rerun}; only --out-dir and --progress go with it, "
+            f"not {flags}"
+        )
+    if cfg.out_dir.resolve() == cfg.rerun.resolve().parent:
+        raise ValueError(
+            f"--rerun {cfg.rerun}: --out-dir {cfg.out_dir} would overwrite the run it repeats; name another"
+        )
+    try:
+        record = json.loads(cfg.rerun.read_text())
+        settings, benchmarks = record["config"], record["benchmarks"]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--rerun {cfg.rerun}: no such file") from None
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise ValueError(
+            f"--rerun {cfg.rerun}: not an eval.json of orz-rl eval ({type(e).__name__}: {e})"
+        ) from None
+    check_unchanged(record, cfg.rerun)
+    values = {}
+    for f in fields(EvalConfig):
+        if f.name in _RERUN_OWN or f.name not in settings:
+            continue
+        kind = type(getattr(default, f.name))
+        value = settings[f.name]
+        values[f.name] = (
+            Path(value) if kind in (Path, PosixPath) else tuple(value) if kind is tuple else value
+        )
+    values["benchmarks"] = tuple(f"{name}={b['path']}" for name, b in benchmarks.items())
+    return replace(EvalConfig(**values), out_dir=cfg.out_dir, progress=cfg.progress)
+
+
 def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
-    """``orz-rl eval``: every benchmark of ``cfg``, written to ``cfg.out_dir``."""
+    """``orz-rl eval``: every benchmark of ``cfg``, written to ``cfg.out_dir``; ``eval.json``
+    records what it ran on (:mod:`orz_rl.tools.eval_record`)."""
     from tqdm import tqdm
 
     from orz_rl.config import RewardConfig
@@ -296,13 +392,15 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
     from orz_rl.rollout.engines import make_vllm_engine, resolve_backend
     from orz_rl.rollout.policies import Sampling, make_transformers_policy, make_vllm_policy
 
+    if cfg.rerun is not None:
+        cfg = rerun_config(cfg)
     # The task and the benchmarks first: a bad name or a malformed file is reported before any
     # model loads.
     task = None if cfg.task == "auto" else get_task(cfg.task)
     for k in (*cfg.pass_k, *cfg.maj_k):
         if not 1 <= k <= cfg.samples:
             raise ValueError(f"--pass-k / --maj-k: {k} is not between 1 and --samples = {cfg.samples}")
-    benchmarks = load_benchmarks(task, cfg.benchmarks, cfg.limit, cfg.data_dir, cfg.since, cfg.until)
+    benchmarks = read_benchmarks(task, cfg.benchmarks, cfg.limit, cfg.data_dir, cfg.since, cfg.until)
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
     model = load_causal_lm(cfg.model, dtype=getattr(torch, cfg.dtype)).eval()
@@ -315,14 +413,15 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
             f"model's {max_positions} positions ({cfg.model})"
         )
     sampling = Sampling(max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p)
-    if resolve_backend(cfg.backend, max_new_tokens) == "vllm":
+    backend = resolve_backend(cfg.backend, max_new_tokens)
+    if backend == "vllm":
         llm = make_vllm_engine(cfg.model, dtype=cfg.dtype, seed=cfg.seed, max_model_len=max_positions)
         policy = make_vllm_policy(llm, tokenizer, sampling)
     else:
         policy = make_transformers_policy(model, tokenizer, sampling)
 
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    total = sum(len(p) for _, p in benchmarks.values()) * cfg.samples
+    total = sum(len(b.problems) for b in benchmarks.values()) * cfg.samples
     results: dict[str, dict[str, float]] = {}
     with (
         RewardServices(RewardConfig(timeout=cfg.grader_timeout)) as services,
@@ -333,12 +432,12 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
         def env_args(prompts: int, samples: int) -> EnvArgs:
             return EnvArgs(prompts, samples, cfg.seed, tokenizer.bos_token, tokenizer.eos_token, services)
 
-        for name, (bench_task, problems) in benchmarks.items():
+        for name, bench in benchmarks.items():
             figures, records = evaluate_benchmark(
                 policy,
                 tokenizer,
-                bench_task,
-                problems,
+                bench.task,
+                bench.problems,
                 env_args,
                 samples=cfg.samples,
                 max_prompt_tokens=max_prompt_tokens,
@@ -350,10 +449,32 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
             results[name] = figures
             for record in records:
                 samples_file.write(json.dumps({"benchmark": name, **record}) + "\n")
-    tasks = {name: t.name for name, (t, _) in benchmarks.items()}
-    summary = {"model": cfg.model, "tasks": tasks, "samples": cfg.samples, "seed": cfg.seed}
-    summary["max_new_tokens"] = max_new_tokens
-    summary["results"] = results
+    resolved = replace(cfg, max_new_tokens=max_new_tokens, backend=backend, rerun=None)
+    summary = {
+        "model": cfg.model,
+        "model_weights_sha256": weights_sha256(cfg.model),
+        "orz_rl_version": orz_rl_version(),
+        "tasks": {name: b.task.name for name, b in benchmarks.items()},
+        "samples": cfg.samples,
+        "seed": cfg.seed,
+        "max_new_tokens": max_new_tokens,
+        "sampling": {
+            "temperature": cfg.temperature,
+            "top_p": cfg.top_p,
+            "max_new_tokens": max_new_tokens,
+            "samples": cfg.samples,
+            "seed": cfg.seed,
+            "backend": backend,
+        },
+        "windows": {"limit": cfg.limit, "since": cfg.since, "until": cfg.until},
+        # Every question counts alike in each headline (micro), as each benchmark's paper reports it.
+        "headline": "micro: the mean over all questions; breakdown rows are each over their own",
+        "benchmarks": {
+            name: benchmark_record(b.path, b.items, b.problems, b.task.name) for name, b in benchmarks.items()
+        },
+        "config": jsonable(asdict(resolved)),
+        "results": results,
+    }
     (cfg.out_dir / "eval.json").write_text(json.dumps(summary, indent=2))
     print(markdown_table(results))
     print(f"figures: {cfg.out_dir / 'eval.json'}; every sample: {cfg.out_dir / 'samples.jsonl'}")

@@ -122,3 +122,39 @@ def test_a_hub_name_that_cannot_be_reached_is_one_error_naming_it(tmp_path):
     assert out.returncode == 1
     assert "orz-rl: error: hub:someone/some-math/train: could not be read" in out.stderr
     assert "Traceback" not in out.stderr and not (tmp_path / "out.jsonl").exists()
+
+
+def test_published_layouts_import_with_the_option_letter_never_the_index(tmp_path):
+    from orz_rl.problems.formats import load_problems
+    from tests.problems import published_rows as rows
+
+    sources = [
+        rows.write(tmp_path / "mmlu.parquet", rows.MMLU),  # cais/mmlu: the answer an index
+        rows.write(tmp_path / "mmlu_pro.jsonl", rows.MMLU_PRO),
+        rows.write(tmp_path / "gpqa_diamond.csv", rows.GPQA),
+        rows.write(tmp_path / "gsm8k.parquet", rows.GSM8K),
+        rows.write(tmp_path / "aime.jsonl", rows.AIME_QUESTION),
+    ]
+    out = tmp_path / "out.jsonl"
+    run(ImportConfig(inputs=tuple(map(str, sources)), out=out))
+    items = list(read_items(out))
+    assert [i.answer for i in items[:2]] == ["B", "C"]  # cais/mmlu's 1 and 2, as letters
+    assert items[0].question == "What is 2 + 2?\n(A) 3\n(B) 4\n(C) 5\n(D) 22"
+    assert items[0].meta["choices"] == {"A": "3", "B": "4", "C": "5", "D": "22"}
+    assert [i.answer for i in items[6:]] == ["7", "1234", "25", "24"]  # GSM8K's "#### N", AIME
+    assert report(out)["kept"] == 10
+    # The trainer's loader reads the options back, so the letter is graded as multiple choice.
+    trained = load_problems(out)
+    assert (
+        trained[0].choices == (("A", "3"), ("B", "4"), ("C", "5"), ("D", "22")) and trained[0].answer == "B"
+    )
+    assert dict(trained[4].choices)[trained[4].answer] == "Argon"
+
+
+def test_a_first_row_in_no_known_layout_is_one_error_naming_its_columns(tmp_path):
+    src = write_jsonl(tmp_path / "odd.jsonl", [{"prompt_text": "Q", "gold": 1}])
+    with pytest.raises(
+        DatasetFormatError, match=r"odd\.jsonl#0: its columns \(prompt_text, gold\) match no layout"
+    ):
+        run(ImportConfig(inputs=(str(src),), out=tmp_path / "out.jsonl"))
+    assert not (tmp_path / "out.jsonl").exists()

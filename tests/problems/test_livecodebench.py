@@ -153,7 +153,7 @@ def test_a_file_of_both_kinds_loads_with_public_and_private_tests(tmp_path):
         functional.tests.calls[1] == ("[3, 2, 4]\n6", "[1, 2]") and functional.tests.entry_point == "twoSum"
     )
     assert "from heapq import *" in stdin.tests.prelude  # what LiveCodeBench puts before a program
-    assert (functional.group, functional.date) == ("easy", "2024-08-03T00:00:00")
+    assert (functional.groups, functional.date) == ((("difficulty", "easy"),), "2024-08-03T00:00:00")
     assert stdin.tests.time_limit == functional.tests.time_limit == 6.0  # LiveCodeBench's, per test
     assert "```python\nclass Solution:" in functional.question and "STDOUT" in stdin.question
 

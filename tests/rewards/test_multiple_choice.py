@@ -395,3 +395,25 @@ def test_a_problem_without_choices_renders_exactly_as_before():
     assert render_math(problem, "<s>") == render_prompt(problem.question, "<s>")
     assert render_math(problem) == render_prompt(problem.question)
     assert "letter" not in render_math(problem)
+
+
+def test_every_published_layout_fixture_item_grades_letters_and_texts_right(tmp_path):
+    # The multiple-choice items of tests/problems/published_rows.py (GPQA's CSV shuffled, MMLU's
+    # index, the original MMLU CSV with "None"/"NA"/"nan" options, MMLU-Pro's ten options), loaded
+    # from their published layouts.
+    from orz_rl.problems.formats import load_any_problems
+    from tests.problems import published_rows as rows
+
+    files = [
+        rows.write(tmp_path / "gpqa_diamond.csv", rows.GPQA),
+        rows.write(tmp_path / "mmlu.parquet", rows.MMLU),
+        rows.write(tmp_path / "high_school_test.csv", rows.MMLU_CSV),
+        rows.write(tmp_path / "mmlu_pro.parquet", rows.MMLU_PRO),
+    ]
+    problems = [p for path in files for p in load_any_problems(path)]
+    assert len(problems) == 8 and all(p.choices for p in problems)
+    for p in problems:
+        assert _score(p.answer, p) == 1.0 and _score(f"({p.answer})", p) == 1.0
+        assert _score(_text(p, p.answer), p) == 1.0, (p.question, _text(p, p.answer))
+        for letter in _wrong_letters(p):
+            assert _score(letter, p) == 0.0 and _score(_text(p, letter), p) == 0.0, (p.question, letter)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 
@@ -20,6 +21,8 @@ from orz_rl.problems.problem import Problem
 from orz_rl.rewards.math_grader import MathGrader
 from orz_rl.rewards.services import RewardServices
 from orz_rl.tools.evaluation import evaluate_benchmark, load_benchmarks, markdown_table, published_between
+from tests.problems.published_rows import MATH500 as MATH500_ROWS
+from tests.problems.published_rows import write
 
 from ..conftest import orz_cli
 
@@ -67,7 +70,8 @@ def test_avg_pass_and_maj_at_k_equal_the_hand_computed_values(tiny_model_dir):
     tok = load_tokenizer(str(tiny_model_dir))
     # Two groups, as LiveCodeBench's difficulties: items 0-4 "easy", 5-9 "hard".
     problems = [
-        replace(p, group="easy" if i < 5 else "hard") for i, p in enumerate(load_problems(MATH500)[:10])
+        replace(p, groups=(("difficulty", "easy" if i < 5 else "hard"),))
+        for i, p in enumerate(load_problems(MATH500)[:10])
     ]
     n = 4
     for i, p in enumerate(problems):
@@ -121,15 +125,23 @@ def test_avg_pass_and_maj_at_k_equal_the_hand_computed_values(tiny_model_dir):
     assert records[0]["answer"] == problems[0].answer and records[0]["truth"] == problems[0].answer
     # Per group: easy has c = 4, 4, 4, 2, 2 (maj right but for item 4), hard c = 0, 1, 3, 0, 0
     # (maj@4 right for item 7 only; item 6's four answers tie and the first drawn is wrong).
-    assert (figures["easy/avg@4"], figures["hard/avg@4"]) == pytest.approx((16 / 20, 4 / 20))
-    assert figures["easy/pass@2"] == pytest.approx((3 + 2 * 5 / 6) / 5)
-    assert (figures["easy/pass@4"], figures["hard/pass@4"]) == pytest.approx((1.0, 2 / 5))
-    assert (figures["easy/maj@4"], figures["hard/maj@4"]) == pytest.approx((4 / 5, 1 / 5))
-    assert figures["hard/questions"] == 5
+    assert (figures["difficulty=easy/avg@4"], figures["difficulty=hard/avg@4"]) == pytest.approx(
+        (16 / 20, 4 / 20)
+    )
+    assert figures["difficulty=easy/pass@2"] == pytest.approx((3 + 2 * 5 / 6) / 5)
+    assert (figures["difficulty=easy/pass@4"], figures["difficulty=hard/pass@4"]) == pytest.approx(
+        (1.0, 2 / 5)
+    )
+    assert (figures["difficulty=easy/maj@4"], figures["difficulty=hard/maj@4"]) == pytest.approx(
+        (4 / 5, 1 / 5)
+    )
+    assert figures["difficulty=hard/questions"] == 5
     table = markdown_table({"math500": figures})
     assert "| benchmark | avg@4 | pass@1 | pass@2 | pass@4 | maj@1 | maj@2 | maj@4 |" in table
     assert "| math500 | 50.0 | 50.0 | 61.7 | 70.0 | 40.0 | 40.0 | 50.0 |" in table
-    assert "| math500 (easy) | 80.0 | 80.0 | 93.3 | 100.0 | 80.0 | 80.0 | 80.0 | - | - | 5 |" in table
+    assert (
+        "| math500 (difficulty=easy) | 80.0 | 80.0 | 93.3 | 100.0 | 80.0 | 80.0 | 80.0 | - | - | 5 |" in table
+    )
 
 
 def test_a_k_above_the_samples_is_refused_before_sampling(tiny_model_dir):
@@ -176,7 +188,11 @@ def test_a_malformed_benchmark_file_names_the_file_and_the_item(tmp_path):
         load_problems(path)
 
 
-def test_eval_command_writes_one_table_of_math_and_code_the_json_and_every_sample(tiny_model_dir, tmp_path):
+def test_eval_command_writes_one_table_with_breakdowns_a_record_that_reruns_to_the_same_samples(
+    tiny_model_dir, tmp_path
+):
+    h4 = write(tmp_path / "test.jsonl", MATH500_ROWS)  # HuggingFaceH4/MATH-500's layout
+    first = tmp_path / "eval"
     out = orz_cli(
         "eval",
         "--model",
@@ -184,27 +200,73 @@ def test_eval_command_writes_one_table_of_math_and_code_the_json_and_every_sampl
         "--benchmarks",
         "math500",
         "humaneval",
+        f"math500_h4={h4}",
         "--samples",
         "2",
         "--max-new-tokens",
         "48",
         "--limit",
         "8",
+        "--seed",
+        "3",
         "--out-dir",
-        str(tmp_path / "eval"),
+        str(first),
         "--no-progress",
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "| math500 |" in out.stdout and "| humaneval |" in out.stdout
+    assert "| math500 |" in out.stdout and "| humaneval |" in out.stdout and "| math500_h4 |" in out.stdout
     (humaneval_row,) = [line for line in out.stdout.splitlines() if line.startswith("| humaneval |")]
     assert humaneval_row.split(" | ")[3] == "-"  # no maj@k over programs
-    summary = json.loads((tmp_path / "eval" / "eval.json").read_text())
-    assert set(summary["results"]) == {"math500", "humaneval"}
-    assert summary["tasks"] == {"math500": "math", "humaneval": "code"}  # each scored by its own rule
-    rows = [json.loads(line) for line in (tmp_path / "eval" / "samples.jsonl").read_text().splitlines()]
-    assert len(rows) == 2 * 8 * 2
+    # MATH-500's layout breaks down by level and subject, a row each with its question count.
+    assert "| math500_h4 (level=1) |" in out.stdout and "| math500_h4 (subject=Prealgebra) |" in out.stdout
+    summary = json.loads((first / "eval.json").read_text())
+    assert set(summary["results"]) == {"math500", "humaneval", "math500_h4"}
+    assert summary["tasks"] == {"math500": "math", "humaneval": "code", "math500_h4": "math"}
+    assert summary["results"]["math500_h4"]["level=2/questions"] == 2
+    # The record: sampling, windows, every file with its item count and hash, weights, version.
+    assert summary["sampling"] == {
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "max_new_tokens": 48,
+        "samples": 2,
+        "seed": 3,
+        "backend": "transformers",
+    }
+    assert summary["windows"] == {"limit": 8, "since": "", "until": ""}
+    h4_record = summary["benchmarks"]["math500_h4"]
+    assert h4_record["path"] == str(h4.resolve()) and (h4_record["items"], h4_record["evaluated"]) == (3, 3)
+    assert h4_record["sha256"] == hashlib.sha256(h4.read_bytes()).hexdigest()
+    assert (summary["benchmarks"]["math500"]["items"], summary["benchmarks"]["math500"]["evaluated"]) == (
+        500,
+        8,
+    )
+    assert len(summary["model_weights_sha256"]) == 64 and summary["orz_rl_version"] == "0.1.0"
+    rows = [json.loads(line) for line in (first / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * (8 + 8 + 3)
     assert {"benchmark", "item", "sample", "prompt", "response", "answer", "correct"} <= set(rows[0])
     assert any("self-contained Python script" in r["prompt"] for r in rows if r["benchmark"] == "humaneval")
+
+    # --rerun: the same evaluation from the record alone gives the same samples.
+    again = tmp_path / "again"
+    out = orz_cli("eval", "--rerun", str(first / "eval.json"), "--out-dir", str(again), "--no-progress")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (again / "samples.jsonl").read_text() == (first / "samples.jsonl").read_text()
+    assert json.loads((again / "eval.json").read_text())["results"] == summary["results"]
+    # ... and refuses where it could not: another field given, its own folder, a changed file.
+    out = orz_cli("eval", "--rerun", str(first / "eval.json"), "--samples", "4", "--out-dir", str(again))
+    assert out.returncode == 1 and "only --out-dir and --progress go with it, not --samples" in out.stderr
+    out = orz_cli("eval", "--rerun", str(first / "eval.json"), "--out-dir", str(first))
+    assert out.returncode == 1 and "would overwrite the run it repeats" in out.stderr
+    h4.write_text(h4.read_text().replace("Find $x$", "Find $y$"))
+    out = orz_cli("eval", "--rerun", str(first / "eval.json"), "--out-dir", str(tmp_path / "third"))
+    assert out.returncode == 1 and f"benchmark 'math500_h4': '{h4.resolve()}' changed since" in out.stderr
+
+
+def test_eval_command_refuses_two_benchmarks_of_one_name_before_loading_a_model(tmp_path):
+    mine = write(tmp_path / "math500.jsonl", MATH500_ROWS)
+    out = orz_cli("eval", "--model", str(tmp_path / "none"), "--benchmarks", "math500", str(mine))
+    assert out.returncode == 1
+    assert "two benchmarks named 'math500'" in out.stderr and str(mine) in out.stderr
 
 
 def test_each_benchmark_gets_the_task_of_its_problems(tmp_path):
@@ -236,7 +298,7 @@ def test_eval_command_rejects_an_unknown_benchmark_before_loading_a_model(tmp_pa
     assert "orz-rl: error: unknown benchmark 'nope'; known: math500, aime2024, gpqa_diamond" in out.stderr
 
 
-def test_an_mmlu_style_jsonl_loads_with_lettered_options_and_grades_by_letter(tmp_path):
+def test_an_mmlu_style_jsonl_loads_with_lettered_options_and_grades_by_letter_or_right_text(tmp_path):
     mmlu = tmp_path / "mmlu.jsonl"
     mmlu.write_text(
         json.dumps({"question": "2 + 2 = ?", "options": ["3", "4", "5"], "answer": "B"})
