@@ -19,6 +19,7 @@ from tensordict import TensorDict, set_list_to_stack
 
 from orz_rl import keys
 from orz_rl.config import TrainConfig
+from orz_rl.envs.registry import BUILTIN
 from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.models.loading import load_tokenizer
 from orz_rl.ppo.estimators import estimate_advantages
@@ -217,7 +218,8 @@ class Trainer:
         out, e = {}, dict(samples=self.cfg.eval.samples, max_prompt_tokens=self.cfg.rollout.max_prompt_tokens)
         for name, (task, problems) in self.eval_sets.items():
             args = (self.generation.policy, self.tokenizer, task, problems, self._env_args)
-            out |= {f"eval/{name}/{k}": v for k, v in evaluate_benchmark(*args, **e)[0].items()}
+            same = self.services.math_grader.equivalent if task.name in BUILTIN else None
+            out |= {f"eval/{name}/{k}": v for k, v in evaluate_benchmark(*args, **e, same=same)[0].items()}
         return out
 
     def train_step(self) -> dict[str, float]:

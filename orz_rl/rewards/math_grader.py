@@ -13,6 +13,10 @@ Work that needs no checker stays in this process: extraction, the ORZ stop
 rule, an answer over :data:`MAX_ANSWER_CHARS`, exact matches after
 normalisation and option letters. Identical ``(answer, truth)`` pairs (ORZ
 samples 64 responses per prompt) are checked once.
+
+:meth:`MathGrader.equivalent` asks the same question of two answers (is ``a`` the answer
+``b``?) under the same limits, for maj@k's vote over equal answers
+(:func:`orz_rl.tools.estimators.pool_answers`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import multiprocessing
 import os
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import torch
@@ -76,6 +80,18 @@ def warm_up() -> bool:
     return all(answers_match(answer, truth) == verdict for answer, truth, verdict in WARM_UP_CHECKS)
 
 
+def _unfit(answer: str, stats: Counter[str]) -> bool:
+    """Whether ``answer`` is wrong unread: over :data:`MAX_ANSWER_CHARS` or :data:`MALFORMED`
+    (counted in ``stats``); parsing such strings is what hostile answers exploit."""
+    if len(answer) > MAX_ANSWER_CHARS:
+        stats["oversized"] += 1
+        return True
+    if MALFORMED.search(answer):
+        stats["malformed"] += 1
+        return True
+    return False
+
+
 class MathGrader:
     """Scores batches of responses with ORZ's rule; ``math-verify`` runs in a process pool.
 
@@ -84,13 +100,13 @@ class MathGrader:
         timeout: seconds one comparison may take before its worker is killed.
 
     Attributes:
-        last_stats: counts of the latest :meth:`score` call: ``checked`` (sent to a
-            worker), ``quick`` (decided here), ``timeouts``, ``failures`` (a worker
+        last_stats: counts of the latest :meth:`score` or :meth:`equivalent` call:
+            ``checked`` (sent to a worker), ``quick`` (decided here), ``timeouts``, ``failures`` (a worker
             crashed or the checker raised), ``restarts`` (of the whole pool, which
             pebble gives up on when a worker dies idle), ``oversized`` (over
             :data:`MAX_ANSWER_CHARS`), ``malformed`` (control characters, lone
             surrogates, TeX definitions), ``no_answer`` (no box in an answer
-            block), ``cut`` (no stop).
+            block), ``cut`` (no stop); the last two are 0 after :meth:`equivalent`.
     """
 
     def __init__(self, workers: int = 2, timeout: float = 5.0) -> None:
@@ -141,11 +157,7 @@ class MathGrader:
             if answer is None:
                 stats["no_answer"] += 1
                 continue
-            if len(answer) > MAX_ANSWER_CHARS:
-                stats["oversized"] += 1
-                continue
-            if MALFORMED.search(answer):
-                stats["malformed"] += 1
+            if _unfit(answer, stats):
                 continue
             verdict = quick_verdict(answer, truth, options)
             if verdict is not None:
@@ -153,21 +165,57 @@ class MathGrader:
                 rewards[i] = float(verdict)
                 continue
             pending.setdefault((answer, truth, options), []).append(i)
-        futures = {pair: self._schedule(pair, stats) for pair in pending}
-        for pair, future in futures.items():
-            stats["checked"] += 1
-            try:
-                verdict = bool(future.result())
-            except FutureTimeout:
-                stats["timeouts"] += 1
-                verdict = False
-            except Exception:  # a crashed worker (ProcessExpired) or a checker error: a wrong answer
-                stats["failures"] += 1
-                verdict = False
+        for pair, verdict in self._check(pending, stats).items():
             for i in pending[pair]:
                 rewards[i] = float(verdict)
         self.last_stats = stats
         return rewards
+
+    def equivalent(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
+        """Whether each ``(a, b)`` is the same answer by :func:`answers_match` (``b`` in the truth's
+        place), aligned with ``pairs``: what maj@k needs to pool the votes of equal answers.
+
+        Decided as :meth:`score` decides an answer against its truth: here where
+        :func:`quick_verdict` can, else in a worker under the time limit, each distinct pair
+        once; a pair that times out or fails, or with a side over :data:`MAX_ANSWER_CHARS` or
+        :data:`MALFORMED`, is not equal. Counted in :attr:`last_stats`.
+        """
+        stats: Counter[str] = Counter(dict.fromkeys(STAT_NAMES, 0))
+        same = [False] * len(pairs)
+        pending: dict[tuple[str, str, Choices], list[int]] = {}
+        for i, (a, b) in enumerate(pairs):
+            if _unfit(a, stats) or _unfit(b, stats):
+                continue
+            verdict = quick_verdict(a, b)
+            if verdict is not None:
+                stats["quick"] += 1
+                same[i] = verdict
+                continue
+            pending.setdefault((a, b, ()), []).append(i)
+        for pair, verdict in self._check(pending, stats).items():
+            for i in pending[pair]:
+                same[i] = verdict
+        self.last_stats = stats
+        return same
+
+    def _check(
+        self, pairs: Iterable[tuple[str, str, Choices]], stats: Counter[str]
+    ) -> dict[tuple[str, str, Choices], bool]:
+        """:func:`answers_match` of each pair in the pool, all scheduled before any is awaited;
+        a timeout or failure is ``False`` and counted."""
+        futures = {pair: self._schedule(pair, stats) for pair in pairs}
+        verdicts: dict[tuple[str, str, Choices], bool] = {}
+        for pair, future in futures.items():
+            stats["checked"] += 1
+            try:
+                verdicts[pair] = bool(future.result())
+            except FutureTimeout:
+                stats["timeouts"] += 1
+                verdicts[pair] = False
+            except Exception:  # a crashed worker (ProcessExpired) or a checker error: a wrong answer
+                stats["failures"] += 1
+                verdicts[pair] = False
+        return verdicts
 
     def worker_pids(self) -> list[int]:
         """The worker processes alive now (pebble 5.2 keeps them in its pool manager)."""

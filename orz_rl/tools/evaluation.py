@@ -39,10 +39,11 @@ from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.problems.benchmarks import DATA_DIR, KNOWN, resolve_benchmarks
 from orz_rl.problems.formats import load_any_problems
 from orz_rl.problems.prompts import as_strings
+from orz_rl.rewards.math_answers import named_option
 from orz_rl.rewards.services import RewardServices
 from orz_rl.rollout.training_batch import leaves, stop_verdicts
 from orz_rl.runtime.run_log import jsonable
-from orz_rl.tools.estimators import summarise
+from orz_rl.tools.estimators import Same, pool_questions, summarise
 from orz_rl.tools.eval_record import benchmark_record, check_unchanged, orz_rl_version, weights_sha256
 
 #: ORZ's response length limit in evaluation.
@@ -224,12 +225,15 @@ def evaluate_benchmark(
     progress=None,
     pass_k: Sequence[int] = (),
     maj_k: Sequence[int] = (),
+    same: Same | None = None,
 ) -> tuple[dict[str, float], list[dict]]:
     """Sample, score and summarise one benchmark: ``(figures, one record per sample)``.
 
     Each batch of questions is one rollout of the task's env over them, built by
     ``task.make_env`` with ``env_args(questions, samples)``. ``pass_k`` and ``maj_k`` default
-    to ``samples``; maj@k only where the task has an answer extractor.
+    to ``samples``; maj@k only where the task has an answer extractor, its votes pooled over
+    answers ``same`` says are equal (the math grader's ``equivalent``; None: equal strings), and
+    a multiple-choice answer's vote the letter of the option it names.
     """
     pass_k, maj_k = tuple(pass_k) or (samples,), tuple(maj_k) or (samples,)
     for k in (*pass_k, *maj_k):
@@ -284,6 +288,8 @@ def evaluate_benchmark(
     records.sort(key=lambda r: (r["item"], r["sample"]))
     answers = [[r["answer"] for r in records[i * samples : (i + 1) * samples]] for i in range(len(problems))]
     votes = maj_k if task.extract_answer is not None and task.majority_vote else ()
+    if votes:
+        answers = vote_keys(problems, answers, same)
     n_generated = max(len(lengths), 1)
     figures = summarise(correct.tolist(), pass_k, votes, answers) | {
         "mean_response_tokens": sum(lengths) / n_generated,
@@ -302,6 +308,24 @@ def evaluate_benchmark(
         part = summarise([correct[i].tolist() for i in idx], pass_k, votes, [answers[i] for i in idx])
         figures |= {f"{group}/{k}": v for k, v in part.items()} | {f"{group}/questions": float(len(idx))}
     return figures, records
+
+
+def vote_keys(problems: Sequence[Any], answers: list[list[str | None]], same: Same | None) -> list[list]:
+    """What each answer votes for in maj@k: a multiple-choice answer the letter of the one option it
+    names (:func:`~orz_rl.rewards.math_answers.named_option`; none: no vote), any other the vote of
+    the answers ``same`` pools it with (:func:`~orz_rl.tools.estimators.pool_questions`, one batch
+    for the whole benchmark)."""
+    keyed: list[list] = [list(row) for row in answers]
+    free = []
+    for i, (problem, row) in enumerate(zip(problems, answers, strict=True)):
+        choices = getattr(problem, "choices", ())
+        if choices:
+            keyed[i] = [named_option(a, choices) if a is not None else None for a in row]
+        else:
+            free.append(i)
+    for i, pooled in zip(free, pool_questions([answers[i] for i in free], same), strict=True):
+        keyed[i] = [None if v is None else f"vote {v}" for v in pooled]
+    return keyed
 
 
 def _natural(text: str) -> list:
@@ -445,6 +469,8 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
                 progress=bar,
                 pass_k=cfg.pass_k,
                 maj_k=cfg.maj_k,
+                # The math reward's equivalence pools votes where the built-in tasks score.
+                same=services.math_grader.equivalent if bench.task.name in BUILTIN else None,
             )
             results[name] = figures
             for record in records:

@@ -84,6 +84,27 @@ def test_rewards_stay_aligned_and_identical_pairs_are_checked_once(grader):
     assert stats["no_answer"] == 1 and stats["cut"] == 1
 
 
+def test_equivalence_is_aligned_checks_identical_pairs_once_and_counts_like_score(grader):
+    pairs = [
+        ("\\frac{1}{2}", "0.5"),
+        ("0.50", ".5"),  # plain numbers: decided here
+        ("\\frac{1}{2}", "0.5"),  # the same pair again: checked once
+        ("1/3", "0.5"),
+        ("5" * (MAX_ANSWER_CHARS + 1), "5"),
+        ("5", "5\x00"),  # malformed on either side
+        ("9^{9^{9^{9}}}", "1"),
+    ]
+    start = time.monotonic()
+    assert grader.equivalent(pairs) == [True, True, True, False, False, False, False]
+    assert time.monotonic() - start < LIMIT + 1.0
+    stats = grader.last_stats
+    assert set(stats) == set(STAT_NAMES)
+    assert stats["checked"] == 3  # \frac{1}{2} ~ 0.5, 1/3 ~ 0.5, the power tower
+    assert stats["quick"] == 1 and stats["timeouts"] == 1
+    assert stats["oversized"] == 1 and stats["malformed"] == 1
+    assert grader.equivalent([]) == [] and grader.last_stats["checked"] == 0
+
+
 def test_an_answer_over_the_length_cap_is_wrong_without_a_check(grader):
     reward = grader.score([box("1" * (MAX_ANSWER_CHARS + 1))], [True], ["1" * (MAX_ANSWER_CHARS + 1)])
     assert reward.tolist() == [0.0]

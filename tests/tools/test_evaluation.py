@@ -144,6 +144,36 @@ def test_avg_pass_and_maj_at_k_equal_the_hand_computed_values(tiny_model_dir):
     )
 
 
+def test_maj_at_k_pools_votes_the_grader_calls_equal_and_reads_option_letters(tiny_model_dir):
+    tok = load_tokenizer(str(tiny_model_dir))
+    math = get_task("math")
+    half = Problem("What is 1/2?", "\\frac{1}{2}")
+    choice = Problem("Pick.\n(A) red\n(B) blue", "B", choices=(("A", "red"), ("B", "blue")))
+    # Strings alone: "3" (twice) and "A" (twice) win. Pooled: 0.5 = 1/2 = \dfrac{1}{2} (three
+    # votes), and (B) = B = blue (three votes), both right.
+    script = {
+        math.render(half, tok.bos_token): [box(a) for a in ("3", "3", "0.5", "1/2", "\\dfrac{1}{2}")],
+        math.render(choice, tok.bos_token): [box(a) for a in ("A", "A", "(B)", "B", "blue")],
+    }
+    figures = {}
+    with RewardServices(RewardConfig(workers=2)) as services:
+        for pooled in (False, True):
+            figures[pooled], _ = evaluate_benchmark(
+                ScriptedPolicy(tok, script),
+                tok,
+                math,
+                [half, choice],
+                env_args(tok, services),
+                samples=5,
+                max_prompt_tokens=10_000,
+                maj_k=(5,),
+                same=services.math_grader.equivalent if pooled else None,
+            )
+    assert figures[True]["avg@5"] == figures[False]["avg@5"] == pytest.approx(6 / 10)
+    assert figures[True]["maj@5"] == 1.0
+    assert figures[False]["maj@5"] == 0.5  # letters are read either way; only the grader pools 1/2
+
+
 def test_a_k_above_the_samples_is_refused_before_sampling(tiny_model_dir):
     tok = load_tokenizer(str(tiny_model_dir))
     with pytest.raises(ValueError, match="pass@8 / maj@8 needs 1 <= k <= samples = 4"):
