@@ -3,7 +3,8 @@
 ``orz_eval/`` holds ORZ's MATH500, AIME2024 and GPQA-Diamond files in their original format
 (MIT, its ``LICENSE`` beside them; ``docs/orz_recipe.md``), and ``humaneval/`` HumanEval
 (:mod:`orz_rl.problems.humaneval`). A benchmark is one of those names, the path of a data file
-(:mod:`orz_rl.problems.tables`), or ``NAME=PATH`` to name a file.
+(:mod:`orz_rl.problems.tables`) or of a folder of them (the original MMLU's 57 CSVs,
+LiveCodeBench's release files), or ``NAME=PATH`` to name one.
 """
 
 from __future__ import annotations
@@ -35,11 +36,14 @@ def resolve_benchmark(spec: str, data_dir: Path = DATA_DIR) -> tuple[str, Path]:
     named = _NAMED.fullmatch(spec)
     if named and not Path(spec).exists():
         name, path = named.group(1), Path(named.group(2))
-        if not path.is_file():
-            raise FileNotFoundError(f"benchmark {name!r}: file {str(path)!r} does not exist")
-        _check_suffix(path)
+        if not path.exists():
+            raise FileNotFoundError(f"benchmark {name!r}: {str(path)!r} does not exist")
+        benchmark_files(path)
         return name, path
     path = Path(spec)
+    if path.is_dir():
+        benchmark_files(path)
+        return path.name.split(".")[0], path
     if is_table(path) or path.is_file():
         if not path.is_file():
             raise FileNotFoundError(f"benchmark file {str(path)!r} does not exist")
@@ -57,6 +61,21 @@ def resolve_benchmark(spec: str, data_dir: Path = DATA_DIR) -> tuple[str, Path]:
     if not path.is_file():
         raise FileNotFoundError(f"benchmark {spec!r}: {str(path)!r} does not exist")
     return spec, path
+
+
+def benchmark_files(path: Path) -> list[Path]:
+    """The data files of a benchmark: the file itself, or a folder's data files (not its
+    subfolders'), in name order; a folder with none is an :class:`UnknownBenchmarkError`."""
+    if not path.is_dir():
+        _check_suffix(path)
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.is_file() and is_table(p))
+    if not files:
+        raise UnknownBenchmarkError(
+            f"benchmark folder {str(path)!r} holds no data file ({', '.join(SUFFIXES)}); its subfolders are "
+            "not read: name the file or folder with the split, e.g. NAME=PATH/test"
+        )
+    return files
 
 
 def _check_suffix(path: Path) -> None:

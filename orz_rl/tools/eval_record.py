@@ -10,7 +10,7 @@ has changed since.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -47,28 +47,41 @@ def orz_rl_version() -> str:
         return "unknown"
 
 
-def benchmark_record(path: Path, items: int, evaluated: Iterable[object], task: str) -> dict:
-    """A benchmark's file, its item count, how many were evaluated, its sha256 and its task."""
+def benchmark_record(
+    path: Path, files: Sequence[Path], items: int, evaluated: Iterable[object], task: str
+) -> dict:
+    """A benchmark's file or folder, each data file with its sha256, its item count, how many
+    were evaluated, one sha256 over its files, and its task."""
+    hashes = [(file, sha256_file(file)) for file in files]
     return {
         "path": str(path.resolve()),
         "items": items,
         "evaluated": len(list(evaluated)),
-        "sha256": sha256_file(path),
+        "sha256": hashes[0][1] if len(hashes) == 1 else _combined(hashes),
+        "files": [{"path": str(file.resolve()), "sha256": digest} for file, digest in hashes],
         "task": task,
     }
+
+
+def _combined(hashes: Sequence[tuple[Path, str]]) -> str:
+    digest = hashlib.sha256()
+    for file, file_digest in hashes:
+        digest.update(file.name.encode() + b"\0" + bytes.fromhex(file_digest))
+    return digest.hexdigest()
 
 
 def check_unchanged(record: dict, source: Path) -> None:
     """A ``ValueError`` naming the first benchmark file or model in ``record`` (an ``eval.json``
     at ``source``) that is missing or no longer has the recorded hash."""
     for name, bench in record["benchmarks"].items():
-        path = Path(bench["path"])
-        if not path.is_file():
-            raise ValueError(f"{source}: benchmark {name!r}: {str(path)!r} no longer exists")
-        if sha256_file(path) != bench["sha256"]:
-            raise ValueError(
-                f"{source}: benchmark {name!r}: {str(path)!r} changed since (its sha256 differs)"
-            )
+        for file in bench["files"]:
+            path = Path(file["path"])
+            if not path.is_file():
+                raise ValueError(f"{source}: benchmark {name!r}: {str(path)!r} no longer exists")
+            if sha256_file(path) != file["sha256"]:
+                raise ValueError(
+                    f"{source}: benchmark {name!r}: {str(path)!r} changed since (its sha256 differs)"
+                )
     model, digest = record["model"], record.get("model_weights_sha256", "")
     if digest and weights_sha256(model) != digest:
         raise ValueError(f"{source}: the weights in {model!r} changed since (their sha256 differs)")

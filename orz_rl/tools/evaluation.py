@@ -36,7 +36,7 @@ from tensordict import TensorDictBase
 from orz_rl import keys
 from orz_rl.envs.registry import BUILTIN, get_task
 from orz_rl.envs.task import EnvArgs, Task
-from orz_rl.problems.benchmarks import DATA_DIR, KNOWN, resolve_benchmarks
+from orz_rl.problems.benchmarks import DATA_DIR, KNOWN, benchmark_files, resolve_benchmarks
 from orz_rl.problems.formats import load_any_problems
 from orz_rl.problems.prompts import as_strings
 from orz_rl.rewards.math_answers import named_option
@@ -45,6 +45,7 @@ from orz_rl.rollout.training_batch import leaves, stop_verdicts
 from orz_rl.runtime.run_log import jsonable
 from orz_rl.tools.estimators import Same, pool_questions, summarise
 from orz_rl.tools.eval_record import benchmark_record, check_unchanged, orz_rl_version, weights_sha256
+from orz_rl.tools.suites import SUITES, find_suite, suite_table
 
 #: ORZ's response length limit in evaluation.
 ORZ_MAX_NEW_TOKENS = 8000
@@ -64,7 +65,13 @@ class EvalConfig:
     """Benchmark names (math500, aime2024, gpqa_diamond, humaneval) or paths of files the task's
     loader reads (``auto``: any format of ``orz_rl.problems.formats``)."""
     data_dir: Path = DATA_DIR
-    """Where the named benchmarks' files are (default: the ones shipped with orz-rl)."""
+    """Where the named benchmarks' files are (default: the ones shipped with orz-rl); with
+    ``--suite``, the folder of the benchmarks' downloads."""
+    suite: Literal["", "orz"] = ""
+    """A paper's table in one run: ``orz`` finds ORZ's seven benchmarks (AIME 2024 and 2025,
+    MATH500, GPQA-Diamond, LiveCodeBench, MMLU, MMLU-Pro) among the downloads in ``--data-dir``
+    (the shipped sets where it lacks them), runs them, and prints the paper's figures beside
+    the run's; ``--benchmarks NAME=PATH`` names any it should not look for."""
     samples: int = 16
     """Responses sampled per question, ``n`` (ORZ reports avg@16)."""
     pass_k: tuple[int, ...] = ()
@@ -137,7 +144,9 @@ class Benchmark:
     """One benchmark of a run: its file, the task that scores it, and the problems evaluated."""
 
     path: Path
-    """The file it was read from."""
+    """The file it was read from, or the folder of its files."""
+    files: tuple[Path, ...]
+    """Its data files (one, or a folder's)."""
     task: Task
     """The task whose env renders and scores its problems."""
     problems: list[Any]
@@ -158,10 +167,14 @@ def read_benchmarks(
     ``task``'s loader, or (``None``) in any format and scored by :func:`task_for`'s task;
     published in ``[since, until]`` (:func:`published_between`), the first ``limit`` (0: all)."""
     out = {}
+    load = task.load_benchmark if task is not None else load_any_problems
     for name, path in resolve_benchmarks(specs, data_dir).items():
-        every = (task.load_benchmark if task is not None else load_any_problems)(path)
+        files = tuple(benchmark_files(path))
+        every = [problem for file in files for problem in load(file)]
         problems = published_between(every, since, until)[: limit or None]
-        out[name] = Benchmark(path, task if task is not None else task_for(problems), problems, len(every))
+        out[name] = Benchmark(
+            path, files, task if task is not None else task_for(problems), problems, len(every)
+        )
     return out
 
 
@@ -424,7 +437,16 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
     for k in (*cfg.pass_k, *cfg.maj_k):
         if not 1 <= k <= cfg.samples:
             raise ValueError(f"--pass-k / --maj-k: {k} is not between 1 and --samples = {cfg.samples}")
-    benchmarks = read_benchmarks(task, cfg.benchmarks, cfg.limit, cfg.data_dir, cfg.since, cfg.until)
+    specs, notes = list(cfg.benchmarks), []
+    if cfg.suite:
+        given = specs if cfg.benchmarks != KNOWN else []
+        found, notes = find_suite(
+            SUITES[cfg.suite], cfg.data_dir, list(resolve_benchmarks(given, cfg.data_dir))
+        )
+        specs = given + found
+        for note in notes:
+            print(f"orz-rl eval --suite {cfg.suite}: {note}")
+    benchmarks = read_benchmarks(task, specs, cfg.limit, cfg.data_dir, cfg.since, cfg.until)
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
     model = load_causal_lm(cfg.model, dtype=getattr(torch, cfg.dtype)).eval()
@@ -496,12 +518,25 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
         # Every question counts alike in each headline (micro), as each benchmark's paper reports it.
         "headline": "micro: the mean over all questions; breakdown rows are each over their own",
         "benchmarks": {
-            name: benchmark_record(b.path, b.items, b.problems, b.task.name) for name, b in benchmarks.items()
+            name: benchmark_record(b.path, b.files, b.items, b.problems, b.task.name)
+            for name, b in benchmarks.items()
         },
         "config": jsonable(asdict(resolved)),
         "results": results,
     }
+    if cfg.suite:
+        suite = SUITES[cfg.suite]
+        summary["suite"] = {
+            "name": suite.name,
+            "notes": notes,
+            "paper": suite.paper,
+            "sources": suite.sources,
+        }
     (cfg.out_dir / "eval.json").write_text(json.dumps(summary, indent=2))
     print(markdown_table(results))
+    if cfg.suite:
+        print(
+            f"\n{suite_table(SUITES[cfg.suite], results, cfg.samples)}\n(paper: {SUITES[cfg.suite].sources})"
+        )
     print(f"figures: {cfg.out_dir / 'eval.json'}; every sample: {cfg.out_dir / 'samples.jsonl'}")
     return results
