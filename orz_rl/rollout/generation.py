@@ -67,6 +67,24 @@ def describe_generation(cfg: TrainConfig, backend: Literal["vllm", "transformers
     return f"{engines} vLLM engine(s) in Ray actors" if engines > 0 else "vLLM in this process"
 
 
+def start_sampling(
+    backend: Literal["vllm", "transformers"],
+    model_path: str,
+    tokenizer,
+    model: nn.Module,
+    sampling: Sampling,
+    **engine_args: Any,
+) -> Generation:
+    """What samples from one model in this process, with ``sampling``: ``generate`` on ``model``
+    (transformers), or a vLLM engine started on ``model_path`` with ``engine_args``
+    (:func:`~orz_rl.rollout.engines.make_vllm_engine`'s keywords). A run's generation
+    (:func:`start_generation`) and ``orz-rl eval`` both start here."""
+    if backend == "transformers":
+        return Generation(make_transformers_policy(model, tokenizer, sampling), None)
+    llm = make_vllm_engine(model_path, **engine_args)
+    return Generation(make_vllm_policy(llm, tokenizer, sampling), vLLMInProcessUpdater(llm), llm)
+
+
 def start_generation(
     cfg: TrainConfig,
     backend: Literal["vllm", "transformers"],
@@ -80,8 +98,7 @@ def start_generation(
     r, layout = cfg.rollout, cfg.layout
     sampling = Sampling(r.max_new_tokens, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
     if backend == "transformers":
-        policy = make_transformers_policy(actor_model, tokenizer, sampling)
-        return Generation(policy, None)
+        return start_sampling(backend, model_path, tokenizer, actor_model, sampling)
     engine_args = dict(
         dtype=cfg.model.dtype,
         seed=cfg.seed,
@@ -98,20 +115,18 @@ def start_generation(
             **engine_args,
         )
         return Generation(make_vllm_policy(llm, tokenizer, sampling), RayEngineUpdater(llm), llm)
-    reused = llm is not None
-    if not reused:
-        try:
-            llm = make_vllm_engine(model_path, **engine_args)
-        except ValueError as e:  # vLLM's message names its own flags, not the recipe's
-            field = (
-                f"rollout.vllm_gpu_memory_utilization = {r.vllm_gpu_memory_utilization}"
-                if torch.cuda.is_available()
-                else f"rollout.vllm_cpu_kv_cache_gib = {r.vllm_cpu_kv_cache_gib}"
-            )
-            raise ValueError(f"vLLM did not start with {field}: {e}") from None
-    updater = vLLMInProcessUpdater(llm)
-    if reused:
-        # It may hold another run's weights. Pushed straight to the engine, not through the
-        # collector: the policy version stays 0.
+    if llm is not None:
+        # A reused engine may hold another run's weights. Pushed straight to the engine, not
+        # through the collector: the policy version stays 0.
+        updater = vLLMInProcessUpdater(llm)
         updater.push_weights(actor_model)
-    return Generation(make_vllm_policy(llm, tokenizer, sampling), updater, llm)
+        return Generation(make_vllm_policy(llm, tokenizer, sampling), updater, llm)
+    try:
+        return start_sampling(backend, model_path, tokenizer, actor_model, sampling, **engine_args)
+    except ValueError as e:  # vLLM's message names its own flags, not the recipe's
+        field = (
+            f"rollout.vllm_gpu_memory_utilization = {r.vllm_gpu_memory_utilization}"
+            if torch.cuda.is_available()
+            else f"rollout.vllm_cpu_kv_cache_gib = {r.vllm_cpu_kv_cache_gib}"
+        )
+        raise ValueError(f"vLLM did not start with {field}: {e}") from None

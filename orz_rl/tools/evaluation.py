@@ -38,10 +38,9 @@ from orz_rl.envs.registry import BUILTIN, get_task
 from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.problems.benchmarks import DATA_DIR, KNOWN, benchmark_files, resolve_benchmarks
 from orz_rl.problems.formats import load_any_problems
-from orz_rl.problems.prompts import as_strings
 from orz_rl.rewards.math_answers import named_option
 from orz_rl.rewards.services import RewardServices
-from orz_rl.rollout.training_batch import leaves, stop_verdicts
+from orz_rl.rollout.responses import NoPromptIdError, sample_responses
 from orz_rl.runtime.run_log import jsonable
 from orz_rl.tools.estimators import Same, pool_questions, summarise
 from orz_rl.tools.eval_record import benchmark_record, check_unchanged, orz_rl_version, weights_sha256
@@ -272,30 +271,23 @@ def evaluate_benchmark(
         if not fits:
             continue
         env = task.make_env([problems[i] for i in fits], env_args(len(fits), samples))
-        td = env.step(policy(env.reset())).reshape(-1)
-        if keys.PROMPT_ID not in td.keys():
+        try:
+            responses = sample_responses(env, policy)
+        except NoPromptIdError:
             raise ValueError(
                 f"task {task.name!r}: its env writes no {keys.PROMPT_ID!r}, which evaluation needs to "
                 "tell the questions' samples apart (the collector's contract: orz_rl.rollout.collector)"
-            )
-        n = td.shape[0]
-        rows = zip(
-            td.get(keys.PROMPT_ID).reshape(n).tolist(),
-            td.get(("next", "reward")).reshape(n).tolist(),
-            [t.numel() for t in leaves(td.get(("tokens", "response"), as_list=True))],
-            stop_verdicts(td, n)[1].tolist(),
-            as_strings(td.get(("text", "prompt"))),
-            as_strings(td.get(("text", "response"))),
-            strict=True,
-        )
+            ) from None
         drawn: dict[int, int] = {}
-        for local, reward, length, reason, prompt, response in rows:
-            i = fits[local]  # the env's prompt ids index the problems it was given
+        for r in responses:
+            i = fits[r.prompt_id]  # the env's prompt ids index the problems it was given
             s = drawn[i] = drawn.get(i, -1) + 1
-            correct[i, s] = reward > 0.5
-            lengths.append(length)
-            cut += reason != "stop"
-            records.append(_record(task, i, s, prompt, problems[i], response, reason, reward > 0.5))
+            correct[i, s] = r.reward > 0.5
+            lengths.append(r.tokens)
+            cut += r.finish_reason != "stop"
+            records.append(
+                _record(task, i, s, r.prompt, problems[i], r.text, r.finish_reason, r.reward > 0.5)
+            )
         if progress is not None:
             progress.update(len(fits) * samples)
     records.sort(key=lambda r: (r["item"], r["sample"]))
@@ -426,8 +418,9 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
 
     from orz_rl.config import RewardConfig
     from orz_rl.models.loading import load_causal_lm, load_tokenizer
-    from orz_rl.rollout.engines import make_vllm_engine, resolve_backend
-    from orz_rl.rollout.policies import Sampling, make_transformers_policy, make_vllm_policy
+    from orz_rl.rollout.engines import resolve_backend
+    from orz_rl.rollout.generation import start_sampling
+    from orz_rl.rollout.policies import Sampling
 
     if cfg.rerun is not None:
         cfg = rerun_config(cfg)
@@ -460,11 +453,8 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
         )
     sampling = Sampling(max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p)
     backend = resolve_backend(cfg.backend, max_new_tokens)
-    if backend == "vllm":
-        llm = make_vllm_engine(cfg.model, dtype=cfg.dtype, seed=cfg.seed, max_model_len=max_positions)
-        policy = make_vllm_policy(llm, tokenizer, sampling)
-    else:
-        policy = make_transformers_policy(model, tokenizer, sampling)
+    engine = dict(dtype=cfg.dtype, seed=cfg.seed, max_model_len=max_positions)
+    policy = start_sampling(backend, cfg.model, tokenizer, model, sampling, **engine).policy
 
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     total = sum(len(b.problems) for b in benchmarks.values()) * cfg.samples
