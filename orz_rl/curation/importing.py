@@ -165,7 +165,7 @@ def import_rows(cfg: ImportConfig, report: Report) -> Iterator[Item]:
         for index, (source, row) in enumerate(_rows(spec, cfg.split)):
             report.read += 1
             item = Item(question="", answer="", source=source)
-            layout = find_layout(row) if auto else None
+            layout = find_layout(row)
             if auto and layout is None and index == 0:
                 columns = (
                     ", ".join(map(str, row)) if isinstance(row, dict) else f"a JSON {type(row).__name__}"
@@ -174,7 +174,9 @@ def import_rows(cfg: ImportConfig, report: Report) -> Iterator[Item]:
                     f"{source}: its columns ({columns}) match no layout orz-rl knows: {known_layouts()}; "
                     "name the fields (--question-field, --answer-field), or --preset orz for ORZ's files"
                 )
-            if layout is not None and layout.name != "problem-answer":
+            # A multiple-choice row goes by its layout whatever the preset: its answer field holds
+            # an index or a letter that means nothing without the options.
+            if layout is not None and (layout.multiple_choice or auto and layout.name != "problem-answer"):
                 if (kept := _published_item(layout, row, item, report)) is not None:
                     yield kept
                 continue

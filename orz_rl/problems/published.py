@@ -45,6 +45,8 @@ class Layout:
     """The problem of a row (its keys lower-cased); ``KeyError``/``ValueError`` on a bad value."""
     accepts: Callable[[Row], bool] | None = None
     """A further test where the columns alone do not tell two layouts apart (GSM8K's ``####``)."""
+    multiple_choice: bool = False
+    """Whether its truth is an option (an index or letter that only its options give a meaning)."""
 
     def matches(self, row: Row) -> bool:
         present = all(any(c in row for c in alternatives.split("|")) for alternatives in self.columns)
@@ -189,12 +191,14 @@ LAYOUTS: tuple[Layout, ...] = (
         "MMLU as cais/mmlu publishes it (the answer an option index)",
         ("question", "subject", "choices", "answer"),
         _mmlu,
+        multiple_choice=True,
     ),
     Layout(
         "mmlu-csv",
         "MMLU's original CSVs (Hendrycks et al.: no header, the answer a letter)",
         ("question", "a", "b", "c", "d", "answer"),
         _mmlu_csv,
+        multiple_choice=True,
     ),
     Layout(
         "mmlu-pro",
@@ -202,12 +206,14 @@ LAYOUTS: tuple[Layout, ...] = (
         "own multiple choice",
         ("question", "options", "answer"),
         _mmlu_pro,
+        multiple_choice=True,
     ),
     Layout(
         "gpqa",
         "GPQA (Idavidrein/gpqa: main, extended, diamond)",
         ("question", "correct answer", "incorrect answer 1", "incorrect answer 2", "incorrect answer 3"),
         _gpqa,
+        multiple_choice=True,
     ),
     Layout(
         "gsm8k",

@@ -158,3 +158,16 @@ def test_a_first_row_in_no_known_layout_is_one_error_naming_its_columns(tmp_path
     ):
         run(ImportConfig(inputs=(str(src),), out=tmp_path / "out.jsonl"))
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_multiple_choice_row_is_never_written_with_its_index_whatever_the_preset(tmp_path):
+    from tests.problems import published_rows as rows
+
+    src = rows.write(tmp_path / "mmlu.parquet", rows.MMLU)
+    for preset, fields in (
+        ("problem-answer", {}),
+        ("auto", {"question_field": "question", "answer_field": "answer"}),
+    ):
+        out = tmp_path / f"{preset}.jsonl"
+        run(ImportConfig(inputs=(str(src),), out=out, preset=preset, **fields))
+        assert [i.answer for i in read_items(out)] == ["B", "C"]
