@@ -40,6 +40,7 @@ import tyro
 from orz_rl.curation.items import Item, ItemWriter, Report, parse_dialogue
 from orz_rl.problems.formats import parse_math_item
 from orz_rl.problems.published import Layout, find_layout, known_layouts, lower_keys
+from orz_rl.problems.published import answer_text as published_answer_text
 from orz_rl.problems.tables import SUFFIXES, DatasetFormatError, is_table, iter_json_items, iter_rows
 from orz_rl.rewards.math_answers import last_boxed
 
@@ -90,22 +91,11 @@ def field_value(row: Any, path: str) -> Any:
     return value
 
 
-_MATH_WRAPPER = re.compile(r"^\s*(?:\$+(.*?)\$+|\\\((.*?)\\\)|\\\[(.*?)\\\])\s*$", re.DOTALL)
-
-
 def answer_text(value: Any) -> tuple[str, int]:
     """``(answer, parts)`` of a source's answer: numbers as text, math delimiters removed
     (``$5$`` -> ``5``), a list of several answers joined by ``"; "``."""
     values = list(value) if isinstance(value, list | tuple) else [value]
-    texts = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, str | int | float):
-            raise ValueError(f"an answer of type {type(v).__name__}")
-        text = str(v).strip()
-        wrapped = _MATH_WRAPPER.match(text)
-        if wrapped:
-            text = next(g for g in wrapped.groups() if g is not None).strip()
-        texts.append(text)
+    texts = [published_answer_text(v) for v in values]
     return "; ".join(texts), len(texts)
 
 

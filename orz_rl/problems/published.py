@@ -64,14 +64,17 @@ _MATH_WRAPPER = re.compile(r"^\s*(?:\$+(.*?)\$+|\\\((.*?)\\\)|\\\[(.*?)\\\])\s*$
 
 
 def answer_text(value: Any, column: str = "answer") -> str:
-    """A published answer as the truth's text: numbers as text, math delimiters removed
-    (``$5$`` -> ``5``); a ``ValueError`` naming ``column`` for anything else or an empty one."""
+    """A published answer as text: numbers as text, math delimiters removed (``$5$`` -> ``5``); a
+    ``ValueError`` naming ``column`` for anything but a string or a number."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(f"column {column!r}: an answer of type {type(value).__name__} ({value!r})")
     text = str(value).strip()
     wrapped = _MATH_WRAPPER.match(text)
-    if wrapped:
-        text = next(g for g in wrapped.groups() if g is not None).strip()
+    return next(g for g in wrapped.groups() if g is not None).strip() if wrapped else text
+
+
+def _truth(value: Any, column: str = "answer") -> str:
+    text = answer_text(value, column)
     if not text:
         raise ValueError(f"column {column!r} is empty")
     return text
@@ -117,7 +120,7 @@ def _math500(row: Row) -> Problem:
     level = level.removeprefix("Level ").strip()  # MATH writes "Level 3"; MATH-500's JSON, 3
     return Problem(
         question=_text(row, "problem"),
-        answer=answer_text(row["answer"]),
+        answer=_truth(row["answer"]),
         groups=_group("level", level) + _group("subject", row["subject"]),
     )
 
@@ -171,11 +174,11 @@ def _gsm8k(row: Row) -> Problem:
     final = _GSM8K_FINAL.search(_text(row, "answer"))
     if final is None:
         raise ValueError("column 'answer' has no final '#### N'")
-    return Problem(question=_text(row, "question"), answer=answer_text(final.group(1).replace(",", "")))
+    return Problem(question=_text(row, "question"), answer=_truth(final.group(1).replace(",", "")))
 
 
 def _problem_answer(row: Row) -> Problem:
-    return Problem(question=_text(row, _first(row, "problem", "question")), answer=answer_text(row["answer"]))
+    return Problem(question=_text(row, _first(row, "problem", "question")), answer=_truth(row["answer"]))
 
 
 #: Most specific first: a row takes the first layout whose columns it has.

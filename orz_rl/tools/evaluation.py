@@ -177,23 +177,11 @@ def read_benchmarks(
     return out
 
 
-def load_benchmarks(
-    task: Task | None,
-    specs: Sequence[str],
-    limit: int = 0,
-    data_dir: Path = DATA_DIR,
-    since: str = "",
-    until: str = "",
-) -> dict[str, tuple[Task, list[Any]]]:
-    """Each benchmark's task and problems by name (:func:`read_benchmarks`)."""
-    read = read_benchmarks(task, specs, limit, data_dir, since, until)
-    return {name: (b.task, b.problems) for name, b in read.items()}
-
-
 def training_benchmarks(task: Task, specs: Sequence[str], limit: int = 0) -> dict[str, tuple[Task, list]]:
     """The benchmarks a training run evaluates on: under a built-in task (math, code, mixed) each
     scored by the task of its problems, under a task of one's own all by that task."""
-    return load_benchmarks(None if task.name in BUILTIN else task, specs, limit)
+    read = read_benchmarks(None if task.name in BUILTIN else task, specs, limit)
+    return {name: (b.task, b.problems) for name, b in read.items()}
 
 
 def _record(

@@ -20,7 +20,7 @@ from orz_rl.problems.formats import DatasetFormatError, load_problems
 from orz_rl.problems.problem import Problem
 from orz_rl.rewards.math_grader import MathGrader
 from orz_rl.rewards.services import RewardServices
-from orz_rl.tools.evaluation import evaluate_benchmark, load_benchmarks, markdown_table, published_between
+from orz_rl.tools.evaluation import evaluate_benchmark, markdown_table, published_between, read_benchmarks
 from tests.problems.published_rows import MATH500 as MATH500_ROWS
 from tests.problems.published_rows import write
 
@@ -304,16 +304,16 @@ def test_each_benchmark_gets_the_task_of_its_problems(tmp_path):
     math_item = {"prompt": [{"from": "user", "value": "1+1?"}], "final_answer": "2"}
     code_item = {"question": "Print 2.", "stdio": [{"input": "", "output": "2"}]}
     both.write_text(json.dumps(math_item) + "\n" + json.dumps(code_item) + "\n")
-    loaded = load_benchmarks(None, ["math500", "humaneval", str(both)], limit=3)
-    assert {name: task.name for name, (task, _) in loaded.items()} == {
+    loaded = read_benchmarks(None, ["math500", "humaneval", str(both)], limit=3)
+    assert {name: bench.task.name for name, bench in loaded.items()} == {
         "math500": "math",
         "humaneval": "code",
         "both": "mixed",
     }
-    assert [p.tests is not None for p in loaded["both"][1]] == [False, True]
+    assert [p.tests is not None for p in loaded["both"].problems] == [False, True]
     # A task named outright reads every file with its own loader.
     with pytest.raises(DatasetFormatError, match="malformed item"):
-        load_benchmarks(get_task("math"), ["humaneval"])
+        read_benchmarks(get_task("math"), ["humaneval"])
 
 
 def test_eval_command_rejects_a_k_above_the_samples_before_loading_a_model(tmp_path):
