@@ -61,8 +61,10 @@ class EvalConfig:
     ``auto``: each benchmark's own, ``code`` for programming problems, ``math`` for the rest
     (``mixed`` for a file of both), so that math and code share one run and one table."""
     benchmarks: tuple[str, ...] = KNOWN
-    """Benchmark names (math500, aime2024, gpqa_diamond, humaneval) or paths of files the task's
-    loader reads (``auto``: any format of ``orz_rl.problems.formats``)."""
+    """Benchmark names (math500, aime2024, gpqa_diamond, humaneval), paths of data files or
+    folders of them as published (Parquet, CSV, JSON, JSON Lines, gzipped; MATH-500, AIME, GPQA,
+    MMLU, MMLU-Pro, GSM8K, LiveCodeBench, HumanEval, MBPP: docs/benchmarks.md), or ``NAME=PATH``
+    to name one; two of one name are an error."""
     data_dir: Path = DATA_DIR
     """Where the named benchmarks' files are (default: the ones shipped with orz-rl); with
     ``--suite``, the folder of the benchmarks' downloads."""
