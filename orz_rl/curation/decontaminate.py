@@ -19,7 +19,7 @@ from pathlib import Path
 
 import tyro
 
-from orz_rl.curation.items import ItemWriter, Report, read_items
+from orz_rl.curation.items import ItemWriter, Report, default_report, read_items, refuse_overwrite
 from orz_rl.curation.text import words
 from orz_rl.problems.benchmarks import CODE_BENCHMARKS, DATA_DIR, KNOWN, resolve_benchmarks
 from orz_rl.problems.formats import load_any_problems
@@ -112,6 +112,7 @@ def run(cfg: DecontaminateConfig) -> Report:
         raise ValueError(f"--ngram {cfg.ngram}: at least 1 token")
     if not cfg.benchmarks:
         raise ValueError("--benchmarks: name at least one")
+    refuse_overwrite([cfg.input], out=cfg.out, report=cfg.report or default_report(cfg.out))
     questions = benchmark_questions(cfg.benchmarks, cfg.data_dir)
     index = BenchmarkIndex(questions, cfg.ngram)
     report = Report("decontaminate", [str(cfg.input)], str(cfg.out))

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from orz_rl.curation.items import Item, ItemWriter, Report, read_items
+from orz_rl.curation.items import Item, ItemWriter, Report, default_report, read_items, refuse_overwrite
 from orz_rl.curation.text import normal_form, tokens
 
 
@@ -101,6 +101,7 @@ def run(cfg: DedupConfig) -> Report:
         raise ValueError("--shingle must be at least 1 and --num-perm at least 2")
     if not cfg.inputs:
         raise ValueError("orz-rl data dedup: name at least one input file")
+    refuse_overwrite(cfg.inputs, out=cfg.out, report=cfg.report or default_report(cfg.out))
     report = Report("dedup", [str(p) for p in cfg.inputs], str(cfg.out))
     near = NearIndex(cfg.threshold, cfg.num_perm) if cfg.threshold < 1.0 else None
     # A digest of each kept question's normal form (16 bytes, not the text: 1M items fit) ->

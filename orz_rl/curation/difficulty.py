@@ -17,7 +17,7 @@ from typing import Literal
 
 import tyro
 
-from orz_rl.curation.items import ItemWriter, Report, read_items
+from orz_rl.curation.items import ItemWriter, Report, default_report, read_items, refuse_overwrite
 from orz_rl.problems.formats import DatasetFormatError
 
 
@@ -69,6 +69,7 @@ def run(cfg: DifficultyConfig) -> Report:
 
     if cfg.samples < 1:
         raise ValueError(f"--samples {cfg.samples}: at least 1")
+    refuse_overwrite([cfg.input], out=cfg.out, report=cfg.report or default_report(cfg.out))
     items = list(read_items(cfg.input))
     eval_dir = cfg.eval_dir or cfg.out.with_name(cfg.out.name + ".difficulty")
     evaluate(
@@ -137,6 +138,7 @@ def band(text: str) -> tuple[float, float]:
 def select(cfg: SelectConfig) -> Report:
     """``orz-rl data select``: write ``cfg.out`` and its report."""
     low, high = band(cfg.pass_rate) if cfg.pass_rate else (0.0, 1.0)
+    refuse_overwrite([cfg.input], out=cfg.out, report=cfg.report or default_report(cfg.out))
     report = Report("select", [str(cfg.input)], str(cfg.out))
     with ItemWriter(cfg.out) as writer:
         for item in read_items(cfg.input):

@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import tyro
 
-from orz_rl.curation.items import Item, ItemWriter, Report, parse_dialogue
+from orz_rl.curation.items import Item, ItemWriter, Report, default_report, parse_dialogue, refuse_overwrite
 from orz_rl.problems.formats import parse_math_item
 from orz_rl.problems.published import Layout, find_layout, known_layouts, lower_keys
 from orz_rl.problems.published import answer_text as published_answer_text
@@ -218,6 +218,7 @@ def run(cfg: ImportConfig) -> Report:
     """``orz-rl data import``: write ``cfg.out`` and its report."""
     if not cfg.inputs:
         raise ValueError("orz-rl data import: name at least one input file")
+    refuse_overwrite(cfg.inputs, out=cfg.out, report=cfg.report or default_report(cfg.out))
     report = Report("import", list(cfg.inputs), str(cfg.out))
     with ItemWriter(cfg.out) as writer:
         for item in import_rows(cfg, report):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,20 @@ class ItemWriter:
             self._partial.unlink(missing_ok=True)
 
 
+def refuse_overwrite(inputs: Iterable[str | Path], **outputs: Path | None) -> None:
+    """A ``ValueError`` naming the option where an output of a step (``out=``, ``report=``, ...) is
+    one of its inputs, which it would replace; paths are compared resolved, so ``./`` and links
+    count. Checked before anything is read or written."""
+    given = {Path(p).resolve(): str(p) for p in inputs if Path(p).exists()}
+    for option, path in outputs.items():
+        if path is not None and Path(path).resolve() in given:
+            flag = "--" + option.replace("_", "-")
+            raise ValueError(
+                f"{flag} {str(path)!r} is the input {given[Path(path).resolve()]!r}, which it would "
+                "replace; write the output elsewhere"
+            )
+
+
 def default_report(output: Path) -> Path:
     """``data/train.jsonl`` -> ``data/train.report.json``."""
     stem = output.name.removesuffix(".jsonl").removesuffix(".json")
@@ -136,7 +150,10 @@ class Report:
 
     def drop(self, item: Item, reason: str, **detail: Any) -> None:
         """Record that ``item`` was dropped for ``reason`` (with what decided it)."""
-        self.dropped_items.append({"source": item.source, "reason": reason, **detail})
+        record = {"source": item.source, "reason": reason, **detail}
+        # The whole item, so that nothing dropped is lost even where the output replaced a file.
+        record["item"] = {"question": item.question, "answer": item.answer, **item.meta}
+        self.dropped_items.append(record)
 
     def as_dict(self) -> dict[str, Any]:
         reasons = Counter(d["reason"] for d in self.dropped_items)

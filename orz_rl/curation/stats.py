@@ -17,7 +17,7 @@ from typing import Any
 
 import tyro
 
-from orz_rl.curation.items import Item, read_items
+from orz_rl.curation.items import Item, read_items, refuse_overwrite
 from orz_rl.curation.text import words
 
 #: The order the steps run in, for the per-step table.
@@ -157,9 +157,10 @@ def run(cfg: StatsConfig) -> str:
     stem = cfg.input.name.removesuffix(".jsonl").removesuffix(".json")
     out = cfg.out or cfg.input.with_name(stem + ".stats.md")
     paths = list(cfg.reports) or sorted(cfg.input.parent.glob("*.report.json"))
+    png = out.with_suffix(".png")
+    refuse_overwrite([cfg.input, *paths], out=out, out_png=png)  # --out-png: the PNG beside --out
     reports = read_reports(paths)
     facts = collect(read_items(cfg.input))
-    png = out.with_suffix(".png")
     out.parent.mkdir(parents=True, exist_ok=True)
     figure(facts, png)
     text = markdown(stem, facts, reports, png.name)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import tyro
 
-from orz_rl.curation.items import Item, ItemWriter, Report, read_items
+from orz_rl.curation.items import Item, ItemWriter, Report, default_report, read_items, refuse_overwrite
 from orz_rl.rewards.math_answers import is_plain_number, truth_parses
 from orz_rl.rewards.math_grader import MALFORMED, MAX_ANSWER_CHARS
 
@@ -153,6 +153,7 @@ def run(cfg: VerifiableConfig) -> Report:
     if cfg.timeout <= 0:
         raise ValueError(f"--timeout {cfg.timeout}: seconds, above 0")
     workers = cfg.workers or os.cpu_count() or 1
+    refuse_overwrite([cfg.input], out=cfg.out, report=cfg.report or default_report(cfg.out))
     report = Report("verifiable", [str(cfg.input)], str(cfg.out))
     pool = ParsePool(workers, cfg.timeout)
     try:

@@ -28,3 +28,18 @@ def test_a_missing_input_is_one_error_naming_it(tmp_path):
     out = orz_cli("data", "dedup", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "out.jsonl"))
     assert out.returncode == 1
     assert "none.jsonl" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("step", [s for s in STEPS if s != "import"])  # import: test_importing.py
+def test_no_step_writes_over_its_input_whatever_the_spelling_of_the_path(step, tmp_path):
+    from tests.curation.sources import write_items
+
+    src = write_items(tmp_path / "train.jsonl", [("What is 1+1?", "2")], pass_rate=0.5, samples=2)
+    before = src.read_bytes()
+    spelled = str(tmp_path / "." / "train.jsonl")
+    args = ("--model", str(tmp_path / "no-model")) if step == "difficulty" else ()
+    out = orz_cli("data", step, str(src), "--out", spelled, *args)
+    assert out.returncode == 1, out.stdout[-2000:]
+    assert f"--out '{spelled}' is the input" in out.stderr and "Traceback" not in out.stderr
+    assert src.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.jsonl"]  # nothing written

@@ -51,6 +51,7 @@ def test_a_copied_13_token_span_is_dropped_and_a_12_token_one_or_a_paraphrase_ke
         "benchmark": "math500",
         "benchmark_item": index,
         "span": " ".join(tokens[5:18]),
+        "item": {"question": f"{UNRELATED} {' '.join(tokens[5:18])} {UNRELATED}", "answer": "3"},
     }
     assert saved["hits"] == {"math500": 1, "aime2024": 0, "gpqa_diamond": 0, "humaneval": 0}
 

@@ -39,7 +39,14 @@ def test_solution_boxed_parquet_takes_the_last_box_and_drops_rows_without_one(tm
     run(ImportConfig(inputs=(str(src),), out=tmp_path / "out.jsonl", preset="solution-boxed"))
     assert pairs(tmp_path / "out.jsonl") == [("Q1", "\\frac{1}{2}", f"{src}#0")]
     dropped = report(tmp_path / "out.jsonl")["dropped_items"]
-    assert dropped == [{"source": f"{src}#1", "reason": "no_boxed_answer", "field": "solution"}]
+    assert dropped == [
+        {
+            "source": f"{src}#1",
+            "reason": "no_boxed_answer",
+            "field": "solution",
+            "item": {"question": "Q2", "answer": ""},  # the whole item, as far as it was read
+        }
+    ]
 
 
 def test_fields_named_on_the_command_line_may_be_nested(tmp_path):
@@ -171,3 +178,19 @@ def test_a_multiple_choice_row_is_never_written_with_its_index_whatever_the_pres
         out = tmp_path / f"{preset}.jsonl"
         run(ImportConfig(inputs=(str(src),), out=out, preset=preset, **fields))
         assert [i.answer for i in read_items(out)] == ["B", "C"]
+
+
+def test_an_output_that_is_an_input_is_refused_before_anything_is_written(tmp_path):
+    src = write_jsonl(tmp_path / "a.jsonl", [{"problem": "Q", "answer": "1"}])
+    before = src.read_bytes()
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(src)
+    for out, report_path in (
+        (src, None),
+        (tmp_path / "." / "a.jsonl", None),
+        (link, None),
+        (tmp_path / "o.jsonl", src),
+    ):
+        with pytest.raises(ValueError, match="which it would replace"):
+            run(ImportConfig(inputs=(str(src),), out=out, report=report_path))
+    assert src.read_bytes() == before and not (tmp_path / "o.jsonl").exists()

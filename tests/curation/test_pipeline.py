@@ -35,8 +35,10 @@ def math500_span() -> str:
 
 
 def test_import_dedup_decontaminate_verifiable_stats_removes_the_planted_items_and_nothing_else(tmp_path):
+    raw = tmp_path / "raw"  # the sources; each step writes beside it, never over one
+    raw.mkdir()
     a = write_json(
-        tmp_path / "a.json",
+        raw / "a.json",
         [{"problem": q, "answer": ans} for q, ans in CLEAN[:3]]
         + [
             {"problem": BAG, "answer": "\\frac{1}{12}"},  # a.json#3
@@ -44,7 +46,7 @@ def test_import_dedup_decontaminate_verifiable_stats_removes_the_planted_items_a
         ],
     )
     b = write_jsonl(
-        tmp_path / "b.jsonl",
+        raw / "b.jsonl",
         [{"question": q, "final_answer": [ans]} for q, ans in CLEAN[3:6]]
         + [
             {"question": CLEAN[0][0].upper(), "final_answer": ["54"]},  # b.jsonl#3: exact duplicate
@@ -57,7 +59,7 @@ def test_import_dedup_decontaminate_verifiable_stats_removes_the_planted_items_a
         ],
     )
     c = write_parquet(
-        tmp_path / "c.parquet",
+        raw / "c.parquet",
         [{"problem": q, "solution": f"Work it out: \\boxed{{{ans}}}."} for q, ans in CLEAN[6:]]
         + [
             {
