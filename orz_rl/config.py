@@ -6,9 +6,64 @@ says otherwise; recipes in ``recipes/`` override what their scale needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The range a numeric field must lie in, as ``Annotated`` metadata on the field's type:
+    :func:`bound_problems` checks every field of a configuration against its bound before
+    anything loads. A tuple field's every element is checked; a value must be finite (no
+    ``nan``, no ``inf``) unless its range reaches there."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    """``low`` itself is outside the range (``lr > 0``)."""
+    high_open: bool = False
+    """``high`` itself is outside the range (AdamW's betas ``< 1``)."""
+
+    def holds(self, value: float) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            return f"above {self.low:g}" if self.low_open else f"at least {self.low:g}"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"in {left}{self.low:g}, {self.high:g}{right}"
+
+
+#: The bounds most fields take.
+POSITIVE = Bound(0, low_open=True)
+AT_LEAST_0 = Bound(0)
+AT_LEAST_1 = Bound(1)
+UNIT = Bound(0, 1)
+"""A share or a probability: ``[0, 1]``."""
+
+
+def bound_problems(cfg: Any, prefix: str = "") -> list[str]:
+    """Every field of the (nested) dataclass ``cfg`` outside its :class:`Bound`, one line each
+    naming the field (dotted under ``prefix``), its value and its range."""
+    problems = []
+    hints = typing.get_type_hints(type(cfg), include_extras=True)
+    for f in fields(cfg):
+        value, name = getattr(cfg, f.name), prefix + f.name
+        if is_dataclass(value):
+            problems += bound_problems(value, name + ".")
+            continue
+        for bound in (m for m in getattr(hints[f.name], "__metadata__", ()) if isinstance(m, Bound)):
+            values = value if isinstance(value, tuple) else (value,)
+            if not all(bound.holds(v) for v in values):
+                problems.append(f"{name} = {value!r}: must be {bound}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -21,7 +76,7 @@ class ModelConfig:
     """Build the embedded tiny model at ``path`` when it does not exist (CPU default only)."""
     dtype: Literal["float32", "bfloat16"] = "bfloat16"
     """Parameter dtype of actor and critic."""
-    tiny_code_share: float = 0.0
+    tiny_code_share: Annotated[float, UNIT] = 0.0
     """When building the tiny model: share of its pre-training transcripts that answer the toy
     programming problems with a (wrong) program, so that it writes code blocks (``cpu-mixed``)."""
 
@@ -34,7 +89,7 @@ class DataConfig:
     """ORZ training file: a JSON list (or JSONL) of two-message dialogues."""
     generate_toy_task: bool = False
     """Write the addition task to ``train_file`` first (CPU default only)."""
-    toy_max_operand: int = 9
+    toy_max_operand: Annotated[int, AT_LEAST_1] = 9
     """Largest operand of the generated addition task (its problems are every a + b up to it)."""
     code_file: str = ""
     """Task ``mixed``: programming problems mixed into the math prompts (JSON Lines,
@@ -49,31 +104,31 @@ class DataConfig:
 class RolloutConfig:
     """Sampling of responses."""
 
-    prompts_per_step: int = 128
+    prompts_per_step: Annotated[int, AT_LEAST_1] = 128
     """Distinct prompts per generation step."""
-    samples_per_prompt: int = 64
+    samples_per_prompt: Annotated[int, AT_LEAST_1] = 64
     """Responses sampled per prompt."""
-    temperature: float = 1.0
+    temperature: Annotated[float, POSITIVE] = 1.0
     """Sampling temperature."""
-    top_p: float = 1.0
+    top_p: Annotated[float, Bound(0, 1, low_open=True)] = 1.0
     """Nucleus sampling threshold (1.0 = off)."""
-    top_k: int = 0
+    top_k: Annotated[int, AT_LEAST_0] = 0
     """Top-k sampling (0 = off, as in ORZ)."""
-    max_new_tokens: int = 8000
+    max_new_tokens: Annotated[int, AT_LEAST_1] = 8000
     """Response length limit; a response cut by it earns reward 0."""
-    max_prompt_tokens: int = 2048
+    max_prompt_tokens: Annotated[int, AT_LEAST_1] = 2048
     """Prompt length limit; longer prompts are rejected at start-up."""
     backend: Literal["auto", "vllm", "transformers"] = "auto"
     """Generation backend: ``vllm`` or ``transformers`` (``generate`` on the actor itself). ``auto``
     picks the faster where the run happens: vLLM on a GPU and in Ray engines, and on a CPU for
     responses over 192 tokens; transformers for shorter ones on a CPU (measured:
     ``docs/performance.md``), and wherever vLLM does not import."""
-    vllm_gpu_memory_utilization: float = 0.85
+    vllm_gpu_memory_utilization: Annotated[float, Bound(0, 1, low_open=True)] = 0.85
     """On a GPU: the share of its memory vLLM reserves for weights and KV cache."""
-    vllm_cpu_kv_cache_gib: float = 1.0
+    vllm_cpu_kv_cache_gib: Annotated[float, POSITIVE] = 1.0
     """On a CPU: GiB of memory for vLLM's KV cache (set explicitly: vLLM's automatic sizing counts
     the trainer's own memory in the same process)."""
-    tis_cap: float = 0.0
+    tis_cap: Annotated[float, AT_LEAST_0] = 0.0
     """Truncated importance sampling against the engine's numerics (0: off, as ORZ): each token's
     policy loss is weighted by ``min(pi_trainer / pi_engine, tis_cap)`` of its old log-probs, so
     that tokens the engine sampled more readily than the trainer would are not over-weighted
@@ -89,25 +144,25 @@ class SandboxConfig:
     (limits, no network or file isolation) and needs ``allow_unisolated``."""
     allow_unisolated: bool = False
     """Run untrusted code even where no network isolation is available (never on a machine you care about)."""
-    workers: int = 0
+    workers: Annotated[int, AT_LEAST_0] = 0
     """Programs run in parallel (0: one per CPU core)."""
-    timeout: float = 10.0
+    timeout: Annotated[float, POSITIVE] = 10.0
     """Wall-clock seconds one program run may take (all of a problem's calls in function mode)."""
-    memory_mb: int = 1024
+    memory_mb: Annotated[int, AT_LEAST_1] = 1024
     """Address-space limit of each process of a program, MiB."""
-    max_output_kib: int = 1024
+    max_output_kib: Annotated[int, AT_LEAST_1] = 1024
     """Cap on what a run may write to stdout, and to stderr; past it the run is killed."""
-    max_file_mb: int = 16
+    max_file_mb: Annotated[int, AT_LEAST_1] = 16
     """Largest file a program may write, MiB."""
-    tmpfs_mb: int = 64
+    tmpfs_mb: Annotated[int, AT_LEAST_1] = 64
     """Size of each private tmpfs (``/tmp`` with the working directory, ``/dev/shm``...), MiB."""
-    max_processes: int = 32
+    max_processes: Annotated[int, AT_LEAST_1] = 32
     """Processes (and threads) a program may have at once, itself included."""
-    max_open_files: int = 64
+    max_open_files: Annotated[int, Bound(16)] = 64
     """Open file descriptors per process."""
     python: str = ""
     """Interpreter inside the sandbox ("": this one where the sandbox user can run it, else ``python3``)."""
-    uid_base: int = 61000
+    uid_base: Annotated[int, AT_LEAST_1] = 61000
     """As root: programs run as uids from here up, one per worker slot, reserved with lock files."""
 
 
@@ -115,9 +170,9 @@ class SandboxConfig:
 class RewardConfig:
     """The math reward's checker (``orz_rl.rewards.math_grader``)."""
 
-    workers: int = 0
+    workers: Annotated[int, AT_LEAST_0] = 0
     """Worker processes that run math-verify (0: one per CPU core)."""
-    timeout: float = 5.0
+    timeout: Annotated[float, POSITIVE] = 5.0
     """Seconds one answer comparison may take; past it the worker is killed and the reward is 0
     (counted as ``grader/timeouts``)."""
 
@@ -126,16 +181,16 @@ class RewardConfig:
 class EvalDuringTrainingConfig:
     """Evaluation every ``interval`` steps (``orz_rl.tools.evaluation``), logged as ``eval/<name>/...``."""
 
-    interval: int = 0
+    interval: Annotated[int, AT_LEAST_0] = 0
     """Evaluate every this many generation steps (ORZ: 10; 0: never)."""
     benchmarks: tuple[str, ...] = ("math500", "aime2024", "gpqa_diamond")
     """Benchmark names (math500, aime2024, gpqa_diamond, humaneval) or paths of benchmark files.
     Under a built-in task (math, code, mixed) each is scored by the task of its problems (math,
     or code for programming problems), in any format of ``orz_rl.problems.formats``; a task of
     one's own reads and scores them all itself."""
-    samples: int = 4
+    samples: Annotated[int, AT_LEAST_1] = 4
     """Responses per question (ORZ reports avg@16; fewer keep training fast)."""
-    limit: int = 0
+    limit: Annotated[int, AT_LEAST_0] = 0
     """Only the first this many questions of each benchmark (0: all)."""
 
 
@@ -153,17 +208,17 @@ class PPOConfig:
     (group mean; with ``--ppo.aggregation seq-mean-token-sum-norm``), RLOO (leave-one-out mean),
     REINFORCE++ (batch-normalised return), or ``orz_grpo``, ORZ's own GRPO switch as its code
     behaves (group mean only, then batch normalisation)."""
-    gamma: float = 1.0
+    gamma: Annotated[float, UNIT] = 1.0
     """GAE discount (ORZ: 1.0)."""
-    lmbda: float = 1.0
+    lmbda: Annotated[float, UNIT] = 1.0
     """GAE lambda (ORZ: 1.0)."""
-    clip_epsilon: float = 0.2
+    clip_epsilon: Annotated[float, POSITIVE] = 0.2
     """Clip range of the policy ratio."""
-    value_clip: float = 0.2
+    value_clip: Annotated[float, POSITIVE] = 0.2
     """Clip range of the critic's value around its rollout-time value."""
-    value_loss_coeff: float = 0.5
+    value_loss_coeff: Annotated[float, AT_LEAST_0] = 0.5
     """Factor of the critic loss (ORZ: 0.5 * max(clipped, unclipped))."""
-    reward_clip: float = 10.0
+    reward_clip: Annotated[float, POSITIVE] = 10.0
     """Rewards are clipped to [-reward_clip, reward_clip] before use."""
     normalize_advantages: bool = True
     """Normalise advantages by mean/std over every valid token of the batch."""
@@ -173,7 +228,7 @@ class PPOConfig:
     """Loss reduction: ORZ's mean over each sequence's tokens then over sequences, a flat token mean,
     or Dr. GRPO's sum over each sequence's tokens divided by ``rollout.max_new_tokens`` (a constant,
     not the sequence's length), then the mean over sequences."""
-    kl_coef: float = 0.0
+    kl_coef: Annotated[float, AT_LEAST_0] = 0.0
     """A KL term against a frozen copy of the base model, the reference (0: none, as ORZ; its
     ablation turns it on). The reference is loaded, sharded and checkpointed beside the actor
     (``orz_rl.ppo.kl``)."""
@@ -184,16 +239,16 @@ class PPOConfig:
     """Where the KL goes: a loss term with its gradient (GRPO's; ORZ's ``use_kl_loss``) or a penalty
     on every token's reward before the advantages (InstructGPT's; ORZ's ``init_kl_coef``; the
     estimators with token rewards: gae, reinforce_pp, orz_grpo)."""
-    entropy_coef: float = 0.0
+    entropy_coef: Annotated[float, AT_LEAST_0] = 0.0
     """Entropy bonus of the policy loss, ``-entropy_coef * H`` per token (ORZ: 0, none)."""
-    policy_steps_per_rollout: int = 1
+    policy_steps_per_rollout: Annotated[int, AT_LEAST_1] = 1
     """Actor optimiser steps per generation step (ORZ: exactly 1, strictly on-policy)."""
     old_log_probs_from_update: bool = True
     """With one policy step per rollout (ORZ), take PPO's old log-probs from the update's own
     forward pass, detached, instead of a separate no-grad pass over the batch before it: the actor
     has not moved since the rollout, so they are the same numbers (ratio 1, nothing clipped, the
     same gradient) for one pass less. With more policy steps the separate pass always runs."""
-    critic_steps_per_rollout: int = 12
+    critic_steps_per_rollout: Annotated[int, AT_LEAST_1] = 12
     """Critic mini-batch optimiser steps per generation step (ORZ: 12)."""
     overlap_critic_update: bool = False
     """Sample the next rollout while the critic updates (in one training process): nothing in a
@@ -203,9 +258,9 @@ class PPOConfig:
     by default: on CPUs the two threads contend for the cores and Python's lock, and the step
     took 1.2-1.3x as long (``bench/levers.py``, ``docs/performance.md``); it can pay where the
     engine is not this process."""
-    micro_batch_size: int = 8
+    micro_batch_size: Annotated[int, AT_LEAST_1] = 8
     """Sequences per forward/backward pass (gradients accumulate over micro-batches)."""
-    pack_tokens: int = -1
+    pack_tokens: Annotated[int, Bound(-1)] = -1
     """Token budget of a packed row in the actor's and critic's forward passes: each micro-batch's
     sequences go end to end into rows of at most this many tokens, attention kept within each
     (-1: ``rollout.max_prompt_tokens + rollout.max_new_tokens``, ORZ's; 0: pad to the longest)."""
@@ -213,7 +268,7 @@ class PPOConfig:
     """Keep only each decoder layer's input during the forward and recompute the rest in the
     backward (actor and critic): a third more compute for a fraction of the activation memory,
     which 8,000-token responses of a 7B model need on 80 GB GPUs (``--dry-run`` shows both)."""
-    max_grad_norm: float = 1.0
+    max_grad_norm: Annotated[float, POSITIVE] = 1.0
     """Gradient clipping norm of actor and critic."""
 
     @property
@@ -231,17 +286,17 @@ class PPOConfig:
 class OptimConfig:
     """AdamW for actor and critic."""
 
-    actor_lr: float = 1e-6
+    actor_lr: Annotated[float, POSITIVE] = 1e-6
     """Actor learning rate."""
-    critic_lr: float = 5e-6
+    critic_lr: Annotated[float, POSITIVE] = 5e-6
     """Critic learning rate."""
-    betas: tuple[float, float] = (0.9, 0.95)
+    betas: Annotated[tuple[float, float], Bound(0, 1, high_open=True)] = (0.9, 0.95)
     """AdamW betas."""
-    weight_decay: float = 0.0
+    weight_decay: Annotated[float, AT_LEAST_0] = 0.0
     """AdamW weight decay."""
-    warmup_steps: int = 50
+    warmup_steps: Annotated[int, AT_LEAST_0] = 50
     """Actor: linear learning-rate warm-up over this many optimiser steps, then constant."""
-    critic_warmup_steps: int = 50
+    critic_warmup_steps: Annotated[int, AT_LEAST_0] = 50
     """Critic: linear learning-rate warm-up over this many optimiser steps, then constant."""
 
 
@@ -253,16 +308,16 @@ class LayoutConfig:
     it); the fields below place the engines and tell ``--dry-run`` what the machines hold.
     """
 
-    nodes: int = 1
+    nodes: Annotated[int, AT_LEAST_1] = 1
     """Machines of the run."""
-    gpus_per_node: int = 8
+    gpus_per_node: Annotated[int, AT_LEAST_0] = 8
     """GPUs per machine (0: a CPU run)."""
-    gpu_memory_gib: float = 80.0
+    gpu_memory_gib: Annotated[float, POSITIVE] = 80.0
     """Memory of one GPU (``--dry-run`` checks the estimate against it)."""
-    vllm_engines: int = 0
+    vllm_engines: Annotated[int, AT_LEAST_0] = 0
     """vLLM engines, each a Ray actor on ``vllm_tensor_parallel`` GPUs of their own; 0: one engine
     inside the trainer's process (one machine; not possible under ``torchrun``)."""
-    vllm_tensor_parallel: int = 1
+    vllm_tensor_parallel: Annotated[int, AT_LEAST_1] = 1
     """GPUs per vLLM engine (tensor parallel)."""
     ray_address: str = ""
     """Ray cluster the engines join ("auto": the one started with ``ray start`` on this node;
@@ -314,15 +369,15 @@ class TrainConfig:
     """Metrics trackers."""
     run_dir: Path = Path("runs/orz")
     """Where metrics.jsonl, TensorBoard events and checkpoints go."""
-    num_episodes: int = 20
+    num_episodes: Annotated[int, AT_LEAST_1] = 20
     """Passes over the prompt set (ORZ: 20)."""
-    max_steps: int = -1
+    max_steps: Annotated[int, Bound(-1)] = -1
     """Stop after this many generation steps (-1: run all episodes)."""
     max_minutes: float = -1.0
     """Stop after this much wall-clock time (-1: no limit)."""
-    save_interval: int = 50
+    save_interval: Annotated[int, AT_LEAST_0] = 50
     """Checkpoint every this many steps (and at the end, and on SIGINT/SIGTERM); 0: only those."""
-    keep_last: int = 3
+    keep_last: Annotated[int, AT_LEAST_1] = 3
     """Keep this many of the newest ``step_*`` checkpoints (``final`` is always kept)."""
     resume: Path | None = None
     """Continue the run in this directory (it becomes ``run_dir``) from its last complete checkpoint."""
@@ -330,7 +385,7 @@ class TrainConfig:
     """Continue from ``run_dir``'s last complete checkpoint when it has one (else start fresh)."""
     seed: int = 0
     """Seed of torch's RNG (sampling, initialisation)."""
-    threads: int = 0
+    threads: Annotated[int, AT_LEAST_0] = 0
     """torch intra-op threads (0: torch's default)."""
     progress: bool = True
     """Show a progress bar."""

@@ -16,9 +16,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import tyro
 
+from orz_rl.config import AT_LEAST_1
 from orz_rl.curation.items import ItemWriter, Report, default_report, read_items, refuse_overwrite
 from orz_rl.curation.text import words
 from orz_rl.problems.benchmarks import CODE_BENCHMARKS, DATA_DIR, KNOWN, resolve_benchmarks
@@ -38,7 +40,7 @@ class DecontaminateConfig:
     """The training file to write."""
     benchmarks: tuple[str, ...] = (*KNOWN, *CODE_BENCHMARKS)
     """Benchmark names (``orz-rl eval``'s: math500, aime2024, gpqa_diamond, humaneval) or files."""
-    ngram: int = 13
+    ngram: Annotated[int, AT_LEAST_1] = 13
     """Tokens in a shared span that makes an item contaminated (GPT-3 and Llama 2: 13)."""
     data_dir: Path = DATA_DIR
     """Where the named benchmarks' files are (default: the ones shipped with orz-rl)."""

@@ -20,10 +20,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import tyro
 
+from orz_rl.config import AT_LEAST_1, Bound
 from orz_rl.curation.items import Item, ItemWriter, Report, default_report, read_items, refuse_overwrite
 from orz_rl.curation.text import normal_form, tokens
 
@@ -37,12 +39,12 @@ class DedupConfig:
     the step that merges the imports of several sources."""
     out: Path
     """The training file to write."""
-    threshold: float = 0.8
+    threshold: Annotated[float, Bound(0, 1, low_open=True)] = 0.8
     """Jaccard similarity of two questions' shingles at or above which they are near duplicates
     (1.0: exact duplicates only)."""
-    shingle: int = 3
+    shingle: Annotated[int, AT_LEAST_1] = 3
     """Words per shingle (a question shorter than this is one shingle)."""
-    num_perm: int = 128
+    num_perm: Annotated[int, Bound(2)] = 128
     """MinHash permutations: more estimate the similarity closer and cost time."""
     any_answer: bool = False
     """Drop a near duplicate even when its answer differs from the kept item's."""

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import tyro
 
+from orz_rl.config import AT_LEAST_0, AT_LEAST_1
 from orz_rl.curation.items import ItemWriter, Report, default_report, read_items, refuse_overwrite
 from orz_rl.problems.formats import DatasetFormatError
 
@@ -31,15 +32,15 @@ class DifficultyConfig:
     """The training file to write, each item with ``pass_rate`` and ``samples``."""
     model: str = "artifacts/tiny-qwen2"
     """Hugging Face model directory that samples (the model to be trained, or a checkpoint)."""
-    samples: int = 8
+    samples: Annotated[int, AT_LEAST_1] = 8
     """Responses sampled per item."""
     seed: int = 0
     """Seed of the sampling (as ``orz-rl eval --seed``)."""
-    max_new_tokens: int = 0
+    max_new_tokens: Annotated[int, AT_LEAST_0] = 0
     """Response length limit (0: ``orz-rl eval``'s default)."""
     backend: Literal["auto", "vllm", "transformers"] = "auto"
     """Generation backend, as ``orz-rl eval``'s."""
-    questions_per_batch: int = 64
+    questions_per_batch: Annotated[int, AT_LEAST_1] = 64
     """Items generated together (each with all its samples)."""
     progress: bool = True
     """Show a progress bar."""

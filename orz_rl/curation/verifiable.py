@@ -29,9 +29,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import Annotated
 
 import tyro
 
+from orz_rl.config import AT_LEAST_0, POSITIVE
 from orz_rl.curation.items import Item, ItemWriter, Report, default_report, read_items, refuse_overwrite
 from orz_rl.rewards.math_answers import is_plain_number, truth_parses
 from orz_rl.rewards.math_grader import MALFORMED, MAX_ANSWER_CHARS
@@ -45,9 +47,9 @@ class VerifiableConfig:
     """The training file to check (``.jsonl`` or ``.json``)."""
     out: Path
     """The training file to write."""
-    workers: int = 0
+    workers: Annotated[int, AT_LEAST_0] = 0
     """Processes that parse answers with math-verify (0: one per CPU core)."""
-    timeout: float = 5.0
+    timeout: Annotated[float, POSITIVE] = 5.0
     """Seconds a batch of parses may take; a batch past it is parsed again one answer at a time,
     each with this limit, and an answer past it is dropped (``parse_timeout``)."""
     report: Path | None = None

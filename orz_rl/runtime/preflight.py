@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from orz_rl.config import TrainConfig
+from orz_rl.config import TrainConfig, bound_problems
 from orz_rl.envs.registry import UnknownTaskError, get_task
 from orz_rl.envs.task import Task
 from orz_rl.models.loading import ModelNotFoundError, check_model_path, load_tokenizer
@@ -30,11 +30,6 @@ from orz_rl.runtime.trackers import flatten, tracker_problems
 
 class ConfigError(ValueError):
     """The configuration cannot run; the message lists every problem, one per line, by field."""
-
-
-def _at_least(problems: list[str], field: str, value: int | float, low: int | float) -> None:
-    if value < low:
-        problems.append(f"{field} = {value}: must be at least {low}")
 
 
 def length_problems(
@@ -72,19 +67,7 @@ def config_problems(cfg: TrainConfig) -> tuple[Task | None, list[str]]:
     except UnknownTaskError as e:
         task = None
         problems.append(f"task: {e}")
-    _at_least(problems, "rollout.prompts_per_step", r.prompts_per_step, 1)
-    _at_least(problems, "rollout.samples_per_prompt", r.samples_per_prompt, 1)
-    _at_least(problems, "rollout.max_new_tokens", r.max_new_tokens, 1)
-    _at_least(problems, "ppo.micro_batch_size", p.micro_batch_size, 1)
-    _at_least(problems, "ppo.pack_tokens", p.pack_tokens, -1)
-    _at_least(problems, "layout.nodes", cfg.layout.nodes, 1)
-    _at_least(problems, "layout.gpus_per_node", cfg.layout.gpus_per_node, 0)
-    _at_least(problems, "layout.vllm_engines", cfg.layout.vllm_engines, 0)
-    _at_least(problems, "layout.vllm_tensor_parallel", cfg.layout.vllm_tensor_parallel, 1)
-    _at_least(problems, "ppo.policy_steps_per_rollout", p.policy_steps_per_rollout, 1)
-    _at_least(problems, "ppo.critic_steps_per_rollout", p.critic_steps_per_rollout, 1)
-    _at_least(problems, "keep_last", cfg.keep_last, 1)
-    _at_least(problems, "save_interval", cfg.save_interval, 0)
+    problems += bound_problems(cfg)  # every field against its Bound (orz_rl/config.py)
     n = r.prompts_per_step * r.samples_per_prompt
     for field, steps in (("critic", p.critic_steps_per_rollout), ("policy", p.policy_steps_per_rollout)):
         if 0 < n < steps:
@@ -93,8 +76,6 @@ def config_problems(cfg: TrainConfig) -> tuple[Task | None, list[str]]:
                 f"ppo.{field}_steps_per_rollout = {steps} {field} mini-batches (one response at least each)"
             )
     problems += estimator_problems(cfg) + tracker_problems(cfg.log)
-    if r.temperature <= 0:
-        problems.append(f"rollout.temperature = {r.temperature}: must be above 0 (ORZ samples at 1.0)")
     if task is not None:
         problems += task.check(cfg)
     if not cfg.model.build_tiny_if_missing:
@@ -132,8 +113,6 @@ def estimator_problems(cfg: TrainConfig) -> list[str]:
             f"ppo.kl_in = 'reward': ppo.advantage = {p.advantage!r} scores whole responses, so a per-token "
             "penalty has nowhere to go; use ppo.kl_in = 'loss' (GRPO's form)"
         )
-    if p.kl_coef < 0:
-        problems.append(f"ppo.kl_coef = {p.kl_coef}: must be at least 0")
     return problems
 
 

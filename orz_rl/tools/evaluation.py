@@ -28,12 +28,13 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path, PosixPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from tensordict import TensorDictBase
 
 from orz_rl import keys
+from orz_rl.config import AT_LEAST_0, AT_LEAST_1, POSITIVE, Bound, bound_problems
 from orz_rl.envs.registry import BUILTIN, get_task
 from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.problems.benchmarks import DATA_DIR, KNOWN, benchmark_files, resolve_benchmarks
@@ -41,6 +42,7 @@ from orz_rl.problems.formats import load_any_problems
 from orz_rl.rewards.math_answers import named_option
 from orz_rl.rewards.services import RewardServices
 from orz_rl.rollout.responses import NoPromptIdError, sample_responses
+from orz_rl.runtime.preflight import raise_if_any
 from orz_rl.runtime.run_log import jsonable
 from orz_rl.tools.estimators import Same, pool_questions, summarise
 from orz_rl.tools.eval_record import benchmark_record, check_unchanged, orz_rl_version, weights_sha256
@@ -73,24 +75,24 @@ class EvalConfig:
     MATH500, GPQA-Diamond, LiveCodeBench, MMLU, MMLU-Pro) among the downloads in ``--data-dir``
     (the shipped sets where it lacks them), runs them, and prints the paper's figures beside
     the run's; ``--benchmarks NAME=PATH`` names any it should not look for."""
-    samples: int = 16
+    samples: Annotated[int, AT_LEAST_1] = 16
     """Responses sampled per question, ``n`` (ORZ reports avg@16)."""
-    pass_k: tuple[int, ...] = ()
+    pass_k: Annotated[tuple[int, ...], AT_LEAST_1] = ()
     """The ``k`` of each pass@k to report, each at most ``samples`` (empty: ``samples`` alone)."""
-    maj_k: tuple[int, ...] = ()
+    maj_k: Annotated[tuple[int, ...], AT_LEAST_1] = ()
     """The ``k`` of each maj@k to report where the task extracts answers (empty: ``samples``)."""
-    max_new_tokens: int = 0
+    max_new_tokens: Annotated[int, AT_LEAST_0] = 0
     """Response length limit; a response cut by it scores 0 (0: ORZ's 8,000, or half the
     model's positions where it has fewer than 16,000, as the CPU default's tiny model)."""
-    temperature: float = 1.0
+    temperature: Annotated[float, POSITIVE] = 1.0
     """Sampling temperature (ORZ: 1.0)."""
-    top_p: float = 1.0
+    top_p: Annotated[float, Bound(0, 1, low_open=True)] = 1.0
     """Nucleus threshold (ORZ: 1.0)."""
     backend: Literal["auto", "vllm", "transformers"] = "auto"
     """Generation backend: vllm (auto, wherever it imports) or transformers."""
     dtype: str = "float32"
     """Parameter dtype of the evaluated model."""
-    questions_per_batch: int = 64
+    questions_per_batch: Annotated[int, AT_LEAST_1] = 64
     """Questions generated together (each with all its samples)."""
     seed: int = 0
     """Seed of the sampling."""
@@ -98,9 +100,9 @@ class EvalConfig:
     """Where ``eval.json`` (the figures) and ``samples.jsonl`` (every sample) go."""
     progress: bool = True
     """Show a progress bar over questions x samples."""
-    grader_timeout: float = 5.0
+    grader_timeout: Annotated[float, POSITIVE] = 5.0
     """Seconds one answer check may take."""
-    limit: int = 0
+    limit: Annotated[int, AT_LEAST_0] = 0
     """Evaluate only the first this many questions of each benchmark (0: all)."""
     since: str = ""
     """Only problems published on or after this date (ISO, ``2024-08-01``), as LiveCodeBench
@@ -414,6 +416,9 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
 
     if cfg.rerun is not None:
         cfg = rerun_config(cfg)
+    # Every field in its range before anything is read, loaded or written (--samples 0 once
+    # emptied an earlier samples.jsonl after loading the model).
+    raise_if_any(bound_problems(cfg))
     # The task and the benchmarks first: a bad name or a malformed file is reported before any
     # model loads.
     task = None if cfg.task == "auto" else get_task(cfg.task)

@@ -25,11 +25,11 @@ def test_responses_fewer_than_mini_batches_and_bad_counts_are_each_named():
         keep_last=0,
     )
     assert config_problems(cfg)[1] == [
+        "rollout.temperature = 0.0: must be above 0",
         "ppo.micro_batch_size = 0: must be at least 1",
         "keep_last = 0: must be at least 1",
         "rollout.prompts_per_step x rollout.samples_per_prompt = 8 responses cannot be split into "
         "ppo.critic_steps_per_rollout = 12 critic mini-batches (one response at least each)",
-        "rollout.temperature = 0.0: must be above 0 (ORZ samples at 1.0)",
     ]
 
 
