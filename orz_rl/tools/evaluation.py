@@ -452,36 +452,43 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
     policy = start_sampling(backend, cfg.model, tokenizer, model, sampling, **engine).policy
 
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    # Written beside the final names and renamed at the end: a run that fails leaves an earlier
+    # run's samples.jsonl and eval.json as they were, and nothing half-written under their names.
+    partial = cfg.out_dir / "samples.jsonl.partial"
     total = sum(len(b.problems) for b in benchmarks.values()) * cfg.samples
     results: dict[str, dict[str, float]] = {}
-    with (
-        RewardServices(RewardConfig(timeout=cfg.grader_timeout)) as services,
-        tqdm(total=total, desc="eval", disable=not cfg.progress) as bar,
-        (cfg.out_dir / "samples.jsonl").open("w") as samples_file,
-    ):
+    try:
+        with (
+            RewardServices(RewardConfig(timeout=cfg.grader_timeout)) as services,
+            tqdm(total=total, desc="eval", disable=not cfg.progress) as bar,
+            partial.open("w") as samples_file,
+        ):
 
-        def env_args(prompts: int, samples: int) -> EnvArgs:
-            return EnvArgs(prompts, samples, cfg.seed, tokenizer.bos_token, tokenizer.eos_token, services)
+            def env_args(prompts: int, samples: int) -> EnvArgs:
+                return EnvArgs(prompts, samples, cfg.seed, tokenizer.bos_token, tokenizer.eos_token, services)
 
-        for name, bench in benchmarks.items():
-            figures, records = evaluate_benchmark(
-                policy,
-                tokenizer,
-                bench.task,
-                bench.problems,
-                env_args,
-                samples=cfg.samples,
-                max_prompt_tokens=max_prompt_tokens,
-                questions_per_batch=cfg.questions_per_batch,
-                progress=bar,
-                pass_k=cfg.pass_k,
-                maj_k=cfg.maj_k,
-                # The math reward's equivalence pools votes where the built-in tasks score.
-                same=services.math_grader.equivalent if bench.task.name in BUILTIN else None,
-            )
-            results[name] = figures
-            for record in records:
-                samples_file.write(json.dumps({"benchmark": name, **record}) + "\n")
+            for name, bench in benchmarks.items():
+                figures, records = evaluate_benchmark(
+                    policy,
+                    tokenizer,
+                    bench.task,
+                    bench.problems,
+                    env_args,
+                    samples=cfg.samples,
+                    max_prompt_tokens=max_prompt_tokens,
+                    questions_per_batch=cfg.questions_per_batch,
+                    progress=bar,
+                    pass_k=cfg.pass_k,
+                    maj_k=cfg.maj_k,
+                    # The math reward's equivalence pools votes where the built-in tasks score.
+                    same=services.math_grader.equivalent if bench.task.name in BUILTIN else None,
+                )
+                results[name] = figures
+                for record in records:
+                    samples_file.write(json.dumps({"benchmark": name, **record}) + "\n")
+    except BaseException:  # a failed or interrupted run leaves no partial file behind
+        partial.unlink(missing_ok=True)
+        raise
     resolved = replace(cfg, max_new_tokens=max_new_tokens, backend=backend, rerun=None)
     summary = {
         "model": cfg.model,
@@ -517,7 +524,10 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
             "paper": suite.paper,
             "sources": suite.sources,
         }
-    (cfg.out_dir / "eval.json").write_text(json.dumps(summary, indent=2))
+    record_partial = cfg.out_dir / "eval.json.partial"
+    record_partial.write_text(json.dumps(summary, indent=2))
+    partial.replace(cfg.out_dir / "samples.jsonl")
+    record_partial.replace(cfg.out_dir / "eval.json")
     print(markdown_table(results))
     if cfg.suite:
         print(

@@ -406,3 +406,26 @@ def test_since_and_until_window_problems_by_publication_date_as_livecodebench_do
     assert len(published_between(dated)) == 4
     with pytest.raises(ValueError, match="--since 'August' is not an ISO 8601 date"):
         published_between(dated, since="August")
+
+
+def test_an_eval_that_fails_midway_leaves_the_earlier_run_as_it_was_and_no_partial_file(
+    tiny_model_dir, tmp_path
+):
+    earlier = tmp_path / "eval"
+    earlier.mkdir()
+    (earlier / "samples.jsonl").write_text('{"item": 0}\n')
+    (earlier / "eval.json").write_text('{"results": {}}')
+    (tmp_path / "broken.py").write_text(
+        "from orz_rl.envs import Task\n\n\n"
+        "def broken(problems, args):\n    raise RuntimeError('the env broke')\n\n\n"
+        "TASK = Task(name='broken', summary='an env that fails', make_env=broken)\n"
+    )
+    out = orz_cli(
+        *("eval", "--model", str(tiny_model_dir), "--task", f"{tmp_path / 'broken.py'}:TASK"),
+        *("--benchmarks", "math500", "--limit", "1", "--samples", "1", "--max-new-tokens", "8"),
+        *("--out-dir", str(earlier), "--no-progress"),
+    )
+    assert out.returncode != 0 and "the env broke" in out.stderr
+    assert (earlier / "samples.jsonl").read_text() == '{"item": 0}\n'
+    assert (earlier / "eval.json").read_text() == '{"results": {}}'
+    assert sorted(p.name for p in earlier.iterdir()) == ["eval.json", "samples.jsonl"]
