@@ -382,7 +382,11 @@ class TrainConfig:
     resume: Path | None = None
     """Continue the run in this directory (it becomes ``run_dir``) from its last complete checkpoint."""
     auto_resume: bool = True
-    """Continue from ``run_dir``'s last complete checkpoint when it has one (else start fresh)."""
+    """Continue from ``run_dir``'s last complete checkpoint when it has one (else start fresh).
+    A ``run_dir`` with history but no checkpoint that loads is refused, never started over."""
+    fresh: bool = False
+    """Start over in ``run_dir``: a run already there is moved aside, whole, to
+    ``RUN_DIR.old-YYYYmmdd-HHMMSS`` (nothing is deleted)."""
     seed: int = 0
     """Seed of torch's RNG (sampling, initialisation)."""
     threads: Annotated[int, AT_LEAST_0] = 0

@@ -114,7 +114,12 @@ def check_checkpoint(directory: Path) -> str | None:
         manifest = json.loads((directory / MANIFEST).read_text())
     except (OSError, ValueError):
         return "no readable MANIFEST.json (it was never finished)"
-    for name, expected in manifest["files"].items():
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not all(
+        isinstance(e, dict) and {"bytes", "sha256"} <= e.keys() for e in files.values()
+    ):
+        return "MANIFEST.json is not a manifest orz-rl writes (no files with bytes and sha256)"
+    for name, expected in files.items():
         path = directory / name
         if not path.is_file():
             return f"{name} is missing"
@@ -128,18 +133,24 @@ def check_checkpoint(directory: Path) -> str | None:
 def _step_of(directory: Path) -> int:
     try:
         return int(json.loads((directory / MANIFEST).read_text())["step"])
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return -1
+
+
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    """The checkpoint folders of ``run_dir``, newest step first (not the ``.tmp`` and ``.old`` of a
+    save in progress)."""
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    candidates = [p for p in root.iterdir() if p.is_dir() and not p.name.endswith((".tmp", ".old"))]
+    return sorted(candidates, key=lambda p: (_step_of(p), p.name), reverse=True)
 
 
 def latest_checkpoint(run_dir: Path, *, report=print) -> Path | None:
     """The complete checkpoint of ``run_dir`` with the highest step; each broken one met on the
     way is reported (``report``) and skipped."""
-    root = run_dir / "checkpoints"
-    if not root.is_dir():
-        return None
-    candidates = [p for p in root.iterdir() if p.is_dir() and not p.name.endswith((".tmp", ".old"))]
-    for directory in sorted(candidates, key=lambda p: (_step_of(p), p.name), reverse=True):
+    for directory in checkpoint_dirs(run_dir):
         problem = check_checkpoint(directory)
         if problem is None:
             return directory

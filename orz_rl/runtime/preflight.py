@@ -10,6 +10,7 @@ model's ``config.json`` and its tokenizer.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -23,7 +24,7 @@ from orz_rl.models.tiny import TinyModelConfig
 from orz_rl.models.tiny import build as build_tiny_model
 from orz_rl.problems.benchmarks import resolve_benchmarks
 from orz_rl.problems.toy_task import write_code_file, write_orz_train_file
-from orz_rl.runtime.checkpoint import latest_checkpoint
+from orz_rl.runtime.checkpoint import check_checkpoint, checkpoint_dirs, latest_checkpoint
 from orz_rl.runtime.run_log import jsonable
 from orz_rl.runtime.trackers import flatten, tracker_problems
 
@@ -68,6 +69,8 @@ def config_problems(cfg: TrainConfig) -> tuple[Task | None, list[str]]:
         task = None
         problems.append(f"task: {e}")
     problems += bound_problems(cfg)  # every field against its Bound (orz_rl/config.py)
+    if cfg.fresh and cfg.resume is not None:
+        problems.append("fresh and resume: a run either starts over or continues, not both")
     n = r.prompts_per_step * r.samples_per_prompt
     for field, steps in (("critic", p.critic_steps_per_rollout), ("policy", p.policy_steps_per_rollout)):
         if 0 < n < steps:
@@ -122,6 +125,7 @@ RESUMABLE_CHANGES = (
     "run_dir",
     "resume",
     "auto_resume",
+    "fresh",
     "max_steps",
     "max_minutes",
     "num_episodes",
@@ -234,12 +238,55 @@ def check_ranks(cfg: TrainConfig, backend: str, world_size: int) -> None:
 
 def find_resume_checkpoint(cfg: TrainConfig) -> Path | None:
     """The checkpoint a run continues from: ``--resume``'s (which must have one), else run_dir's
-    newest complete one when ``auto_resume`` (broken ones are reported and skipped)."""
-    if cfg.resume is not None:
-        found = latest_checkpoint(cfg.resume)
-        if found is None:
-            raise FileNotFoundError(
-                f"resume: {str(cfg.resume)!r} holds no complete checkpoint to resume from"
-            )
+    newest complete one when ``auto_resume`` (broken ones newer than it are reported and skipped).
+
+    A run never starts over silently: checkpoints none of which loads, or a history
+    (``metrics.jsonl``) without a checkpoint, are one :class:`RunHistoryError` listing them, which
+    ``--fresh`` answers by moving the old run aside (:func:`move_run_aside`).
+    """
+    run_dir = cfg.resume if cfg.resume is not None else cfg.run_dir
+    found = latest_checkpoint(run_dir) if cfg.resume is not None or cfg.auto_resume else None
+    if found is not None:
         return found
-    return latest_checkpoint(cfg.run_dir) if cfg.auto_resume else None
+    broken = [(d, check_checkpoint(d)) for d in checkpoint_dirs(run_dir)]
+    steps = history_steps(run_dir)
+    if not broken and not steps and cfg.resume is None:
+        return None
+    if broken:
+        listed = "\n".join(f"  - {d}: {problem or 'complete, but --no-auto-resume'}" for d, problem in broken)
+        what = f"{run_dir} holds {len(broken)} checkpoint(s) and none can be resumed from:\n{listed}"
+    elif steps:
+        what = f"{run_dir} holds a run's history ({steps} step(s) in metrics.jsonl) and no checkpoint"
+    else:
+        what = f"resume: {str(run_dir)!r} holds no checkpoint to resume from"
+    raise RunHistoryError(
+        f"{what}\nto start over there, pass --fresh (the old run is moved aside to "
+        f"{run_dir}.old-TIME, nothing is deleted), or name another --run-dir"
+    )
+
+
+class RunHistoryError(ValueError):
+    """A run directory whose history a new start would overwrite."""
+
+
+def history_steps(run_dir: Path) -> int:
+    """How many steps ``run_dir/metrics.jsonl`` records (0: none, or no such file)."""
+    try:
+        with (run_dir / "metrics.jsonl").open("rb") as lines:
+            return sum(1 for line in lines if line.strip())
+    except OSError:
+        return 0
+
+
+def move_run_aside(run_dir: Path) -> Path | None:
+    """``--fresh``: move ``run_dir`` (if it holds anything) to ``RUN_DIR.old-YYYYmmdd-HHMMSS`` and
+    return where it went; nothing is deleted."""
+    if not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir())):
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = run_dir.with_name(f"{run_dir.name}.old-{stamp}")
+    n = 1
+    while aside.exists():
+        aside, n = run_dir.with_name(f"{run_dir.name}.old-{stamp}-{n}"), n + 1
+    run_dir.rename(aside)
+    return aside
