@@ -36,6 +36,18 @@ def jsonable(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
 
 
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (``/proc/PID/stat``'s 22nd field);
+    None where there is no such process or no ``/proc``. With the pid, it names one process: a
+    pid the system gave to another process since has another start."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (2nd field) is in parentheses and may hold spaces: count after its end.
+    return int(stat[stat.rindex(")") + 2 :].split()[19])
+
+
 def rewrite_jsonl(path: Path, rows: list[dict]):
     """``path`` holding exactly ``rows``, opened for appending (line-buffered)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +129,7 @@ class RunLog:
         self.step = step
         state = {"step": step, "total_steps": self.total_steps, "pid": os.getpid()}
         state |= {"host": socket.gethostname(), "updated": time.time(), "ended": ended}
+        state["process_start"] = process_start(os.getpid())  # tells this run's pid from a reused one
         partial = self._progress.with_name("progress.json.partial")
         partial.write_text(json.dumps(state) + "\n")
         partial.replace(self._progress)

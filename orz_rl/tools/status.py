@@ -21,6 +21,9 @@ from typing import Any
 
 import tyro
 
+from orz_rl.runtime.checkpoint import check_checkpoint, checkpoint_dirs
+from orz_rl.runtime.run_log import process_start
+
 #: The figures whose recent means are shown, with their labels.
 SHOWN = {
     "reward/mean": "reward",
@@ -41,16 +44,19 @@ class StatusConfig:
 
 
 def _alive(progress: dict[str, Any]) -> bool | None:
-    """Whether the process that wrote ``progress`` runs; ``None`` when it ran on another host."""
+    """Whether the process that wrote ``progress`` runs; ``None`` when it ran on another host. A
+    live process under the same pid that started at another time is another process."""
     if progress.get("host") != socket.gethostname():
         return None
     try:
-        os.kill(int(progress["pid"]), 0)
-    except ProcessLookupError:
+        pid = int(progress["pid"])
+        os.kill(pid, 0)
+    except (KeyError, TypeError, ValueError, ProcessLookupError):
         return False
     except PermissionError:  # it exists, under another user
-        return True
-    return True
+        pass
+    recorded = progress.get("process_start")
+    return recorded is None or recorded == process_start(pid)
 
 
 def read_status(run_dir: Path, window: int = 10) -> dict[str, Any]:
@@ -58,34 +64,40 @@ def read_status(run_dir: Path, window: int = 10) -> dict[str, Any]:
     progress_path, metrics_path = run_dir / "progress.json", run_dir / "metrics.jsonl"
     if not metrics_path.is_file() and not progress_path.is_file():
         raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory: no metrics.jsonl or progress.json")
-    rows = []
+    rows, unreadable = [], 0
     if metrics_path.is_file():
-        for line in metrics_path.read_text().splitlines():
+        lines = metrics_path.read_text(errors="replace").splitlines()
+        for number, line in enumerate(lines, start=1):
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:  # the line a live run is writing
-                continue
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                row = None
+            if isinstance(row, dict) and isinstance(row.get("step"), int):
+                rows.append(row)
+            elif number < len(lines):  # the last line may be the one a live run is writing
+                unreadable += 1
     try:
         progress = json.loads(progress_path.read_text()) if progress_path.is_file() else {}
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{progress_path}: not JSON ({e}); orz-rl rewrites it whole at every step") from None
+    if not isinstance(progress, dict):
         raise ValueError(
-            f"{progress_path}: not JSON ({e.msg}); orz-rl rewrites it whole at every step"
-        ) from None
+            f"{progress_path}: a JSON {type(progress).__name__}, not the object orz-rl writes "
+            "(step, total_steps, pid, host, ended)"
+        )
     step = max(progress.get("step", 0), rows[-1]["step"] if rows else 0)
     total = progress.get("total_steps", 0)
     recent = rows[-window:]
     means = {
-        label: statistics.fmean(r[key] for r in recent if key in r)
+        label: statistics.fmean(r[key] for r in recent if isinstance(r.get(key), int | float))
         for key, label in SHOWN.items()
-        if any(key in r for r in recent)
+        if any(isinstance(r.get(key), int | float) for r in recent)
     }
     alive = _alive(progress) if progress and not progress.get("ended") else False
-    checkpoints = run_dir / "checkpoints"
-    saved = (
-        [p for p in checkpoints.iterdir() if p.is_dir() and not p.name.startswith(".")]
-        if checkpoints.is_dir()
-        else []
-    )
+    # Complete checkpoints only; a broken one (torn, never finished) is listed apart, and a save in
+    # progress (step_N.tmp) not at all.
+    found = [(p, check_checkpoint(p)) for p in checkpoint_dirs(run_dir)]
+    saved = [p for p, problem in found if problem is None]
     if not progress:  # a run from before progress.json: only a final checkpoint tells
         state = "finished" if any(p.name == "final" for p in saved) else "unknown (no progress.json)"
     elif progress.get("ended"):
@@ -102,6 +114,8 @@ def read_status(run_dir: Path, window: int = 10) -> dict[str, Any]:
         since = max(0.0, time.time() - progress.get("updated", time.time()))
         out["eta_seconds"] = max(0.0, (total - step) * statistics.median(steps) - since)
     out["checkpoints"] = [p.name for p in sorted(saved, key=lambda p: p.stat().st_mtime)]
+    out["broken_checkpoints"] = {p.name: problem for p, problem in found if problem is not None}
+    out["unreadable_metrics_lines"] = unreadable
     trackers = run_dir / "trackers.json"  # the W&B and MLflow run ids (orz_rl.runtime.trackers)
     try:
         out["trackers"] = json.loads(trackers.read_text()) if trackers.is_file() else {}
@@ -119,7 +133,12 @@ def format_status(run_dir: Path, status: dict[str, Any], window: int) -> str:
     if "eta_seconds" in status:
         eta = datetime.timedelta(seconds=round(status["eta_seconds"]))
         lines.append(f"to the end: {eta} at the median of the last {window} steps")
+    if status.get("unreadable_metrics_lines"):
+        skipped = status["unreadable_metrics_lines"]
+        lines.append(f"metrics.jsonl: {skipped} unreadable line(s), left out of the means")
     lines.append(f"checkpoints: {', '.join(status['checkpoints']) or 'none'}")
+    for name, problem in status.get("broken_checkpoints", {}).items():
+        lines.append(f"broken checkpoint {name}: {problem}")
     if status.get("trackers"):
         lines.append("tracker runs: " + ", ".join(f"{k} {v}" for k, v in status["trackers"].items()))
     return "\n".join(lines)
