@@ -9,9 +9,16 @@ reward rule, as in training), and reports per benchmark (:mod:`orz_rl.tools.esti
   headline figure, avg@16);
 * ``pass@k`` for each asked ``k``: the unbiased estimator of Chen et al. (2021);
 * ``maj@k`` for each asked ``k``, where the task extracts answers (math, multiple choice):
-  majority vote over the first ``k`` samples' answers;
+  majority vote over the first ``k`` samples' answers, pooled over answers the math grader calls
+  equal (``0.5`` and ``\\frac{1}{2}``); a multiple-choice answer votes for the option it names;
 * the mean response length in tokens and the share of responses cut by the
-  length limit.
+  length limit;
+* each figure again per breakdown of the benchmark (MATH-500's level and subject, MMLU's subject,
+  MMLU-Pro's category, GPQA's domain, LiveCodeBench's difficulty), the headline being over all
+  questions alike (micro), as each benchmark's paper reports it.
+
+``eval.json`` records what the figures came from (:mod:`orz_rl.tools.eval_record`), and
+``--rerun`` runs it again; ``--suite orz`` runs ORZ's Table 4 (:mod:`orz_rl.tools.suites`).
 
 A sample is correct when its reward is above 0.5. Any TorchRL text policy evaluates (the
 policies of :mod:`orz_rl.rollout.policies` are two), with any task whose env writes
