@@ -69,9 +69,6 @@ class Trainer:
         self.backend = resolve_backend(r.backend, r.max_new_tokens, cfg.layout.vllm_engines > 0)
         preflight.check_ranks(cfg, self.backend, self.dist.world_size)
         self.task, problems, tokenizer = preflight.load_checked(cfg) if main else (None, [], None)
-        # Once the configuration is known to run: the old run aside, whole, before anything is written.
-        if cfg.fresh and main and (aside := preflight.move_run_aside(cfg.run_dir)) is not None:
-            print(f"orz-rl: --fresh: the run that was in {cfg.run_dir} is now in {aside}")
         self.dist.broadcast(None)  # the other ranks load the model rank 0 may have just built
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)

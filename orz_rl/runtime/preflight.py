@@ -195,7 +195,8 @@ def build_tiny_model_if_missing(cfg: TrainConfig) -> None:
 
 def load_checked(cfg: TrainConfig) -> tuple[Task, list[Any], Any]:
     """The run's task, its problems and the tokenizer, once every problem of the configuration is
-    reported at once (:class:`ConfigError`), before any model loads.
+    reported at once (:class:`ConfigError`), before any model loads; with ``fresh``, the run that
+    was in ``run_dir`` is then moved aside (:func:`move_run_aside`).
 
     Counts, files and fields are checked first, before the tiny model is built; then the prompt
     lengths, which need only the data and the tokenizer (``None`` for a hub name, loaded later).
@@ -218,6 +219,8 @@ def load_checked(cfg: TrainConfig) -> tuple[Task, list[Any], Any]:
             sources = [getattr(p, "source", "") or f"problem {i + 1}" for i, p in enumerate(problems)]
             found += length_problems(cfg, prompts, sources, tokenizer, model_positions(cfg.model.path))
     raise_if_any(found)
+    if cfg.fresh:  # the configuration runs: the old run aside, whole, before anything is written
+        move_run_aside(cfg.run_dir)
     return task, problems, tokenizer
 
 
@@ -289,4 +292,5 @@ def move_run_aside(run_dir: Path) -> Path | None:
     while aside.exists():
         aside, n = run_dir.with_name(f"{run_dir.name}.old-{stamp}-{n}"), n + 1
     run_dir.rename(aside)
+    print(f"orz-rl: --fresh: the run that was in {run_dir} is now in {aside}")
     return aside
