@@ -7,6 +7,9 @@ from typing import Any
 
 import tyro
 
+from orz_rl.config import bound_problems
+from orz_rl.runtime.preflight import raise_if_any
+
 #: step -> (one line of help, module, configuration class, function).
 STEPS: dict[str, tuple[str, str, str, str]] = {
     "import": (
@@ -72,5 +75,6 @@ def main(args: list[str]) -> Any:
     _, module_name, config_name, function_name = STEPS[args[0]]
     module = importlib.import_module(f"orz_rl.curation.{module_name}")
     config = tyro.cli(getattr(module, config_name), args=args[1:], prog=f"orz-rl data {args[0]}")
+    raise_if_any(bound_problems(config))  # every field in its range before any file is read
     function: Callable[[Any], Any] = getattr(module, function_name)
     return function(config)

@@ -25,10 +25,9 @@ from typing import Annotated
 import numpy as np
 import tyro
 
-from orz_rl.config import AT_LEAST_1, Bound, bound_problems
+from orz_rl.config import AT_LEAST_1, Bound
 from orz_rl.curation.items import Item, ItemWriter, Report, default_report, read_items, refuse_overwrite
 from orz_rl.curation.text import normal_form, tokens
-from orz_rl.runtime.preflight import raise_if_any
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,10 @@ class NearIndex:
 
 def run(cfg: DedupConfig) -> Report:
     """``orz-rl data dedup``: write ``cfg.out`` and its report."""
-    raise_if_any(bound_problems(cfg))  # every field in its range (orz_rl.config.Bound)
+    if not 0.0 < cfg.threshold <= 1.0:
+        raise ValueError(f"--threshold {cfg.threshold}: a Jaccard similarity in (0, 1]")
+    if cfg.shingle < 1 or cfg.num_perm < 2:
+        raise ValueError("--shingle must be at least 1 and --num-perm at least 2")
     if not cfg.inputs:
         raise ValueError("orz-rl data dedup: name at least one input file")
     refuse_overwrite(cfg.inputs, out=cfg.out, report=cfg.report or default_report(cfg.out))
