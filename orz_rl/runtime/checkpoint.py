@@ -108,8 +108,10 @@ def save_checkpoint(
     return directory
 
 
-def check_checkpoint(directory: Path) -> str | None:
-    """``None`` if ``directory`` is a complete checkpoint, else what is wrong with it."""
+def check_checkpoint(directory: Path, *, digests: bool = True) -> str | None:
+    """``None`` if ``directory`` is a complete checkpoint, else what is wrong with it. Without
+    ``digests``, each file's size is checked against the manifest but its SHA-256 is not (a
+    listing need not read gigabytes of weights)."""
     try:
         manifest = json.loads((directory / MANIFEST).read_text())
     except (OSError, ValueError):
@@ -125,7 +127,7 @@ def check_checkpoint(directory: Path) -> str | None:
             return f"{name} is missing"
         if path.stat().st_size != expected["bytes"]:
             return f"{name} has {path.stat().st_size} bytes, the manifest says {expected['bytes']}"
-        if _digest(path) != expected["sha256"]:
+        if digests and _digest(path) != expected["sha256"]:
             return f"{name} does not match its SHA-256 in the manifest"
     return None
 
@@ -147,14 +149,18 @@ def checkpoint_dirs(run_dir: Path) -> list[Path]:
     return sorted(candidates, key=lambda p: (_step_of(p), p.name), reverse=True)
 
 
-def latest_checkpoint(run_dir: Path, *, report=print) -> Path | None:
+def latest_checkpoint(
+    run_dir: Path, *, report=print, skipped: list[tuple[Path, str]] | None = None
+) -> Path | None:
     """The complete checkpoint of ``run_dir`` with the highest step; each broken one met on the
-    way is reported (``report``) and skipped."""
+    way is reported (``report``), added to ``skipped`` with its problem, and skipped."""
     for directory in checkpoint_dirs(run_dir):
         problem = check_checkpoint(directory)
         if problem is None:
             return directory
         report(f"orz-rl: skipping checkpoint {directory}: {problem}")
+        if skipped is not None:
+            skipped.append((directory, problem))
     return None
 
 

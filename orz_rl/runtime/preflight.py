@@ -248,10 +248,13 @@ def find_resume_checkpoint(cfg: TrainConfig) -> Path | None:
     ``--fresh`` answers by moving the old run aside (:func:`move_run_aside`).
     """
     run_dir = cfg.resume if cfg.resume is not None else cfg.run_dir
-    found = latest_checkpoint(run_dir) if cfg.resume is not None or cfg.auto_resume else None
-    if found is not None:
-        return found
-    broken = [(d, check_checkpoint(d)) for d in checkpoint_dirs(run_dir)]
+    broken: list[tuple[Path, str | None]] = []  # each checkpoint checked once, newest first
+    if cfg.resume is not None or cfg.auto_resume:
+        found = latest_checkpoint(run_dir, skipped=broken)
+        if found is not None:
+            return found
+    else:
+        broken = [(d, check_checkpoint(d)) for d in checkpoint_dirs(run_dir)]
     steps = history_steps(run_dir)
     if not broken and not steps and cfg.resume is None:
         return None

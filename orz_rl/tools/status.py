@@ -94,9 +94,9 @@ def read_status(run_dir: Path, window: int = 10) -> dict[str, Any]:
         if any(isinstance(r.get(key), int | float) for r in recent)
     }
     alive = _alive(progress) if progress and not progress.get("ended") else False
-    # Complete checkpoints only; a broken one (torn, never finished) is listed apart, and a save in
-    # progress (step_N.tmp) not at all.
-    found = [(p, check_checkpoint(p)) for p in checkpoint_dirs(run_dir)]
+    # Complete checkpoints only (manifest and sizes; hashing every weight file is resume's job); a
+    # broken one (torn, never finished) is listed apart, and a save in progress (step_N.tmp) not at all.
+    found = [(p, check_checkpoint(p, digests=False)) for p in checkpoint_dirs(run_dir)]
     saved = [p for p, problem in found if problem is None]
     if not progress:  # a run from before progress.json: only a final checkpoint tells
         state = "finished" if any(p.name == "final" for p in saved) else "unknown (no progress.json)"
