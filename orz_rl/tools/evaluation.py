@@ -34,7 +34,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path, PosixPath
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
@@ -401,11 +401,10 @@ def rerun_config(cfg: EvalConfig) -> EvalConfig:
     for f in fields(EvalConfig):
         if f.name in _RERUN_OWN or f.name not in settings:
             continue
-        kind = type(getattr(default, f.name))
-        value = settings[f.name]
-        values[f.name] = (
-            Path(value) if kind in (Path, PosixPath) else tuple(value) if kind is tuple else value
-        )
+        default_value, value = getattr(default, f.name), settings[f.name]
+        if isinstance(default_value, Path | tuple):  # JSON wrote them as a string and a list
+            value = type(default_value)(value)
+        values[f.name] = value
     values["benchmarks"] = tuple(f"{name}={b['path']}" for name, b in benchmarks.items())
     return replace(EvalConfig(**values), out_dir=cfg.out_dir, progress=cfg.progress)
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orz_rl.problems.benchmarks import DATA_DIR
+from orz_rl.problems.benchmarks import DATA_DIR, benchmark_files
 from orz_rl.problems.tables import is_table
 
 
@@ -126,17 +126,13 @@ def locate(bench: SuiteBenchmark, entry: Path) -> Path:
     if len(files) == 1:
         return files[0]
     folders = {f.parent for f in files}
-    if len(folders) == 1 and set(_data_files_here(files[0].parent)) == set(files):
+    if len(folders) == 1 and set(benchmark_files(files[0].parent)) == set(files):
         return files[0].parent  # a folder of one split's files: MMLU's CSVs, LiveCodeBench's releases
     listed = ", ".join(str(f) for f in files[:6]) + (", ..." if len(files) > 6 else "")
     raise ValueError(
         f"suite benchmark {bench.name!r}: several candidates in {str(entry)!r} ({listed}); "
         f"name one with --benchmarks {bench.name}=PATH"
     )
-
-
-def _data_files_here(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir() if p.is_file() and is_table(p)]
 
 
 def find_suite(suite: Suite, data_dir: Path, given: Sequence[str] = ()) -> tuple[list[str], list[str]]:
