@@ -31,12 +31,7 @@ def weights_sha256(model_dir: str | Path) -> str:
     """One sha256 over a model directory's weight files (name and bytes, in name order); the
     config and tokenizer are not weights. Empty where the directory holds none."""
     files = sorted(p for pattern in WEIGHT_PATTERNS for p in Path(model_dir).glob(pattern))
-    if not files:
-        return ""
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + bytes.fromhex(sha256_file(path)))
-    return digest.hexdigest()
+    return _combined([(path, sha256_file(path)) for path in files]) if files else ""
 
 
 def orz_rl_version() -> str:
@@ -64,6 +59,7 @@ def benchmark_record(
 
 
 def _combined(hashes: Sequence[tuple[Path, str]]) -> str:
+    """One sha256 over files' names and their own sha256s, in the order given."""
     digest = hashlib.sha256()
     for file, file_digest in hashes:
         digest.update(file.name.encode() + b"\0" + bytes.fromhex(file_digest))
