@@ -164,8 +164,9 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         HANDLERS[argv[0]](argv[1:])
-    except (FileNotFoundError, ValueError, SandboxUnavailable) as e:
-        # Bad input (a path, a dataset line, a field value) is one clear line, not a traceback.
+    except (OSError, ValueError, SandboxUnavailable) as e:
+        # Bad input (a path, a dataset line, a field value) and a fault of the machine's (a full
+        # disk, a read-only folder: OSError names the file) are one clear line, not a traceback.
         print(f"orz-rl: error: {e}", file=sys.stderr)
         raise SystemExit(1) from None
 

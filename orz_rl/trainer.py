@@ -37,6 +37,7 @@ from orz_rl.runtime import preflight
 from orz_rl.runtime.distributed import Distributed
 from orz_rl.runtime.metrics import memory_metrics, rollout_metrics, training_batch_metrics
 from orz_rl.runtime.run_log import RunLog, jsonable
+from orz_rl.runtime.shutdown import close_all
 from orz_rl.runtime.signals import StopRequest
 from orz_rl.runtime.timing import Timer, step_time_metrics, throughput_metrics
 from orz_rl.tools.evaluation import evaluate_benchmark, training_benchmarks
@@ -339,11 +340,8 @@ class Trainer:
         finally:
             bar.close()
             if main:
-                if self.ahead is not None:
-                    self.ahead.close()
-                self.log.close()
-                self.collector.shutdown()
-                self.generation.shutdown()
-                self.services.close()
+                ahead = self.ahead.close if self.ahead is not None else None
+                closers = (self.log.close, self.collector.shutdown, self.generation.shutdown)
+                close_all(ahead, *closers, self.services.close)
         self.save("final")
         return history

@@ -10,7 +10,8 @@ A checkpoint is a directory ``RUN_DIR/checkpoints/<tag>`` holding
 * ``MANIFEST.json``: every file's size and SHA-256, written last.
 
 It is written into ``<tag>.tmp`` and renamed into place: a crash mid-write leaves a
-``.tmp`` directory that is never read. A checkpoint whose manifest is missing or
+``.tmp`` directory that is never read, and a write that fails (a full disk, a read-only run dir)
+removes it and is one :class:`CheckpointWriteError` naming what is still intact. A checkpoint whose manifest is missing or
 whose files do not match it (a truncated file, a lost one) is skipped with a
 message naming what is wrong, and the previous complete one is used.
 """
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
@@ -36,6 +38,11 @@ from torch.distributed.checkpoint.state_dict import (
 
 MANIFEST = "MANIFEST.json"
 STATE = "trainer_state.pt"
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint that could not be written (a full disk, a read-only run dir); nothing of it is
+    kept, and the checkpoints before it are as they were."""
 
 
 def _digest(path: Path) -> str:
@@ -86,6 +93,23 @@ def save_checkpoint(
     states = states or {}
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _write(tmp, tokenizer, state, models, states)
+    except (OSError, RuntimeError, SafetensorError) as e:  # torch's and safetensors' errors of a failed write
+        message = _write_failure(directory, e)  # before the space the write took is freed
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointWriteError(message) from None
+    old = directory.with_name(directory.name + ".old")
+    if directory.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(directory, old)
+    os.replace(tmp, directory)
+    shutil.rmtree(old, ignore_errors=True)
+    return directory
+
+
+def _write(tmp: Path, tokenizer, state: dict[str, Any], models: dict[str, Any], states: dict) -> None:
+    """Every file of a checkpoint into ``tmp``, its manifest last, all synced to disk."""
     for name, model in models.items():
         if model is None:
             continue
@@ -99,13 +123,32 @@ def save_checkpoint(
     for p in [*files, tmp / MANIFEST]:
         with p.open("rb") as f:
             os.fsync(f.fileno())
-    old = directory.with_name(directory.name + ".old")
-    if directory.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(directory, old)
-    os.replace(tmp, directory)
-    shutil.rmtree(old, ignore_errors=True)
-    return directory
+
+
+def _write_failure(directory: Path, error: Exception) -> str:
+    """One line: which checkpoint failed and why, what is intact, how to go on."""
+    root = directory.parent
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError:
+        free = None
+    if isinstance(error, OSError) and error.strerror:
+        why = error.strerror + (f": {error.filename}" if error.filename else "")
+    else:
+        why = (str(error).strip() or type(error).__name__).splitlines()[0]
+        if free is not None and free < 2**20:  # torch.save's message for it is "unexpected pos N vs M"
+            why = f"the disk is full: {why}"
+    free = "" if free is None else f"; {free / 2**20:.0f} MiB were free there"
+    kept = [
+        d
+        for d in checkpoint_dirs(root.parent)
+        if d != directory and check_checkpoint(d, digests=False) is None
+    ]
+    intact = f"the newest checkpoint, {kept[0]}, is intact" if kept else "no earlier checkpoint exists"
+    return (
+        f"could not write checkpoint {directory} ({why}{free}): nothing of it was kept and {intact}; "
+        f"free space in {root} or make it writable, then run the same command again to resume"
+    )
 
 
 def check_checkpoint(directory: Path, *, digests: bool = True) -> str | None:
