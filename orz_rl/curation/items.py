@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from orz_rl.problems.formats import DatasetFormatError, iter_json_items
+from orz_rl.problems.tables import SUFFIXES
+from orz_rl.runtime import atomic_write
 
 #: The human turn's own keys; any other key there is the item's metadata.
 _TURN_KEYS = ("from", "value")
@@ -70,6 +72,11 @@ def parse_dialogue(obj: Any, where: str) -> Item:
 def read_items(path: str | Path) -> Iterator[Item]:
     """The items of an ORZ training file (``.jsonl`` streamed; ``.json`` read whole)."""
     path = Path(path)
+    if path.name.endswith((".parquet", ".csv")):  # else read as JSON: "not a UTF-8 text file"
+        raise DatasetFormatError(
+            f"{path}: {SUFFIXES[path.suffix]}, not an ORZ training file (.jsonl or .json); "
+            "orz-rl data import converts it"
+        )
     for lineno, obj in iter_json_items(path):
         yield parse_dialogue(obj, f"{path}:{lineno}")
 
@@ -170,9 +177,7 @@ class Report:
         }
 
     def write(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.as_dict(), indent=1, ensure_ascii=False) + "\n")
-        return path
+        return atomic_write.write_text(path, json.dumps(self.as_dict(), indent=1, ensure_ascii=False) + "\n")
 
     def finish(self, path: Path | None = None, remark: str = "") -> Path:
         """Write the report to ``path`` (default: beside the output, :func:`default_report`) and

@@ -19,6 +19,7 @@ import tyro
 
 from orz_rl.curation.items import Item, read_items, refuse_overwrite
 from orz_rl.curation.text import words
+from orz_rl.runtime import atomic_write
 
 #: The order the steps run in, for the per-step table.
 STEP_ORDER = ("import", "dedup", "decontaminate", "verifiable", "difficulty", "select")
@@ -148,7 +149,8 @@ def figure(facts: dict[str, Any], path: Path) -> None:
         axes[1, 1].set_axis_off()
         axes[1, 1].text(0.5, 0.5, "no pass rates (orz-rl data difficulty)", ha="center")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_write.replacing(path) as partial:
+        fig.savefig(partial, dpi=100, format=path.suffix.removeprefix(".") or "png")
     plt.close(fig)
 
 
@@ -161,10 +163,9 @@ def run(cfg: StatsConfig) -> str:
     refuse_overwrite([cfg.input, *paths], out=out, out_png=png)  # --out-png: the PNG beside --out
     reports = read_reports(paths)
     facts = collect(read_items(cfg.input))
-    out.parent.mkdir(parents=True, exist_ok=True)
     figure(facts, png)
     text = markdown(stem, facts, reports, png.name)
-    out.write_text(text)
+    atomic_write.write_text(out, text)
     print(text)
     print(f"stats: {out}, {png}")
     return text

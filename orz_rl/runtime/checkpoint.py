@@ -11,9 +11,9 @@ A checkpoint is a directory ``RUN_DIR/checkpoints/<tag>`` holding
 
 It is written into ``<tag>.tmp`` and renamed into place: a crash mid-write leaves a
 ``.tmp`` directory that is never read, and a write that fails (a full disk, a read-only run dir)
-removes it and is one :class:`CheckpointWriteError` naming what is still intact. A checkpoint whose manifest is missing or
-whose files do not match it (a truncated file, a lost one) is skipped with a
-message naming what is wrong, and the previous complete one is used.
+removes it and is one :class:`CheckpointWriteError` naming what is still intact. A checkpoint
+whose manifest is missing or whose files do not match it (a truncated file, a lost one) is
+skipped with a message naming what is wrong, and the previous complete one is used.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import matplotlib
 import tyro
 from matplotlib.figure import Figure
 
+from orz_rl.runtime import atomic_write
 from orz_rl.tools.plot import read_metrics
 
 
@@ -167,8 +168,10 @@ def compare(cfg: CompareConfig) -> tuple[str, Path]:
         grouped.setdefault(group_of(run), []).append(f)
     medians = {f"{g} (median of {len(fs)})": median_figures(fs) for g, fs in grouped.items() if len(fs) > 1}
     table = format_table(figures | medians, cfg.targets, cfg.window)
-    cfg.out.parent.mkdir(parents=True, exist_ok=True)
-    plot_comparison(runs, cfg.window).savefig(cfg.out, dpi=110)
+    with atomic_write.replacing(cfg.out) as partial:
+        plot_comparison(runs, cfg.window).savefig(
+            partial, dpi=110, format=cfg.out.suffix.removeprefix(".") or "png"
+        )
     return table, cfg.out
 
 

@@ -19,6 +19,8 @@ import matplotlib
 import tyro
 from matplotlib.figure import Figure
 
+from orz_rl.runtime import atomic_write
+
 #: The panels of ``curves.png``: (title, y label, metric or the eval prefix).
 PANELS = (
     ("Train reward", "reward/mean", "reward/mean"),
@@ -133,11 +135,12 @@ def run(cfg: PlotConfig) -> list[Path]:
     cfg.out.mkdir(parents=True, exist_ok=True)
     fig = plot_curves(list(cfg.runs))
     curves = cfg.out / "curves.png"
-    fig.savefig(curves, dpi=120)
+    with atomic_write.replacing(curves) as partial:
+        fig.savefig(partial, dpi=120, format="png")
     written = [curves]
     if (Path(cfg.runs[0]) / "rollouts.jsonl").is_file():
         page = cfg.out / "advantages.html"
-        page.write_text(advantages_html(cfg.runs[0], cfg.step))
+        atomic_write.write_text(page, advantages_html(cfg.runs[0], cfg.step))
         written.append(page)
     for path in written:
         print(f"wrote {path}")
