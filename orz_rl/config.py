@@ -338,6 +338,10 @@ class LogConfig:
     """The run's name in W&B and MLflow ("": the run directory's name)."""
     mlflow_tracking_uri: str = ""
     """MLflow's store ("": ``sqlite:///RUN_DIR/mlflow.db``, a local file)."""
+    server_timeout: Annotated[float, POSITIVE] = 30.0
+    """Seconds a tracker server (MLflow at an http(s) URI) may take to answer before orz-rl gives
+    up on it: at start the run stops with one error; later a step it fails to take is counted and
+    the run goes on."""
 
 
 @dataclass(frozen=True)

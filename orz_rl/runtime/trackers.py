@@ -9,15 +9,23 @@ W&B and MLflow also get the step's rollout samples as a table, TensorBoard as te
 * ``wandb/``: W&B's run files (offline runs there until ``wandb sync``);
 * ``mlflow.db`` and ``mlflow-artifacts/``: MLflow's local store (unless ``log.mlflow_tracking_uri``);
 * ``trackers.json``: the W&B and MLflow run ids, which a resumed run continues.
+
+MLflow's every HTTP request waits ``log.server_timeout`` at most, tried once
+(:func:`bound_mlflow_http`): a server that does not answer stops the run at its start with one
+error, and costs one counted step later.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import re
+import sqlite3
 import warnings
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +40,8 @@ OPTIONAL = ("wandb", "mlflow")
 #: MLflow steps of one artifact table: ``log_table`` appends by rewriting the file.
 MLFLOW_TABLE_STEPS = 100
 _SAMPLE_COLUMNS = ("prompt", "response", "reward")
+#: MLflow's HTTP settings orz-rl set (:func:`bound_mlflow_http`), told from the user's own.
+_MLFLOW_HTTP_SET: dict[str, str] = {}
 
 
 def tracker_problems(cfg: LogConfig) -> list[str]:
@@ -103,16 +113,125 @@ class _Wandb(WandbLogger):
         self.log_metrics(metrics | (table if samples else {}), step=step, override_global_step=True)
 
 
+def bound_mlflow_http(server_timeout: float) -> str:
+    """Bound each of MLflow's HTTP requests by ``server_timeout`` seconds (rounded up: MLflow
+    reads whole seconds) to connect and to each read of the answer, tried once: no retries, so no
+    backoff between them (``MLFLOW_HTTP_REQUEST_TIMEOUT``, ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``;
+    MLflow's own are 120 s and 7 retries, minutes in all). A value the user set in the
+    environment stands. Returns the timeout in effect and where it comes from, for a message."""
+    wanted = {
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, math.ceil(server_timeout))),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    }
+    for name, value in wanted.items():
+        if name not in os.environ or os.environ[name] == _MLFLOW_HTTP_SET.get(name):
+            os.environ[name] = _MLFLOW_HTTP_SET[name] = value
+    timeout = os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"]
+    ours = timeout == _MLFLOW_HTTP_SET.get("MLFLOW_HTTP_REQUEST_TIMEOUT")
+    return f"{timeout} s ({'log.server_timeout' if ours else 'MLFLOW_HTTP_REQUEST_TIMEOUT'})"
+
+
+def _shown(uri: str) -> str:
+    """``uri`` without a password it may hold."""
+    return re.sub(r"(?<=://)[^/@]*@", "***@", uri)
+
+
+def _contact_failure(e: BaseException, uri: str, bound: str) -> str | None:
+    """``e`` (or what caused it) as a server at ``uri`` that did not answer within ``bound`` or
+    could not be reached, in words; None when it is neither."""
+    import requests
+    import urllib3
+
+    chain, todo = [], [e]
+    while todo:  # MLflow wraps requests' error, which wraps urllib3's, which wraps the socket's
+        x = todo.pop()
+        if isinstance(x, BaseException) and all(x is not y for y in chain):
+            chain.append(x)
+            todo += [x.__cause__, x.__context__, getattr(x, "reason", None)]
+    timeouts = (TimeoutError, requests.exceptions.Timeout, urllib3.exceptions.ReadTimeoutError)
+    if any(isinstance(x, timeouts) for x in chain):
+        return f"the server at {_shown(uri)} did not answer within {bound}"
+    refused = next((x for x in chain if isinstance(x, OSError) and x.strerror), None)
+    if refused is not None:  # refused, no such host, no route
+        return f"the server at {_shown(uri)} could not be reached ({refused.strerror})"
+    return None
+
+
+def _mlflow_failure(e: BaseException, uri: str, bound: str) -> str:
+    """``e``, raised while MLflow spoke to its store at ``uri``, in one line."""
+    said = _contact_failure(e, uri, bound)
+    if said is not None:
+        return said
+    text = (getattr(e, "message", None) or str(e) or type(e).__name__).strip().splitlines()[0]
+    return f"{_shown(uri)}: {text[:300]}{'...' if len(text) > 300 else ''}"
+
+
+def _sqlite_problem(uri: str, timeout: float) -> str | None:
+    """The SQLite file of ``uri`` and why it cannot be opened and written (None: it can, or
+    ``uri`` names no SQLite file). MLflow retries such a store for about 100 s before it says."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    name = uri.removeprefix("sqlite:///").split("?")[0]
+    if name in ("", ":memory:"):
+        return None
+    path = Path(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # as MLflow does
+    except OSError as e:
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else f"{path.parent}: {e.strerror}"
+        return f"{path} ({why})"
+    if path.is_dir():
+        return f"{path} (a folder)"
+    try:
+        with closing(sqlite3.connect(path, timeout=timeout)) as db:
+            db.execute("PRAGMA schema_version")  # opens (creates) and reads the file
+    except sqlite3.Error as e:
+        return f"{path} ({e})"
+    return None
+
+
 class _MLflow(MLFlowLogger):
-    """TorchRL's MLflow logger, continuing the run ``run_id`` when given, and ending its run on close."""
+    """TorchRL's MLflow logger, continuing the run ``run_id`` when given, and ending its run on close.
+
+    Its start (the run, the configuration) fails as one :class:`ValueError` naming the store; each
+    request to a server that does not answer waits ``server_timeout`` seconds at most."""
 
     def __init__(
-        self, uri: str, experiment: str, name: str, run_id: str | None, artifacts: str | None
+        self,
+        uri: str,
+        experiment: str,
+        name: str,
+        run_id: str | None,
+        artifacts: str | None,
+        server_timeout: float,
     ) -> None:
-        self._run, self._name, self._artifacts = run_id, name, artifacts
+        self._uri, self._run, self._name, self._artifacts = uri, run_id, name, artifacts
         # log_table reads its file back at every step, with a download bar each time.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        super().__init__(exp_name=experiment, tracking_uri=uri)
+        self._bound = bound_mlflow_http(server_timeout)
+        problem = _sqlite_problem(uri, server_timeout)
+        if problem is not None:
+            raise ValueError(
+                f"log.backends: mlflow: cannot open the SQLite store {problem}; "
+                "MLflow must create and write it (log.mlflow_tracking_uri names another store)"
+            )
+        with self._starting():
+            super().__init__(exp_name=experiment, tracking_uri=uri)
+
+    @contextmanager
+    def _starting(self) -> Iterator[None]:
+        """What fails in the block as one line, a ValueError (orz-rl's own pass as they are)."""
+        try:
+            yield
+        except ValueError:
+            raise
+        except Exception as e:
+            said = _mlflow_failure(e, self._uri, self._bound)
+            raise ValueError(
+                f"log.backends: mlflow: {said}; check the server and log.mlflow_tracking_uri, or "
+                "leave mlflow out of log.backends (metrics.jsonl has every step)"
+            ) from None
 
     def _create_experiment(self):
         import mlflow
@@ -122,6 +241,8 @@ class _MLflow(MLFlowLogger):
             try:
                 run = mlflow.get_run(self._run)
             except MlflowException as e:
+                if _contact_failure(e, self._uri, self._bound) is not None:
+                    raise  # the store is away, not the run
                 raise ValueError(
                     f"MLflow run {self._run} (trackers.json) is not in {self.log_dir}: {e.message}; "
                     "delete trackers.json to start new tracker runs"
@@ -136,10 +257,11 @@ class _MLflow(MLFlowLogger):
         return mlflow.start_run(experiment_id=self.id, run_name=self._name)
 
     def log_hparams(self, cfg: dict) -> None:
-        # TorchRL's imports omegaconf, which orz-rl has no use for.
+        # TorchRL's imports omegaconf, which orz-rl has no use for. Called at the start only.
         import mlflow
 
-        mlflow.log_params({k: str(v) for k, v in cfg.items()})
+        with self._starting():
+            mlflow.log_params({k: str(v) for k, v in cfg.items()})
 
     def log_step(self, step: int, metrics: dict[str, float], samples: list[dict]) -> None:
         import mlflow
@@ -197,7 +319,9 @@ class Trackers:
             local = not cfg.mlflow_tracking_uri
             uri = cfg.mlflow_tracking_uri or f"sqlite:///{(run_dir / 'mlflow.db').resolve()}"
             artifacts = (run_dir / "mlflow-artifacts").resolve().as_uri() if local else None
-            self._loggers["mlflow"] = _MLflow(uri, cfg.project, name, ids.get("mlflow"), artifacts)
+            self._loggers["mlflow"] = _MLflow(
+                uri, cfg.project, name, ids.get("mlflow"), artifacts, cfg.server_timeout
+            )
         #: Steps each tracker failed to take (:meth:`log`).
         self.failures: dict[str, int] = {}
         #: The last step each tracker already holds.
