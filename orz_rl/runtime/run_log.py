@@ -48,6 +48,24 @@ def process_start(pid: int) -> int | None:
     return int(stat[stat.rindex(")") + 2 :].split()[19])
 
 
+def read_metrics_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The steps of a ``metrics.jsonl`` and how many of its lines could not be read (garbled,
+    not an object with an integer ``step``); a torn last line, which a live run may be writing,
+    is left out without being counted."""
+    rows, unreadable = [], 0
+    lines = path.read_text(errors="replace").splitlines()
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
+        elif number < len(lines) and line.strip():
+            unreadable += 1
+    return rows, unreadable
+
+
 def rewrite_jsonl(path: Path, rows: list[dict]):
     """``path`` holding exactly ``rows``, opened for appending (line-buffered)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import tyro
 from matplotlib.figure import Figure
 
 from orz_rl.runtime import atomic_write
+from orz_rl.runtime.run_log import read_metrics_lines
 
 #: The panels of ``curves.png``: (title, y label, metric or the eval prefix).
 PANELS = (
@@ -46,7 +48,10 @@ def read_metrics(run_dir: Path) -> list[dict[str, float]]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory: it has no metrics.jsonl")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows, unreadable = read_metrics_lines(path)
+    if unreadable:
+        print(f"orz-rl: {path}: {unreadable} unreadable line(s) left out", file=sys.stderr)
+    return rows
 
 
 def plot_curves(run_dirs: list[Path]) -> Figure:

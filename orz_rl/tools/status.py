@@ -22,7 +22,7 @@ from typing import Any
 import tyro
 
 from orz_rl.runtime.checkpoint import check_checkpoint, checkpoint_dirs
-from orz_rl.runtime.run_log import process_start
+from orz_rl.runtime.run_log import process_start, read_metrics_lines
 
 #: The figures whose recent means are shown, with their labels.
 SHOWN = {
@@ -64,18 +64,7 @@ def read_status(run_dir: Path, window: int = 10) -> dict[str, Any]:
     progress_path, metrics_path = run_dir / "progress.json", run_dir / "metrics.jsonl"
     if not metrics_path.is_file() and not progress_path.is_file():
         raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory: no metrics.jsonl or progress.json")
-    rows, unreadable = [], 0
-    if metrics_path.is_file():
-        lines = metrics_path.read_text(errors="replace").splitlines()
-        for number, line in enumerate(lines, start=1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                row = None
-            if isinstance(row, dict) and isinstance(row.get("step"), int):
-                rows.append(row)
-            elif number < len(lines):  # the last line may be the one a live run is writing
-                unreadable += 1
+    rows, unreadable = read_metrics_lines(metrics_path) if metrics_path.is_file() else ([], 0)
     try:
         progress = json.loads(progress_path.read_text()) if progress_path.is_file() else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

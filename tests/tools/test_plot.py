@@ -47,3 +47,18 @@ def test_the_advantage_page_shades_every_token_of_the_logged_responses(short_run
     page = advantages_html(short_run)
     assert page.count("<span style='background:rgba(") == sum(len(r["tokens"]) for r in last)
     assert page.count("<h2>reward ") == len(last)
+
+
+def test_garbled_metrics_lines_are_left_out_and_counted_and_a_torn_last_line_is_not(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [
+        '{"step": 1, "reward/mean": 0.5}',
+        "GARBAGE",
+        "[1, 2]",
+        '{"step": 2, "reward/mean": 0.6}',
+        '{"ste',
+    ]
+    (run / "metrics.jsonl").write_text("\n".join(rows))
+    assert [r["step"] for r in read_metrics(run)] == [1, 2]
+    assert f"{run / 'metrics.jsonl'}: 2 unreadable line(s) left out" in capsys.readouterr().err
