@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,37 @@ def load_object(spec: str, what: str) -> Any:
         loader_spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(loader_spec)
         sys.modules[module_name] = module  # dataclasses and pickling look their module up
-        loader_spec.loader.exec_module(module)
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as e:
+            del sys.modules[module_name]
+            raise _import_failed(spec, what, target, e) from None
     else:
         try:
             module = importlib.import_module(target)
         except ModuleNotFoundError as e:
+            if e.name is None or not (target == e.name or target.startswith(f"{e.name}.")):
+                # a module the target itself imports is missing: the target's own error
+                raise _import_failed(spec, what, target, e) from None
             raise PluginError(f"{what} {spec!r}: {e}") from None
+        except Exception as e:
+            raise _import_failed(spec, what, target, e) from None
     try:
         return getattr(module, name)
     except AttributeError:
         raise PluginError(f"{what} {spec!r}: {target} defines no {name!r}") from None
+
+
+def _import_failed(spec: str, what: str, target: str, error: Exception) -> PluginError:
+    """The user's code raised while being imported: its traceback (theirs to read) goes to stderr
+    now, and the error returned says in one line which file failed, and how."""
+    shown = traceback.TracebackException.from_exception(error)
+    # From the user's code on: the frames of this loader and of importlib explain nothing.
+    ours = (__file__, importlib.__file__)
+    frames = [f for f in shown.stack if f.filename not in ours and not f.filename.startswith("<frozen ")]
+    shown.stack = traceback.StackSummary.from_list(frames)
+    print("".join(shown.format()), end="", file=sys.stderr)
+    return PluginError(
+        f"{what} {spec!r}: {target} raised {type(error).__name__}: {error} while being imported "
+        "(its traceback is above)"
+    )

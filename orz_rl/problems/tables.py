@@ -72,6 +72,17 @@ def iter_rows(path: str | Path) -> Iterator[tuple[str, Any]]:
 def _parquet_rows(path: Path) -> Iterator[tuple[str, Any]]:
     import datasets
 
+    # Checked here: datasets logs its own failure on such a file before raising it.
+    size = path.stat().st_size
+    with path.open("rb") as file:
+        head = file.read(4)
+        file.seek(max(size - 4, 0))
+        tail = file.read(4)
+    if size < 12 or head != b"PAR1" or tail != b"PAR1":
+        raise DatasetFormatError(
+            f"{path}: could not be read as Parquet (it does not start and end with Parquet's magic "
+            "bytes PAR1: not a Parquet file, or a truncated one)"
+        )
     try:
         rows = datasets.load_dataset("parquet", data_files=str(path), split="train", streaming=True)
         for number, row in enumerate(rows, start=1):
@@ -81,10 +92,10 @@ def _parquet_rows(path: Path) -> Iterator[tuple[str, Any]]:
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    # utf-8-sig: a byte-order mark, as spreadsheet programs write, is not part of the first header.
     try:
-        with path.open(encoding="utf-8-sig", newline="") as file:
-            reader = csv.reader(file)
+        # utf-8-sig: a byte-order mark, as spreadsheet programs write, is not part of the first header.
+        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as file:
+            reader = csv.reader(_text_lines(path, file))
             first = next(reader, None)
             if first is None:
                 return
@@ -104,8 +115,6 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, Any]]:
                         f"{path}:{lineno}: {len(cells)} cells where the header has {len(header)} columns"
                     )
                 yield f"{path}:{lineno}", dict(zip(header, cells, strict=True)) | extra
-    except UnicodeDecodeError as e:
-        raise DatasetFormatError(f"{path}: not a UTF-8 text file ({e})") from None
     except csv.Error as e:
         raise DatasetFormatError(f"{path}: not a CSV file the csv module reads ({e})") from None
 
@@ -132,27 +141,54 @@ def iter_json_items(path: str | Path) -> Iterator[tuple[int, Any]]:
     if not path.is_file():
         raise FileNotFoundError(f"dataset file {str(path)!r} does not exist")
     if path.name.endswith(".jsonl"):
-        with path.open(encoding="utf-8") as lines:
-            try:
-                yield from _json_lines(path, enumerate(lines, start=1))
-            except UnicodeDecodeError as e:
-                raise DatasetFormatError(f"{path}: not a UTF-8 text file ({e})") from None
+        with path.open(encoding="utf-8", errors="surrogateescape") as lines:
+            yield from _json_lines(path, enumerate(_text_lines(path, lines), start=1))
         return
     if path.name.endswith(".jsonl.gz"):
         try:
-            text = gzip.decompress(path.read_bytes()).decode("utf-8")
-        except (OSError, EOFError, UnicodeDecodeError) as e:
+            data = gzip.decompress(path.read_bytes())
+        except (OSError, EOFError) as e:
             raise DatasetFormatError(f"{path}: not a gzipped UTF-8 JSON Lines file ({e})") from None
+        text = _decoded(path, data)
         yield from _json_lines(path, enumerate(text.splitlines(), start=1))
         return
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DatasetFormatError(f"{path}: not a UTF-8 text file ({e})") from None
+    text = _decoded(path, path.read_bytes())
     items = _loads(text, path)
     if not isinstance(items, list):
         raise DatasetFormatError(f"{path}:1: expected a JSON list of items (or a .jsonl file)")
     yield from zip(_item_lines(text), items, strict=True)
+
+
+def _text_lines(path: Path, lines: Iterable[str]) -> Iterator[str]:
+    """The lines of a file opened with ``errors="surrogateescape"``, checked: the first holding a
+    byte that is not UTF-8 is a :class:`DatasetFormatError` at it (a binary file, most often)."""
+    for lineno, line in enumerate(lines, start=1):
+        if not line.isascii():
+            try:
+                line.encode("utf-8")  # an escaped byte is a lone surrogate, which does not encode
+            except UnicodeEncodeError as e:
+                byte = ord(line[e.start]) - 0xDC00
+                raise DatasetFormatError(_not_utf8(path, lineno, e.start + 1, byte)) from None
+        yield line
+
+
+def _decoded(path: Path, data: bytes) -> str:
+    """``data``, the bytes of ``path``, as UTF-8 text; else a :class:`DatasetFormatError` at the
+    line of the first byte that is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        lineno = data.count(b"\n", 0, e.start) + 1
+        column = len(data[line_start : e.start].decode("utf-8")) + 1
+        raise DatasetFormatError(_not_utf8(path, lineno, column, data[e.start])) from None
+
+
+def _not_utf8(path: Path, lineno: int, column: int, byte: int) -> str:
+    return (
+        f"{path}:{lineno}: not a UTF-8 text file (byte 0x{byte:02x}, character {column} of the line, "
+        "is not UTF-8: a binary file?)"
+    )
 
 
 def _item_lines(text: str) -> list[int]:

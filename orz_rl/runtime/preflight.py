@@ -19,7 +19,7 @@ from typing import Any
 from orz_rl.config import TrainConfig, bound_problems
 from orz_rl.envs.registry import UnknownTaskError, get_task
 from orz_rl.envs.task import Task
-from orz_rl.models.loading import ModelNotFoundError, check_model_path, load_tokenizer
+from orz_rl.models.loading import ModelFileError, ModelNotFoundError, check_model_path, load_tokenizer
 from orz_rl.models.tiny import TinyModelConfig
 from orz_rl.models.tiny import build as build_tiny_model
 from orz_rl.problems.benchmarks import resolve_benchmarks
@@ -81,19 +81,31 @@ def config_problems(cfg: TrainConfig) -> tuple[Task | None, list[str]]:
     problems += estimator_problems(cfg) + tracker_problems(cfg.log)
     if task is not None:
         problems += task.check(cfg)
-    if not cfg.model.build_tiny_if_missing:
+    # A path the tiny model would be built at is checked once it exists (a file, a damaged build).
+    if not cfg.model.build_tiny_if_missing or Path(cfg.model.path).exists():
         try:
-            check_model_path(cfg.model.path)  # the loaders' own rule for a local path vs a hub name
-        except ModelNotFoundError:
-            problems.append(
-                f"model.path {cfg.model.path!r} does not exist (expected a Hugging Face model directory)"
-            )
+            # the loaders' own rule for a local path vs a hub name
+            check_model_path(cfg.model.path, "model.path")
+        except (ModelNotFoundError, ModelFileError) as e:
+            problems.append(str(e))
+    problems += run_dir_problems(cfg)
     if cfg.eval.interval > 0:
         try:
             resolve_benchmarks(cfg.eval.benchmarks)
         except (FileNotFoundError, ValueError) as e:
             problems.append(f"eval.benchmarks: {e}")
     return task, problems
+
+
+def run_dir_problems(cfg: TrainConfig) -> list[str]:
+    """The run's folder (``resume``'s where set, which the run continues in) can be a directory:
+    neither it nor the nearest of its parents that exists is a file."""
+    field, path = ("resume", cfg.resume) if cfg.resume is not None else ("run_dir", cfg.run_dir)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or existing.is_dir():
+        return []
+    where = "" if existing == path else f" ({str(existing)!r} on its path)"
+    return [f"{field} {str(path)!r}{where} is a file, not a directory (a run's folder)"]
 
 
 def estimator_problems(cfg: TrainConfig) -> list[str]:
@@ -172,6 +184,16 @@ def model_positions(model_path: str) -> int | None:
         return None
 
 
+def model_readable(path: str) -> bool:
+    """Whether ``path`` is a local model directory whose files read (else: a hub name, loaded
+    later, or a path :func:`config_problems` has reported)."""
+    try:
+        check_model_path(path)
+    except (ModelNotFoundError, ModelFileError):
+        return False
+    return Path(path).is_dir()
+
+
 def raise_if_any(problems: list[str]) -> None:
     if problems:
         listed = "\n".join(f"  - {p}" for p in problems)
@@ -212,7 +234,7 @@ def load_checked(cfg: TrainConfig) -> tuple[Task, list[Any], Any]:
         except FileNotFoundError:
             if not found:  # else the task's own check named the file already
                 raise
-    if problems and Path(cfg.model.path).is_dir():
+    if problems and model_readable(cfg.model.path):
         tokenizer = load_tokenizer(cfg.model.path)
         if task.render is not None:
             prompts = [task.render(p, tokenizer.bos_token) for p in problems]
