@@ -84,3 +84,11 @@ def test_without_a_code_share_the_corpus_is_the_cpu_defaults_draw_for_draw():
     corpus = pretraining_corpus(seed=1, n=200, belief_share=0.5)
     digest = hashlib.sha256(repr(corpus).encode()).hexdigest()
     assert digest == "459077e7c568312396eeb5b0ea046bd1e47ddfb38b4b538eb25d1855c11d51c1"
+
+
+def test_a_build_leaves_the_model_under_its_name_and_nothing_half_written_beside_it(tiny_model_dir):
+    # Saved as NAME.partial, then renamed onto NAME: neither NAME.partial nor NAME.old stays.
+    assert sorted(p.name for p in tiny_model_dir.parent.iterdir()) == [tiny_model_dir.name]
+    assert (tiny_model_dir / "model.safetensors").is_file() and (
+        tiny_model_dir / "pretrain_log.json"
+    ).is_file()
