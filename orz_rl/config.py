@@ -174,7 +174,7 @@ class RewardConfig:
     """Worker processes that run math-verify (0: one per CPU core)."""
     timeout: Annotated[float, POSITIVE] = 5.0
     """Seconds one answer comparison may take; past it the worker is killed and the reward is 0
-    (counted as ``grader/timeouts``)."""
+    (counted as ``grader/timeouts``). ``inf``: no limit, which a hostile answer can hang."""
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,7 @@ class EvalConfig:
     progress: bool = True
     """Show a progress bar over questions x samples."""
     grader_timeout: Annotated[float, POSITIVE] = 5.0
-    """Seconds one answer check may take."""
+    """Seconds one answer check may take (``inf``: no limit, which a hostile answer can hang)."""
     limit: Annotated[int, AT_LEAST_0] = 0
     """Evaluate only the first this many questions of each benchmark (0: all)."""
     since: str = ""
