@@ -21,10 +21,11 @@ from typing import Annotated
 import tyro
 
 from orz_rl.config import AT_LEAST_1
-from orz_rl.curation.items import ItemWriter, Report, default_report, read_items, refuse_overwrite
+from orz_rl.curation.items import ItemWriter, Report, default_report, read_items
 from orz_rl.curation.text import words
 from orz_rl.problems.benchmarks import CODE_BENCHMARKS, DATA_DIR, KNOWN, resolve_benchmarks
 from orz_rl.problems.formats import load_any_problems
+from orz_rl.runtime.atomic_write import refuse_overwrite
 
 #: An n-gram shared by this many questions of one benchmark is its template.
 TEMPLATE_SHARE = 3

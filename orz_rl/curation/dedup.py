@@ -26,8 +26,9 @@ import numpy as np
 import tyro
 
 from orz_rl.config import AT_LEAST_1, Bound
-from orz_rl.curation.items import Item, ItemWriter, Report, default_report, read_items, refuse_overwrite
+from orz_rl.curation.items import Item, ItemWriter, Report, default_report, read_items
 from orz_rl.curation.text import normal_form, tokens
+from orz_rl.runtime.atomic_write import refuse_overwrite
 
 
 @dataclass(frozen=True)

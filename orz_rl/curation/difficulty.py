@@ -18,8 +18,9 @@ from typing import Annotated, Literal
 import tyro
 
 from orz_rl.config import AT_LEAST_0, AT_LEAST_1
-from orz_rl.curation.items import ItemWriter, Report, default_report, read_items, refuse_overwrite
+from orz_rl.curation.items import ItemWriter, Report, default_report, read_items
 from orz_rl.problems.formats import DatasetFormatError
+from orz_rl.runtime.atomic_write import refuse_overwrite
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,13 @@ from typing import Any, Literal
 
 import tyro
 
-from orz_rl.curation.items import Item, ItemWriter, Report, default_report, parse_dialogue, refuse_overwrite
+from orz_rl.curation.items import Item, ItemWriter, Report, default_report, parse_dialogue
 from orz_rl.problems.formats import parse_math_item
 from orz_rl.problems.published import Layout, find_layout, known_layouts, lower_keys
 from orz_rl.problems.published import answer_text as published_answer_text
 from orz_rl.problems.tables import SUFFIXES, DatasetFormatError, is_table, iter_json_items, iter_rows
 from orz_rl.rewards.math_answers import last_boxed
+from orz_rl.runtime.atomic_write import refuse_overwrite
 
 Preset = Literal["auto", "problem-answer", "question-final_answer", "solution-boxed", "orz"]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,20 +120,6 @@ class ItemWriter:
         else:  # a failed step leaves no half-written file under the output's name
             self._file.close()
             self._partial.unlink(missing_ok=True)
-
-
-def refuse_overwrite(inputs: Iterable[str | Path], **outputs: Path | None) -> None:
-    """A ``ValueError`` naming the option where an output of a step (``out=``, ``report=``, ...) is
-    one of its inputs, which it would replace; paths are compared resolved, so ``./`` and links
-    count. Checked before anything is read or written."""
-    given = {Path(p).resolve(): str(p) for p in inputs if Path(p).exists()}
-    for option, path in outputs.items():
-        if path is not None and Path(path).resolve() in given:
-            flag = "--" + option.replace("_", "-")
-            raise ValueError(
-                f"{flag} {str(path)!r} is the input {given[Path(path).resolve()]!r}, which it would "
-                "replace; write the output elsewhere"
-            )
 
 
 def default_report(output: Path) -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 
 import tyro
 
-from orz_rl.curation.items import Item, read_items, refuse_overwrite
+from orz_rl.curation.items import Item, read_items
 from orz_rl.curation.text import words
 from orz_rl.runtime import atomic_write
 
@@ -160,7 +160,8 @@ def run(cfg: StatsConfig) -> str:
     out = cfg.out or cfg.input.with_name(stem + ".stats.md")
     paths = list(cfg.reports) or sorted(cfg.input.parent.glob("*.report.json"))
     png = out.with_suffix(".png")
-    refuse_overwrite([cfg.input, *paths], out=out, out_png=png)  # --out-png: the PNG beside --out
+    # --out-png: the PNG beside --out
+    atomic_write.refuse_overwrite([cfg.input, *paths], out=out, out_png=png)
     reports = read_reports(paths)
     facts = collect(read_items(cfg.input))
     figure(facts, png)

@@ -34,9 +34,10 @@ from typing import Annotated
 import tyro
 
 from orz_rl.config import AT_LEAST_0, POSITIVE
-from orz_rl.curation.items import Item, ItemWriter, Report, default_report, read_items, refuse_overwrite
+from orz_rl.curation.items import Item, ItemWriter, Report, default_report, read_items
 from orz_rl.rewards.math_answers import is_plain_number, truth_parses
 from orz_rl.rewards.math_grader import MALFORMED, MAX_ANSWER_CHARS
+from orz_rl.runtime.atomic_write import refuse_overwrite
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""Files written beside their name and renamed onto it, so that a reader (or the next command)
-finds the old file or the new one whole, never half of one, and a failed write leaves nothing."""
+"""Outputs that never destroy what was there: written beside their name and renamed onto it, so
+that a reader finds the old file or the new one whole, never half of one, and a failed write
+leaves nothing; and never one of the command's own inputs (:func:`refuse_overwrite`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,3 +29,17 @@ def write_text(path: Path, text: str) -> Path:
     with replacing(path) as partial:
         partial.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def refuse_overwrite(inputs: Iterable[str | Path], **outputs: Path | None) -> None:
+    """A ``ValueError`` naming the option where an output of a command (``out=``, ``report=``, ...) is
+    one of its inputs, which it would replace; paths are compared resolved, so ``./`` and links
+    count. Checked before anything is read or written."""
+    given = {Path(p).resolve(): str(p) for p in inputs if Path(p).exists()}
+    for option, path in outputs.items():
+        if path is not None and Path(path).resolve() in given:
+            flag = "--" + option.replace("_", "-")
+            raise ValueError(
+                f"{flag} {str(path)!r} is the input {given[Path(path).resolve()]!r}, which it would "
+                "replace; write the output elsewhere"
+            )

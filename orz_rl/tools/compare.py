@@ -161,6 +161,7 @@ def compare(cfg: CompareConfig) -> tuple[str, Path]:
     """Write the figure and return the table and the figure's path."""
     if cfg.window < 1:
         raise ValueError(f"--window {cfg.window}: must be at least 1")
+    atomic_write.refuse_overwrite([Path(r) / "metrics.jsonl" for r in cfg.runs], out=cfg.out)
     runs = {Path(r): read_metrics(r) for r in cfg.runs}
     figures = {Path(r).name: run_figures(rows, cfg.targets, cfg.window) for r, rows in runs.items()}
     grouped: dict[str, list[RunFigures]] = {}

@@ -49,6 +49,7 @@ from orz_rl.problems.formats import load_any_problems
 from orz_rl.rewards.math_answers import named_option
 from orz_rl.rewards.services import RewardServices
 from orz_rl.rollout.responses import NoPromptIdError, sample_responses
+from orz_rl.runtime.atomic_write import refuse_overwrite
 from orz_rl.runtime.preflight import raise_if_any
 from orz_rl.runtime.run_log import jsonable
 from orz_rl.tools.estimators import Same, pool_questions, summarise
@@ -441,6 +442,9 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
         for note in notes:
             print(f"orz-rl eval --suite {cfg.suite}: {note}")
     benchmarks = read_benchmarks(task, specs, cfg.limit, cfg.data_dir, cfg.since, cfg.until)
+    read = [file for b in benchmarks.values() for file in b.files]
+    for name in ("samples.jsonl", "eval.json"):  # a benchmark file kept in the out dir under one of them
+        refuse_overwrite(read, out_dir=cfg.out_dir / name)
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
     model = load_causal_lm(cfg.model, dtype=getattr(torch, cfg.dtype)).eval()
