@@ -43,3 +43,15 @@ def refuse_overwrite(inputs: Iterable[str | Path], **outputs: Path | None) -> No
                 f"{flag} {str(path)!r} is the input {given[Path(path).resolve()]!r}, which it would "
                 "replace; write the output elsewhere"
             )
+
+
+def folder_problem(field: str, path: Path, what: str = "") -> str | None:
+    """Why ``path`` cannot be made a folder (it, or the nearest of its parents that exists, is a
+    file), named by ``field``; None when it can. Asked before any work, not when writing its first
+    output."""
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or existing.is_dir():
+        return None
+    where = "" if existing == path else f" ({str(existing)!r} on its path)"
+    return f"{field} {str(path)!r}{where} is a file, not a directory" + (f" ({what})" if what else "")

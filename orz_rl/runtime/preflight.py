@@ -24,6 +24,7 @@ from orz_rl.models.tiny import TinyModelConfig
 from orz_rl.models.tiny import build as build_tiny_model
 from orz_rl.problems.benchmarks import resolve_benchmarks
 from orz_rl.problems.toy_task import write_code_file, write_orz_train_file
+from orz_rl.runtime.atomic_write import folder_problem
 from orz_rl.runtime.checkpoint import check_checkpoint, checkpoint_dirs, latest_checkpoint
 from orz_rl.runtime.run_log import jsonable
 from orz_rl.runtime.trackers import flatten, tracker_problems
@@ -98,14 +99,10 @@ def config_problems(cfg: TrainConfig) -> tuple[Task | None, list[str]]:
 
 
 def run_dir_problems(cfg: TrainConfig) -> list[str]:
-    """The run's folder (``resume``'s where set, which the run continues in) can be a directory:
-    neither it nor the nearest of its parents that exists is a file."""
+    """The run's folder (``resume``'s where set, which the run continues in) can be a directory."""
     field, path = ("resume", cfg.resume) if cfg.resume is not None else ("run_dir", cfg.run_dir)
-    existing = next((p for p in (path, *path.parents) if p.exists()), None)
-    if existing is None or existing.is_dir():
-        return []
-    where = "" if existing == path else f" ({str(existing)!r} on its path)"
-    return [f"{field} {str(path)!r}{where} is a file, not a directory (a run's folder)"]
+    problem = folder_problem(field, path, "a run's folder")
+    return [] if problem is None else [problem]
 
 
 def estimator_problems(cfg: TrainConfig) -> list[str]:

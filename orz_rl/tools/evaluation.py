@@ -49,7 +49,7 @@ from orz_rl.problems.formats import load_any_problems
 from orz_rl.rewards.math_answers import named_option
 from orz_rl.rewards.services import RewardServices
 from orz_rl.rollout.responses import NoPromptIdError, sample_responses
-from orz_rl.runtime.atomic_write import refuse_overwrite
+from orz_rl.runtime.atomic_write import folder_problem, refuse_overwrite
 from orz_rl.runtime.preflight import raise_if_any
 from orz_rl.runtime.run_log import jsonable
 from orz_rl.tools.estimators import Same, pool_questions, summarise
@@ -425,7 +425,7 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
         cfg = rerun_config(cfg)
     # Every field in its range before anything is read, loaded or written (--samples 0 once
     # emptied an earlier samples.jsonl after loading the model).
-    raise_if_any(bound_problems(cfg))
+    raise_if_any(bound_problems(cfg) + [p for p in [folder_problem("out_dir", cfg.out_dir)] if p])
     # The task and the benchmarks first: a bad name or a malformed file is reported before any
     # model loads.
     task = None if cfg.task == "auto" else get_task(cfg.task)

@@ -25,6 +25,17 @@ def test_eval_refuses_an_out_dir_where_a_benchmark_file_has_an_output_name(tmp_p
     assert benchmark.read_text() == text and sorted(p.name for p in out.iterdir()) == ["samples.jsonl"]
 
 
+def test_eval_refuses_an_out_dir_under_a_file_before_any_model_loads(tmp_path):
+    benchmark = tmp_path / "b.jsonl"
+    benchmark.write_text(json.dumps({"problem": "1+1?", "answer": "2"}) + "\n")
+    args = ("eval", "--model", str(tmp_path / "no-model"), "--benchmarks", str(benchmark))
+    out = orz_cli(*args, "--out-dir", str(benchmark / "out"))
+    assert out.returncode == 1 and "Traceback" not in out.stderr and "no-model" not in out.stderr
+    assert (
+        f"out_dir '{benchmark / 'out'}' ('{benchmark}' on its path) is a file, not a directory" in out.stderr
+    )
+
+
 def test_compare_refuses_an_out_that_is_a_runs_metrics(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
