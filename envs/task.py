@@ -62,6 +62,8 @@ def load_train_file(data: DataConfig) -> list[Any]:
 
 def train_file_problems(cfg: TrainConfig) -> list[str]:
     """``data.train_file`` exists, or the recipe generates it."""
+    if Path(cfg.data.train_file).is_dir():
+        return [f"data.train_file {str(cfg.data.train_file)!r} is a folder, not a data file"]
     if not cfg.data.generate_toy_task and not Path(cfg.data.train_file).is_file():
         return [f"data.train_file {cfg.data.train_file!r} does not exist"]
     return []

@@ -141,6 +141,16 @@ def test_a_file_as_the_run_dir_or_resume_is_a_problem_before_any_model_loads(tmp
     )
 
 
+def test_a_folder_as_the_training_file_is_a_problem_even_where_the_toy_task_would_be_written(tmp_path):
+    _, cpu = RECIPES["cpu-default"]  # generates its toy data at data.train_file
+    for generate in (True, False):
+        data = replace(cpu.data, train_file=str(tmp_path), generate_toy_task=generate)
+        assert (
+            f"data.train_file {str(tmp_path)!r} is a folder, not a data file"
+            in config_problems(replace(cpu, data=data, run_dir=tmp_path / "run"))[1]
+        )
+
+
 @pytest.mark.parametrize("name", ["x.jsonl", "x.json", "x.csv"])
 def test_a_binary_file_as_data_is_named_not_utf8_at_its_line(tmp_path, name):
     binary = tmp_path / name
