@@ -24,6 +24,7 @@ from tensordict import TensorDict
 from orz_rl import keys
 from orz_rl.config import LogConfig
 from orz_rl.problems.prompts import as_strings
+from orz_rl.runtime import atomic_write
 from orz_rl.runtime.trackers import Trackers
 
 
@@ -68,8 +69,7 @@ def read_metrics_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
 
 def rewrite_jsonl(path: Path, rows: list[dict]):
     """``path`` holding exactly ``rows``, opened for appending (line-buffered)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write.write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
     return path.open("a", buffering=1)
 
 
@@ -84,7 +84,7 @@ def truncate_jsonl(path: Path, last_step: int) -> None:
                 kept.append(line)
         except (ValueError, KeyError, TypeError):
             pass
-    path.write_text("".join(line + "\n" for line in kept))
+    atomic_write.write_text(path, "".join(line + "\n" for line in kept))
 
 
 def last_logged_step(progress: Path) -> int:
@@ -132,7 +132,7 @@ class RunLog:
         self._prompts = rewrite_jsonl(run_dir / "prompts.jsonl", rows)
         self._rollouts = run_dir / "rollouts.jsonl"
         truncate_jsonl(self._rollouts, step)
-        (run_dir / "config.json").write_text(json.dumps(config, indent=1))
+        atomic_write.write_text(run_dir / "config.json", json.dumps(config, indent=1))
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """Step ``step``'s metrics (and the rollout samples :meth:`record_rollout` kept) everywhere."""

@@ -34,6 +34,7 @@ from torchrl.record.loggers.mlflow import MLFlowLogger
 from torchrl.record.loggers.wandb import WandbLogger
 
 from orz_rl.config import LogConfig
+from orz_rl.runtime import atomic_write
 
 #: The backends that need an optional package of their name (``pip install 'orz-rl[trackers]'``).
 OPTIONAL = ("wandb", "mlflow")
@@ -335,7 +336,7 @@ class Trackers:
             ids["wandb"] = self._loggers["wandb"].experiment.id
         if "mlflow" in self._loggers:
             ids["mlflow"] = self._loggers["mlflow"].experiment.info.run_id
-        ids_path.write_text(json.dumps(ids) + "\n")
+        atomic_write.write_text(ids_path, json.dumps(ids) + "\n")
 
     def log(self, step: int, metrics: dict[str, float], samples: list[dict]) -> None:
         """Step ``step``'s scalars and its rollout samples (``prompt``, ``response``, ``reward``).
@@ -392,7 +393,7 @@ def _truncate_csv(folder: Path, step: int) -> None:
             first, _, value = line.partition(",")
             if first.isdigit() and value and int(first) <= step:
                 kept.append(line + "\n")
-        path.write_text("".join(kept))
+        atomic_write.write_text(path, "".join(kept))
 
 
 def _markdown(samples: list[dict]) -> str:
