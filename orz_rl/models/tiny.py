@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import tyro
 
+from orz_rl.models.saving import save_model_dir
 from orz_rl.problems.prompts import CODE_TEMPLATE, ORZ_TEMPLATE, render_code_prompt, render_prompt
 from orz_rl.problems.toy_task import addition_problems
 
@@ -237,21 +237,8 @@ def build(cfg: TinyModelConfig) -> Path:
     tokenizer = build_tokenizer(cfg.seed, cfg.vocab_size, cfg.code_share)
     model = build_model(cfg, len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id)
     losses = pretrain(model, tokenizer, cfg)
-    # Saved beside its name and renamed: a build cut short leaves no half model that the next
-    # run's "build if missing" would take for a whole one.
-    partial, old = (cfg.out.with_name(cfg.out.name + suffix) for suffix in (".partial", ".old"))
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial, safe_serialization=True)
-    tokenizer.save_pretrained(partial)
-    (partial / "pretrain_log.json").write_text(
-        json.dumps({"first_loss": losses[0], "last_loss": losses[-1], "steps": len(losses)})
-    )
-    if cfg.out.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        cfg.out.rename(old)
-    partial.rename(cfg.out)
-    shutil.rmtree(old, ignore_errors=True)
-    return cfg.out
+    log = json.dumps({"first_loss": losses[0], "last_loss": losses[-1], "steps": len(losses)})
+    return save_model_dir(cfg.out, model, tokenizer, {"pretrain_log.json": log})
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from torch.utils._pytree import tree_leaves
 
 from orz_rl import keys
 from orz_rl.config import LayoutConfig
+from orz_rl.models.dims import qwen2_config
 from orz_rl.recipes import RECIPES
 from orz_rl.tools.plan import (
     GIB,
@@ -48,21 +49,6 @@ PLAN_LINES = (
 )
 
 
-def _qwen2_config(dims: ModelDims):
-    from transformers import Qwen2Config
-
-    return Qwen2Config(
-        vocab_size=dims.vocab,
-        hidden_size=dims.hidden,
-        intermediate_size=dims.intermediate,
-        num_hidden_layers=dims.layers,
-        num_attention_heads=dims.heads,
-        num_key_value_heads=dims.kv_heads,
-        head_dim=dims.head_dim,
-        tie_word_embeddings=dims.tied,
-    )
-
-
 def _numel(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -83,9 +69,9 @@ def test_parameter_counts_from_dims_equal_a_built_grouped_query_qwen2(tied):
     dims = ModelDims(
         hidden=96, layers=2, heads=6, kv_heads=2, head_dim=16, intermediate=200, vocab=300, tied=tied
     )
-    assert actor_parameters(dims) == _numel(Qwen2ForCausalLM(_qwen2_config(dims)))
+    assert actor_parameters(dims) == _numel(Qwen2ForCausalLM(qwen2_config(dims)))
     # The critic: the same trunk without LM head, plus its Linear(hidden, 1, bias=False).
-    assert critic_parameters(dims) == _numel(Qwen2Model(_qwen2_config(dims))) + dims.hidden
+    assert critic_parameters(dims) == _numel(Qwen2Model(qwen2_config(dims))) + dims.hidden
 
 
 @pytest.mark.parametrize(
@@ -174,7 +160,7 @@ def test_activation_formula_equals_the_bytes_autograd_saves_per_qwen2_layer(dtyp
     def saved(layers: int) -> int:
         torch.manual_seed(0)
         dims = ModelDims(96, layers, 6, 2, 16, 200, 300, tied=False)
-        model = Qwen2Model(_qwen2_config(dims)).to(dtype)
+        model = Qwen2Model(qwen2_config(dims)).to(dtype)
         positions = (mask.cumsum(-1) - 1).clamp_min(0)
         return _saved_bytes(
             model, lambda: model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False)
@@ -198,7 +184,7 @@ def test_checkpointed_activation_formula_equals_what_a_checkpointed_qwen2_keeps(
 
     def checkpointed(layers: int) -> Qwen2Model:
         torch.manual_seed(0)
-        model = Qwen2Model(_qwen2_config(ModelDims(96, layers, 6, 2, 16, 200, 300, tied=False))).to(dtype)
+        model = Qwen2Model(qwen2_config(ModelDims(96, layers, 6, 2, 16, 200, 300, tied=False))).to(dtype)
         model.gradient_checkpointing_enable({"use_reentrant": False})
         return model.train()  # as the trainer: transformers checkpoints in training mode only
 
@@ -246,7 +232,7 @@ def test_actor_logits_bytes_saved_and_at_the_backwards_peak_per_response_positio
     def measure(vocab: int) -> tuple[int, int]:
         """Bytes autograd saves in the policy loss's forward, and the most alive in its backward."""
         torch.manual_seed(0)
-        model = Qwen2ForCausalLM(_qwen2_config(ModelDims(64, 1, 2, 1, 32, 128, vocab, tied=False)))
+        model = Qwen2ForCausalLM(qwen2_config(ModelDims(64, 1, 2, 1, 32, 128, vocab, tied=False)))
         model = model.to(torch.bfloat16)  # the head's output is bf16; the actor upcasts it
         batch = TensorDict(
             {
