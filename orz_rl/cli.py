@@ -65,8 +65,10 @@ def train(args: list[str]) -> None:
     cfg = tyro.cli(TrainConfig, default=load_recipe(spec), args=rest, prog=f"orz-rl train {spec}")
     if cfg.dry_run:
         # Only the configuration is read: no model, engine, data file or run directory is made.
+        from orz_rl.runtime.preflight import raise_if_any, settings_problems
         from orz_rl.tools.plan import format_plan, plan
 
+        raise_if_any(settings_problems(cfg))  # a field out of range is refused here as by a run
         print(format_plan(plan(cfg)))
         return
     from orz_rl.runtime.quiet import quiet_known_noise

@@ -124,6 +124,17 @@ def test_the_train_cli_names_every_bad_field_at_once_before_loading_a_model(tmp_
     assert not (tmp_path / "run").exists()
 
 
+def test_dry_run_refuses_what_a_run_would_refuse_instead_of_planning_it(tmp_path):
+    run = ("train", "cpu-default", "--run-dir", str(tmp_path / "run"), "--dry-run")
+    out = orz_cli(
+        *run, "--ppo.gamma", "5", "--rollout.prompts-per-step", "4", "--rollout.samples-per-prompt", "2"
+    )
+    assert out.returncode == 1 and "Traceback" not in out.stderr and "memory per" not in out.stdout
+    assert "ppo.gamma = 5.0: must be in [0, 1]" in out.stderr
+    assert "= 8 responses cannot be split into ppo.critic_steps_per_rollout = 12" in out.stderr
+    assert orz_cli(*run).returncode == 0 and not (tmp_path / "run").exists()
+
+
 def test_eval_with_no_samples_refuses_before_touching_an_earlier_run(tmp_path):
     earlier = tmp_path / "eval"
     earlier.mkdir()

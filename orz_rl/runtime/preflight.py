@@ -60,26 +60,16 @@ def length_problems(
 
 
 def config_problems(cfg: TrainConfig) -> tuple[Task | None, list[str]]:
-    """The run's task, and what is wrong with ``cfg`` that needs no data and no model: counts,
-    the task's files and fields, benchmarks, the model's path."""
-    r, p = cfg.rollout, cfg.ppo
-    problems: list[str] = []
+    """The run's task, and what is wrong with ``cfg`` that needs no data and no model: its
+    settings (:func:`settings_problems`), the task's files and fields, benchmarks, the model's path."""
     try:
         task = get_task(cfg.task)
     except UnknownTaskError as e:
         task = None
-        problems.append(f"task: {e}")
-    problems += bound_problems(cfg)  # every field against its Bound (orz_rl/config.py)
-    if cfg.fresh and cfg.resume is not None:
-        problems.append("fresh and resume: a run either starts over or continues, not both")
-    n = r.prompts_per_step * r.samples_per_prompt
-    for field, steps in (("critic", p.critic_steps_per_rollout), ("policy", p.policy_steps_per_rollout)):
-        if 0 < n < steps:
-            problems.append(
-                f"rollout.prompts_per_step x rollout.samples_per_prompt = {n} responses cannot be split into "
-                f"ppo.{field}_steps_per_rollout = {steps} {field} mini-batches (one response at least each)"
-            )
-    problems += estimator_problems(cfg) + tracker_problems(cfg.log)
+        problems = [f"task: {e}"]
+    else:
+        problems = []
+    problems += settings_problems(cfg)
     if task is not None:
         problems += task.check(cfg)
     # A path the tiny model would be built at is checked once it exists (a file, a damaged build).
@@ -96,6 +86,23 @@ def config_problems(cfg: TrainConfig) -> tuple[Task | None, list[str]]:
         except (FileNotFoundError, ValueError) as e:
             problems.append(f"eval.benchmarks: {e}")
     return task, problems
+
+
+def settings_problems(cfg: TrainConfig) -> list[str]:
+    """What is wrong with ``cfg``'s settings alone, reading no file (``--dry-run`` asks too): every
+    field against its ``Bound``, counts that do not divide, an estimator's needs, trackers."""
+    r, p = cfg.rollout, cfg.ppo
+    problems = bound_problems(cfg)  # every field against its Bound (orz_rl/config.py)
+    if cfg.fresh and cfg.resume is not None:
+        problems.append("fresh and resume: a run either starts over or continues, not both")
+    n = r.prompts_per_step * r.samples_per_prompt
+    for field, steps in (("critic", p.critic_steps_per_rollout), ("policy", p.policy_steps_per_rollout)):
+        if 0 < n < steps:
+            problems.append(
+                f"rollout.prompts_per_step x rollout.samples_per_prompt = {n} responses cannot be split into "
+                f"ppo.{field}_steps_per_rollout = {steps} {field} mini-batches (one response at least each)"
+            )
+    return problems + estimator_problems(cfg) + tracker_problems(cfg.log)
 
 
 def run_dir_problems(cfg: TrainConfig) -> list[str]:
