@@ -34,6 +34,7 @@ activations are checkpointed.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,7 +187,7 @@ class DeviceMemory:
     terms: tuple[MemoryTerm, ...]
     """Its shares, summed by :attr:`total`."""
     capacity: int | None
-    """Bytes the device has; None for a CPU run's host memory, which is not checked."""
+    """Bytes the device has (a CPU run's process: its share of the machine's memory); None: unknown."""
     problem: str = ""
     """Why the device cannot serve although the sum fits ("" when it can)."""
 
@@ -401,8 +402,16 @@ def _activation_bytes(cfg: TrainConfig, dims: ModelDims, micro: int, checkpointi
     return layers + _final_norm_bytes(dims, micro * seq, d)
 
 
-def plan(cfg: TrainConfig) -> RunPlan:
-    """The plan of ``cfg``'s run; raises ``ValueError`` for a layout that cannot be placed."""
+def host_memory_bytes() -> int:
+    """This machine's physical memory, which a CPU run's processes share."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def plan(cfg: TrainConfig, host_memory: int | None = None) -> RunPlan:
+    """The plan of ``cfg``'s run; raises ``ValueError`` for a layout that cannot be placed.
+
+    A CPU run's processes share each machine's memory (``host_memory`` bytes; default: this
+    machine's): each gets an equal part of it as its capacity."""
     lay, r = cfg.layout, cfg.rollout
     if lay.nodes < 1 or lay.gpus_per_node < 0 or lay.vllm_engines < 0 or lay.vllm_tensor_parallel < 1:
         raise ValueError(
@@ -441,7 +450,13 @@ def plan(cfg: TrainConfig) -> RunPlan:
     )
     micro = min(p.micro_batch_size, batches.per_rank(p.policy_steps_per_rollout))
     terms = _training_terms(cfg, dims, ranks, micro)
-    capacity = int(lay.gpu_memory_gib * GIB) if gpu else None
+    if gpu:
+        capacity = int(lay.gpu_memory_gib * GIB)
+    else:
+        host = host_memory if host_memory is not None else host_memory_bytes()
+        per_machine = math.ceil((ranks + engines) / lay.nodes)
+        capacity = host // per_machine
+        notes.append(f"host memory: {host / GIB:.1f} GiB per machine, shared by {per_machine} process(es)")
 
     kv_cache, problem, engine_memory = None, "", ()
     if vllm:

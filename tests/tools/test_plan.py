@@ -285,7 +285,7 @@ def test_dry_run_prints_layout_memory_and_batches_and_builds_nothing(name, tmp_p
     if RECIPES[name][1].layout.gpus_per_node > 0:
         assert "fits in 80.0 GiB" in out.stdout or "DOES NOT FIT in 80.0 GiB" in out.stdout
     else:
-        assert "host memory: not checked" in out.stdout
+        assert "fits in" in out.stdout and "GiB per machine, shared by 1 process(es)" in out.stdout
     # No run directory, tiny model or generated data: nothing at all.
     assert list(tmp_path.iterdir()) == []
 
@@ -402,3 +402,28 @@ def test_a_kl_term_plans_the_frozen_reference_beside_the_actor():
     # Parameters only: frozen, it has no gradients and no optimiser state.
     assert kl.memory[0].total - base.memory[0].total == n * 2 // ranks
     assert "reference 7.62B (KL term)" in format_plan(kl) and "reference" not in format_plan(base)
+
+
+def test_a_cpu_plan_holds_the_real_05b_shape_against_the_machines_memory():
+    # ORZ-0.5B's shape at 4 x 4 responses of 512 tokens in one CPU process: 24.5 GiB planned, 20.8
+    # with activation checkpointing; a 23.5 GiB machine holds only the second.
+    cfg = replace(
+        RECIPES["cpu-default"][1],
+        model=replace(RECIPES["cpu-default"][1].model, path="Qwen/Qwen2.5-0.5B", build_tiny_if_missing=False),
+        rollout=replace(
+            RECIPES["cpu-default"][1].rollout,
+            prompts_per_step=4, samples_per_prompt=4, max_new_tokens=512, max_prompt_tokens=256,
+        ),
+        ppo=replace(RECIPES["cpu-default"][1].ppo, micro_batch_size=2),
+    )  # fmt: skip
+    machine = int(23.5 * GIB)
+    off = plan(cfg, host_memory=machine)
+    on = plan(replace(cfg, ppo=replace(cfg.ppo, activation_checkpointing=True)), host_memory=machine)
+    assert not off.fits and on.fits
+    assert off.memory[0].capacity == machine and off.memory[0].total > machine > on.memory[0].total
+    assert "DOES NOT FIT in 23.5 GiB" in format_plan(off) and "fits in 23.5 GiB" in format_plan(on)
+    # Two processes on the machine (a rank and an engine of its own) share it.
+    two = replace(
+        cfg, layout=replace(cfg.layout, vllm_engines=1), rollout=replace(cfg.rollout, backend="vllm")
+    )
+    assert all(m.capacity == machine // 2 for m in plan(two, host_memory=machine).memory)
