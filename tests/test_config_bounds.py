@@ -13,6 +13,7 @@ import pytest
 
 from orz_rl.config import Bound, TrainConfig, bound_problems
 from orz_rl.curation.commands import STEPS
+from orz_rl.models.real_shape import RealShapeConfig
 from orz_rl.recipes.cpu_default import CPU_DEFAULT
 from orz_rl.tools.evaluation import EvalConfig
 from tests.conftest import orz_cli
@@ -37,6 +38,7 @@ COMMANDS = {
     "train": CPU_DEFAULT,
     "eval": EvalConfig(),
     **{f"data {step}": data_config(step) for step in STEPS},
+    "real-shape model (bench/real_shape.py)": RealShapeConfig(),
 }
 
 

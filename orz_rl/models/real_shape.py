@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Annotated
 
 import torch
 
+from orz_rl.config import AT_LEAST_0, AT_LEAST_1, bound_problems
 from orz_rl.models.dims import QWEN25, qwen2_config
 from orz_rl.models.saving import save_model_dir
 from orz_rl.models.tiny import TinyModelConfig, build_tokenizer
@@ -24,11 +26,11 @@ class RealShapeConfig:
 
     shape: str = "Qwen/Qwen2.5-0.5B"
     """A Qwen2.5 base model whose published dimensions the model takes (``orz_rl.models.dims.QWEN25``)."""
-    layers: int = 0
+    layers: Annotated[int, AT_LEAST_0] = 0
     """Decoder layers (0: the published number; fewer keep the full width and vocabulary)."""
     out: Path = Path("artifacts/real-shape")
     """Directory the model and tokenizer are saved to (Hugging Face format)."""
-    max_positions: int = 32768
+    max_positions: Annotated[int, AT_LEAST_1] = 32768
     """``max_position_embeddings`` (Qwen2.5-0.5B's published 32,768)."""
     seed: int = 0
     """Seed of the random initialisation and of the tokenizer's corpus."""
@@ -38,8 +40,11 @@ def build(cfg: RealShapeConfig) -> Path:
     """Build the model of ``cfg`` with random weights and save it with the embedded tokenizer."""
     from transformers import Qwen2ForCausalLM
 
+    problems = bound_problems(cfg)
     if cfg.shape not in QWEN25:
-        raise ValueError(f"shape {cfg.shape!r}: not one of {', '.join(QWEN25)}")
+        problems.append(f"shape {cfg.shape!r}: not one of {', '.join(QWEN25)}")
+    if problems:
+        raise ValueError("; ".join(problems))
     dims = QWEN25[cfg.shape]
     if cfg.layers > 0:
         dims = replace(dims, layers=cfg.layers)

@@ -36,6 +36,8 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+from orz_rl.models.saving import replace_dir
+
 MANIFEST = "MANIFEST.json"
 STATE = "trainer_state.pt"
 
@@ -99,13 +101,7 @@ def save_checkpoint(
         message = _write_failure(directory, e)  # before the space the write took is freed
         shutil.rmtree(tmp, ignore_errors=True)
         raise CheckpointWriteError(message) from None
-    old = directory.with_name(directory.name + ".old")
-    if directory.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(directory, old)
-    os.replace(tmp, directory)
-    shutil.rmtree(old, ignore_errors=True)
-    return directory
+    return replace_dir(tmp, directory)
 
 
 def _write(tmp: Path, tokenizer, state: dict[str, Any], models: dict[str, Any], states: dict) -> None:

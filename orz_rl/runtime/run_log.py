@@ -148,9 +148,7 @@ class RunLog:
         state = {"step": step, "total_steps": self.total_steps, "pid": os.getpid()}
         state |= {"host": socket.gethostname(), "updated": time.time(), "ended": ended}
         state["process_start"] = process_start(os.getpid())  # tells this run's pid from a reused one
-        partial = self._progress.with_name("progress.json.partial")
-        partial.write_text(json.dumps(state) + "\n")
-        partial.replace(self._progress)
+        atomic_write.write_text(self._progress, json.dumps(state) + "\n")
 
     def record_rollout(self, step: int, batch: TensorDict, tokenizer) -> list[int]:
         """Log step ``step``'s prompt ids and one right and one wrong response (each token's advantage

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 import torch
 
 from orz_rl.models.dims import QWEN25, dims_from_config_json
@@ -26,3 +27,12 @@ def test_the_05b_shape_at_two_layers_is_the_published_width_vocabulary_and_atten
         logits = model(**ids).logits
     assert logits.shape == (1, ids["input_ids"].shape[1], 151936)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["real-shape"]
+
+
+def test_an_unknown_shape_or_a_depth_out_of_bounds_is_one_error_before_anything_is_built(tmp_path):
+    with pytest.raises(ValueError) as error:
+        build(RealShapeConfig(shape="Qwen/Qwen9", layers=-1, out=tmp_path / "m"))
+    assert str(error.value) == (
+        "layers = -1: must be at least 0; shape 'Qwen/Qwen9': not one of " + ", ".join(QWEN25)
+    )
+    assert list(tmp_path.iterdir()) == []
