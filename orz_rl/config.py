@@ -268,6 +268,12 @@ class PPOConfig:
     """Keep only each decoder layer's input during the forward and recompute the rest in the
     backward (actor and critic): a third more compute for a fraction of the activation memory,
     which 8,000-token responses of a 7B model need on 80 GB GPUs (``--dry-run`` shows both)."""
+    logit_chunk_tokens: Annotated[int, AT_LEAST_0] = 1024
+    """Response tokens whose ``[tokens, vocabulary]`` logits the actor's LM head makes at once, in
+    every log-prob pass and the policy loss (each chunk recomputed in the backward); 0: a
+    micro-batch's all at once. The logits are a policy pass's largest tensor (151,936 floats per
+    token for Qwen2.5), so this bounds their memory (``--dry-run``'s "actor logits") for one more
+    run of the head in the backward when a micro-batch holds more tokens than this."""
     max_grad_norm: Annotated[float, POSITIVE] = 1.0
     """Gradient clipping norm of actor and critic."""
 

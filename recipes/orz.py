@@ -21,12 +21,12 @@ default, i.e. ``docs/orz_recipe.md``; what a recipe sets is its scale:
   responses for the policy's one step, 1/12 of them for each critic step);
 
 * ``ppo.activation_checkpointing`` for 7B and 32B, which do not fit 80 GB without it even at
-  one sequence per micro-batch (7B about 100 GiB, 32B about 253 GiB per training GPU, most of
+  one sequence per micro-batch (7B about 81 GiB, 32B about 234 GiB per training GPU, most of
   it one 10,048-token sequence's activations). With it each decoder layer keeps only its input
   and is recomputed in the backward, which costs about a third more training compute.
 
-0.5B and 1.5B train without it: it would let 3 and 2 sequences per micro-batch fit instead of
-one, but that only shortens gradient accumulation, and a 10,048-token sequence already fills a
+0.5B and 1.5B train without it: it would let many more sequences per micro-batch fit (0.5B
+without it: up to 4), but that only shortens gradient accumulation, and a 10,048-token sequence already fills a
 forward pass, so the recomputation would cost more than the larger micro-batch gains. (ORZ
 itself checkpointed every size; ``--ppo.activation-checkpointing`` turns it on here.)
 """
@@ -36,8 +36,8 @@ from pathlib import Path
 from orz_rl.config import DataConfig, LayoutConfig, ModelConfig, PPOConfig, TrainConfig
 
 #: Qwen2.5-0.5B on one node of 8 GPUs: 4 training ranks, 4 vLLM engines (1 GPU each).
-#: One sequence per micro-batch: about 43 GiB of a training GPU by the estimate (two: 84;
-#: with activation checkpointing three: 74).
+#: One sequence per micro-batch: about 23 GiB of a training GPU by the estimate (two: 42;
+#: with activation checkpointing three: 9).
 ORZ_0P5B = TrainConfig(
     model=ModelConfig(path="Qwen/Qwen2.5-0.5B"),
     data=DataConfig(train_file="data/orz_math_57k_collected.json"),
@@ -46,8 +46,8 @@ ORZ_0P5B = TrainConfig(
     run_dir=Path("runs/orz-0.5b"),
 )
 #: Qwen2.5-1.5B on one node of 8 GPUs: 4 training ranks, 4 vLLM engines (1 GPU each).
-#: One sequence per micro-batch: about 63 GiB of a training GPU by the estimate (two: 119;
-#: with activation checkpointing two: 56).
+#: One sequence per micro-batch: about 43 GiB of a training GPU by the estimate (two: 77;
+#: with activation checkpointing two: 14).
 ORZ_1P5B = TrainConfig(
     model=ModelConfig(path="Qwen/Qwen2.5-1.5B"),
     data=DataConfig(train_file="data/orz_math_57k_collected.json"),
@@ -56,8 +56,8 @@ ORZ_1P5B = TrainConfig(
     run_dir=Path("runs/orz-1.5b"),
 )
 #: Qwen2.5-7B on 4 nodes of 8 GPUs: 16 training ranks, 16 vLLM engines (1 GPU each).
-#: Activation checkpointing and two sequences per micro-batch: about 64 GiB of a training GPU
-#: by the estimate (three: 91; without checkpointing even one sequence needs 100).
+#: Activation checkpointing and two sequences per micro-batch: about 22 GiB of a training GPU
+#: by the estimate (three: 27; without checkpointing even one sequence needs 81).
 ORZ_7B = TrainConfig(
     model=ModelConfig(path="Qwen/Qwen2.5-7B"),
     data=DataConfig(train_file="data/orz_math_72k_collection_extended.json"),
@@ -68,8 +68,8 @@ ORZ_7B = TrainConfig(
     run_dir=Path("runs/orz-7b"),
 )
 #: Qwen2.5-32B on 16 nodes of 8 GPUs: 64 training ranks, 16 vLLM engines of 4 GPUs (tensor
-#: parallel). Activation checkpointing and two sequences per micro-batch: about 77 GiB of a
-#: training GPU by the estimate (three: 109; without checkpointing even one sequence needs 253).
+#: parallel). Activation checkpointing and two sequences per micro-batch: about 36 GiB of a
+#: training GPU by the estimate (three: 45; without checkpointing even one sequence needs 234).
 ORZ_32B = TrainConfig(
     model=ModelConfig(path="Qwen/Qwen2.5-32B"),
     data=DataConfig(train_file="data/orz_math_72k_collection_extended.json"),

@@ -56,8 +56,10 @@ class PPOLearner:
         if p.activation_checkpointing:
             enable_activation_checkpointing(self.actor_model)
         self.pack_tokens = r.max_prompt_tokens + r.max_new_tokens if p.pack_tokens < 0 else p.pack_tokens
-        self.actor = make_training_actor(self.actor_model, self.pack_tokens)
-        # The module FSDP wraps is the one the loss calls (ResponseLogits): its forward gathers
+        self.actor = make_training_actor(
+            self.actor_model, self.pack_tokens, p.logit_chunk_tokens, with_entropy=p.entropy_coef > 0
+        )
+        # The module FSDP wraps is the one the loss calls (ResponseLogProbs): its forward gathers
         # the embeddings and the head around the decoder layers' own gathers.
         dist.shard(self.actor[0].module, self.actor_model.get_decoder().layers)
         self.policy_loss = TokenClipPPOLoss(
@@ -80,7 +82,7 @@ class PPOLearner:
             # Frozen: no gradients, no optimiser; sharded as the actor is.
             self.reference = load_causal_lm(reference_path or cfg.model.path, dtype=dtype).eval()
             self.reference.requires_grad_(False)
-            self.reference_actor = make_training_actor(self.reference, self.pack_tokens)
+            self.reference_actor = make_training_actor(self.reference, self.pack_tokens, p.logit_chunk_tokens)
             dist.shard(self.reference_actor[0].module, self.reference.get_decoder().layers)
 
     def _build_critic(self, cfg: TrainConfig, path: str, dtype: torch.dtype) -> None:

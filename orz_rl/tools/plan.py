@@ -26,9 +26,10 @@ time (:func:`checkpointed_activation_bytes`, also checked against autograd). Wit
 prints the training device's total with it, as a hint.
 
 The actor's fp32 logits at the response positions are counted at their backward's peak
-(:data:`LOGIT_SAVED_BYTES` + :data:`LOGIT_BACKWARD_BYTES` per logit, measured): at ORZ's
-8,000-token responses and 152k vocabulary they are the training GPU's largest term once the
-activations are checkpointed.
+(:data:`LOGIT_PEAK_BYTES` per logit, measured) for the tokens the LM head runs on at once:
+``ppo.logit_chunk_tokens`` of them, or a micro-batch's response tokens where fewer
+(:mod:`orz_rl.ppo.token_log_probs`). Unchunked, at ORZ's 8,000-token responses and 152k vocabulary,
+they would be the training GPU's largest term once the activations are checkpointed.
 """
 
 from __future__ import annotations
@@ -44,14 +45,13 @@ from orz_rl.models.dims import QWEN25, ModelDims, dims_from_config_json
 GIB = 2**30
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2}
 #: Bytes per logit of the actor's response positions while the policy loss is differentiated.
-#: After the forward autograd keeps two fp32 copies (``ResponseLogits``' ``.float()`` output and
-#: ``Categorical``'s normalised logits). The backward's peak holds 20 bytes per logit, 12 more: the
-#: ``.float()`` output, the fp32 gradient scattered back from the responses' log-probabilities,
-#: and logsumexp's backward ``grad * (logits - lse).exp()`` with the difference, its exp and their
-#: product alive at once. Both figures are measured (``tests/test_layout.py``); the second is the
-#: training GPU's peak, as the logits outweigh everything the backward holds later.
-LOGIT_SAVED_BYTES = 8
-LOGIT_BACKWARD_BYTES = 12
+#: Unchunked, autograd keeps one fp32 copy after the forward (``logsumexp``'s input: 4 bytes); the
+#: backward's peak holds 20 per logit: that copy, the fp32 gradient scattered back from the chosen
+#: tokens' log-probs, and logsumexp's backward ``grad * (logits - lse).exp()`` with the difference,
+#: its exp and their product alive at once. Chunked, nothing is kept per logit and the backward
+#: recomputes one chunk at a time, to the same 20 bytes per logit of that chunk. Both are measured
+#: (``tests/tools/test_plan.py``).
+LOGIT_PEAK_BYTES = 20
 
 
 def model_dims(cfg: TrainConfig) -> ModelDims:
@@ -159,10 +159,21 @@ def _final_norm_bytes(d: ModelDims, tokens: int, dtype_bytes: int) -> int:
     return tokens * (4 * d.hidden + dtype_bytes * d.hidden)
 
 
-def logits_bytes(d: ModelDims, sequences: int, response_tokens: int) -> int:
-    """The actor's fp32 logits at its response positions (the LM head runs on those only), saved
-    and at the backward's peak."""
-    return sequences * response_tokens * d.vocab * (LOGIT_SAVED_BYTES + LOGIT_BACKWARD_BYTES)
+def logit_tokens(sequences: int, response_tokens: int, chunk_tokens: int) -> int:
+    """Response tokens whose logits the LM head holds at once: a micro-batch's, or a chunk's."""
+    tokens = sequences * response_tokens
+    return min(tokens, chunk_tokens) if chunk_tokens > 0 else tokens
+
+
+def logits_bytes(
+    d: ModelDims, sequences: int, response_tokens: int, chunk_tokens: int = 0, dtype_bytes: int = 4
+) -> int:
+    """The actor's fp32 logits at its response positions (the LM head runs on those only, a chunk of
+    ``chunk_tokens`` at a time where that is fewer) at the backward's peak. Chunked, the head's
+    weight gradient of the chunk before is still alive then (measured), ``dtype_bytes`` each."""
+    tokens = logit_tokens(sequences, response_tokens, chunk_tokens)
+    chunked = tokens < sequences * response_tokens
+    return tokens * d.vocab * LOGIT_PEAK_BYTES + (d.vocab * d.hidden * dtype_bytes if chunked else 0)
 
 
 # --- the plan -------------------------------------------------------------------------------
@@ -374,10 +385,18 @@ def _training_terms(cfg: TrainConfig, dims: ModelDims, ranks: int, micro: int) -
             _activation_bytes(cfg, dims, micro, checkpointing),
         ),
         MemoryTerm(
-            f"actor logits, {micro} x {r.max_new_tokens} x {dims.vocab} (fp32)",
-            logits_bytes(dims, micro, r.max_new_tokens),
+            f"actor logits, {_logits_shape(micro, r.max_new_tokens, cfg.ppo.logit_chunk_tokens)} x "
+            f"{dims.vocab} (fp32)",
+            logits_bytes(dims, micro, r.max_new_tokens, cfg.ppo.logit_chunk_tokens, d),
         ),
     ]
+
+
+def _logits_shape(micro: int, response_tokens: int, chunk_tokens: int) -> str:
+    tokens = logit_tokens(micro, response_tokens, chunk_tokens)
+    if tokens < micro * response_tokens:
+        return f"{tokens:,} tokens (a chunk of {micro} x {response_tokens})"
+    return f"{micro} x {response_tokens}"
 
 
 def _activation_bytes(cfg: TrainConfig, dims: ModelDims, micro: int, checkpointing: bool) -> int:
@@ -387,11 +406,11 @@ def _activation_bytes(cfg: TrainConfig, dims: ModelDims, micro: int, checkpointi
     although the two are not alive at once: the backward is done with the logits before it
     reaches the last decoder layer and recomputes it. The true peak is the larger of two phases,
     (kept + logits at their backward's peak) and (kept + one recomputed layer + the gradients
-    its backward makes, measured at about a sixth of a layer more), and for every ORZ model at
-    full length the first is larger by far (7B: 22.7 GiB of logits against 2.4 GiB of one layer
-    per sequence). The sum exceeds it by one layer's activations; that surplus is kept on purpose,
-    as room for what the estimate leaves out (the CUDA context, communication buffers, the
-    allocator's fragmentation), and changes no recipe's micro-batch.
+    its backward makes, measured at about a sixth of a layer more). The sum exceeds the larger by
+    the smaller (with chunked logits the two are of a size: 7B, 3.9 GiB of one chunk's logits
+    against 2.4 GiB of one layer per sequence); that surplus is kept on purpose, as room for what
+    the estimate leaves out (the CUDA context, communication buffers, the allocator's
+    fragmentation).
     """
     d = DTYPE_BYTES[cfg.model.dtype]
     seq = cfg.rollout.max_prompt_tokens + cfg.rollout.max_new_tokens

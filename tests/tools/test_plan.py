@@ -19,8 +19,6 @@ from orz_rl.models.dims import qwen2_config
 from orz_rl.recipes import RECIPES
 from orz_rl.tools.plan import (
     GIB,
-    LOGIT_BACKWARD_BYTES,
-    LOGIT_SAVED_BYTES,
     QWEN25,
     ModelDims,
     _final_norm_bytes,
@@ -31,6 +29,7 @@ from orz_rl.tools.plan import (
     format_plan,
     layer_activation_bytes,
     layer_input_bytes,
+    logits_bytes,
     plan,
     shared_layer_input_bytes,
 )
@@ -221,46 +220,91 @@ def test_checkpointed_activation_formula_equals_what_a_checkpointed_qwen2_keeps(
     )
 
 
-def test_actor_logits_bytes_saved_and_at_the_backwards_peak_per_response_position():
-    from transformers import Qwen2ForCausalLM
-
+def _policy_loss_memory(model, n: int, prompt: int, response: int, chunk: int) -> tuple[int, int]:
+    """Bytes autograd saves in the policy loss's forward over ``n`` sequences of ``prompt`` and
+    ``response`` tokens, and the most alive at once in forward and backward (parameters and their
+    preallocated gradients aside)."""
     from orz_rl.ppo.actor import make_training_actor
     from orz_rl.ppo.losses import TokenClipPPOLoss
 
-    n, prompt, response = 2, 8, 16
+    vocab = model.config.vocab_size
+    g = torch.Generator().manual_seed(0)
+    batch = TensorDict(
+        {
+            keys.PROMPT_TOKENS: torch.randint(0, vocab, (n, prompt), generator=g),
+            keys.PROMPT_MASK: torch.ones(n, prompt, dtype=torch.bool),
+            keys.ACTION: torch.randint(0, vocab, (n, response), generator=g),
+            keys.RESPONSE_MASK: torch.ones(n, response, dtype=torch.bool),
+            keys.SAMPLE_LOG_PROB: -torch.rand(n, response, generator=g),
+            keys.ADVANTAGE: torch.randn(n, response, 1, generator=g),
+        },
+        batch_size=[n],
+    )
+    loss = TokenClipPPOLoss(make_training_actor(model, chunk_tokens=chunk))
+    tracker = _LiveBytes(_with_gradients(model))
+
+    def forward_backward() -> None:
+        with tracker:
+            out = loss(batch)
+            sum(v for k, v in out.items() if k.startswith("loss_")).backward()
+
+    return _saved_bytes(model, forward_backward), tracker.peak
+
+
+@pytest.mark.parametrize("chunk", [0, 256])
+def test_actor_logits_bytes_at_the_backwards_peak_whole_and_chunked(chunk):
+    from transformers import Qwen2ForCausalLM
+
+    n, prompt, response = 2, 8, 512
 
     def measure(vocab: int) -> tuple[int, int]:
-        """Bytes autograd saves in the policy loss's forward, and the most alive in its backward."""
         torch.manual_seed(0)
         model = Qwen2ForCausalLM(qwen2_config(ModelDims(64, 1, 2, 1, 32, 128, vocab, tied=False)))
-        model = model.to(torch.bfloat16)  # the head's output is bf16; the actor upcasts it
-        batch = TensorDict(
-            {
-                keys.PROMPT_TOKENS: torch.randint(0, vocab, (n, prompt)),
-                keys.PROMPT_MASK: torch.ones(n, prompt, dtype=torch.bool),
-                keys.ACTION: torch.randint(0, vocab, (n, response)),
-                keys.RESPONSE_MASK: torch.ones(n, response, dtype=torch.bool),
-                keys.SAMPLE_LOG_PROB: -torch.rand(n, response),
-                keys.ADVANTAGE: torch.randn(n, response, 1),
-            },
-            batch_size=[n],
-        )
-        loss = TokenClipPPOLoss(make_training_actor(model))
-        tracker = _LiveBytes(_with_gradients(model))
+        return _policy_loss_memory(model.to(torch.bfloat16), n, prompt, response, chunk)
 
-        def forward_backward() -> None:
-            with tracker:
-                out = loss(batch)
-                sum(v for k, v in out.items() if k.startswith("loss_")).backward()
-
-        return _saved_bytes(model, forward_backward), tracker.peak
-
+    # The difference of two vocabularies isolates what grows with it: the logits (and, chunked,
+    # the LM head's weight gradient).
     (saved_large, peak_large), (saved_small, peak_small) = measure(4000), measure(2000)
-    logits = n * response * 2000
-    assert (saved_large - saved_small) / logits == pytest.approx(LOGIT_SAVED_BYTES, rel=0.01)
-    assert (peak_large - peak_small) / logits == pytest.approx(
-        LOGIT_SAVED_BYTES + LOGIT_BACKWARD_BYTES, rel=0.01
+    large, small = (ModelDims(64, 1, 2, 1, 32, 128, v, tied=False) for v in (4000, 2000))
+    expected = logits_bytes(large, n, response, chunk, 2) - logits_bytes(small, n, response, chunk, 2)
+    assert peak_large - peak_small == pytest.approx(expected, rel=0.01)
+    # Whole, autograd keeps one fp32 copy of the logits; chunked, none (each chunk is recomputed).
+    assert saved_large - saved_small == (4 * n * response * 2000 if chunk == 0 else 0)
+
+
+def test_one_actor_pass_on_2048_tokens_at_the_real_vocabulary_stays_under_the_plans_figure(tmp_path):
+    """Forward and backward of the policy loss on 2 x 1,024 response tokens of Qwen2.5-0.5B's
+    width and 151,936-row vocabulary (one decoder layer, bf16), the LM head chunked as the recipes
+    run it: the most memory alive at once is under ``--dry-run``'s activations plus logits for the
+    same micro-batch, and far under what the whole ``[2,048, vocabulary]`` logits would hold."""
+    from transformers import Qwen2ForCausalLM
+
+    from orz_rl.models.dims import qwen2_config as config_of
+
+    n, prompt, response = 2, 16, 1024
+    dims = replace(QWEN25["Qwen/Qwen2.5-0.5B"], layers=1)
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(config_of(dims)).to(torch.bfloat16)
+    model.config.to_json_file(tmp_path / "config.json")
+    base = RECIPES["cpu-default"][1]
+    cfg = replace(
+        base,
+        model=replace(base.model, path=str(tmp_path), dtype="bfloat16"),
+        rollout=replace(base.rollout, max_prompt_tokens=prompt, max_new_tokens=response),
+        ppo=replace(base.ppo, micro_batch_size=n, pack_tokens=0),
     )
+    [training, *_] = plan(cfg).memory
+    planned = {t.name.split(",")[0]: t.bytes for t in training.terms}
+    figure = planned["activations"] + planned["actor logits"]
+
+    _, peak = _policy_loss_memory(model, n, prompt, response, cfg.ppo.logit_chunk_tokens)
+
+    whole_logits = logits_bytes(dims, n, response)
+    assert peak < figure, f"peak {peak / GIB:.2f} GiB over the plan's {figure / GIB:.2f} GiB"
+    # Whole, the [2,048, vocabulary] logits alone would hold this much at the backward's peak.
+    assert peak < whole_logits, f"peak {peak / GIB:.2f} GiB: the logits were not chunked"
+    # And the plan is no blanket: within a quarter of what was measured.
+    assert figure < 1.25 * peak, f"plan {figure / GIB:.2f} GiB against a peak of {peak / GIB:.2f} GiB"
 
 
 def _dry_run_args(name: str, tmp_path) -> list[str]:
