@@ -106,7 +106,7 @@ class Trainer:
         self.total_steps = steps_per_episode * cfg.num_episodes
         if cfg.max_steps >= 0:
             self.total_steps = min(self.total_steps, cfg.max_steps)
-        self.step = 0
+        self.step, self._saved = 0, (-1, Path())  # the step and folder of the last checkpoint saved
         #: Seconds of the current step inside the actor's and critic's forward and backward passes.
         self.model_clock = Timer()
         # ppo.overlap_critic_update: the next rollout sampled during the critic update.
@@ -286,6 +286,8 @@ class Trainer:
         """A complete checkpoint under ``run_dir/checkpoints/tag`` (atomic; ``keep_last`` retained);
         under torchrun every rank takes part (sharded weights and optimiser states gathered)."""
         path = self.cfg.run_dir / "checkpoints" / tag
+        if self._saved[0] == self.step:  # "final" right after "step_N": the same state, its files linked
+            return ckpt.link_checkpoint(self._saved[1], path) if self.dist.is_main else path
         models = {"actor": self.learner.actor_model, "critic": self.learner.critic}
         models["reference"] = self.learner.reference  # frozen, saved so that a resume needs no other copy
         # Sharded, each is gathered whole onto rank 0 (a collective on every rank).
@@ -295,6 +297,7 @@ class Trainer:
         if self.dist.is_main:
             ckpt.save_checkpoint(path, self.tokenizer, state, models, states)
             ckpt.prune_checkpoints(self.cfg.run_dir, self.cfg.keep_last)
+        self._saved = (self.step, path)
         return path
 
     def train(self) -> list[dict[str, float]]:

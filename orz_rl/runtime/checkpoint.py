@@ -104,6 +104,25 @@ def save_checkpoint(
     return replace_dir(tmp, directory)
 
 
+def link_checkpoint(source: Path, directory: Path) -> Path:
+    """``source`` again at ``directory`` (atomically, replacing one there), its files hard links to
+    ``source``'s where the filesystem has them: the same state is not written twice. Safe because
+    no checkpoint file is ever written in place (:func:`save_checkpoint` writes a new folder)."""
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        try:
+            shutil.copytree(source, tmp, copy_function=os.link)
+        except OSError:  # no hard links here (another filesystem, or none): a copy
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(source, tmp)
+    except OSError as e:
+        message = _write_failure(directory, e)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointWriteError(message) from None
+    return replace_dir(tmp, directory)
+
+
 def _write(tmp: Path, tokenizer, state: dict[str, Any], models: dict[str, Any], states: dict) -> None:
     """Every file of a checkpoint into ``tmp``, its manifest last, all synced to disk."""
     for name, model in models.items():

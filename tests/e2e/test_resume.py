@@ -90,9 +90,14 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_weights_and_prompts(
     assert [r["data/policy_version"] for r in rows] == list(range(STEPS))
 
 
-def test_keep_last_retains_the_newest_step_checkpoints_and_final(uninterrupted):
+def test_keep_last_retains_the_newest_step_checkpoints_and_a_linked_final(uninterrupted):
     names = sorted(p.name for p in (uninterrupted / "checkpoints").iterdir())
     assert names == ["final", "step_4", "step_6"]
+    # final is step 6's state: linked to its files, not written a second time.
+    weights = "actor/model.safetensors"
+    assert (uninterrupted / "checkpoints" / "final" / weights).samefile(
+        uninterrupted / "checkpoints" / "step_6" / weights
+    )
     state = load_state(uninterrupted / "checkpoints" / "step_4")
     assert state["step"] == 4 and len(state["history"]) == 4 and len(state["prompt_log"]) == 4
     assert {"actor_optim", "critic_optim", "actor_sched", "critic_sched", "rng", "sampler"} <= state.keys()
