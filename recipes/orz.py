@@ -26,9 +26,10 @@ default, i.e. ``docs/orz_recipe.md``; what a recipe sets is its scale:
   and is recomputed in the backward, which costs about a third more training compute.
 
 0.5B and 1.5B train without it: it would let many more sequences per micro-batch fit (0.5B
-without it: up to 4), but that only shortens gradient accumulation, and a 10,048-token sequence already fills a
-forward pass, so the recomputation would cost more than the larger micro-batch gains. (ORZ
-itself checkpointed every size; ``--ppo.activation-checkpointing`` turns it on here.)
+without it: up to 4), but that only shortens gradient accumulation, and a 10,048-token
+sequence already fills a forward pass, so the recomputation would cost more than the larger
+micro-batch gains. (ORZ itself checkpointed every size; ``--ppo.activation-checkpointing``
+turns it on here.)
 """
 
 from pathlib import Path

@@ -252,10 +252,13 @@ class TransformersRolloutWrapper(TransformersWrapper):
                 self.generate_seconds += time.perf_counter() - start
 
         self.model.generate = timed
+        was_training = self.model.training
+        self.model.eval()  # a gradient-checkpointed model in training mode drops its KV cache in generate
         try:
             return super().forward(tensordict, **kwargs)
         finally:
             del self.model.generate
+            self.model.train(was_training)
 
 
 def make_transformers_policy(model: nn.Module, tokenizer, sampling: Sampling) -> TransformersRolloutWrapper:
