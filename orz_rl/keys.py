@@ -11,13 +11,14 @@ key                           shape        meaning
 ``action``                    [N, R]       sampled response token ids, right-padded
 ``response_mask``             [N, R]       True on real response tokens
 ``generation_log_prob``       [N, R]       log-probs reported by the generation backend
-``sample_log_prob``           [N, R]       log-probs of the actor before the update (PPO's old)
+``action_log_prob``           [N, R]       log-probs of the actor before the update (PPO's old)
 ``ref_log_prob``              [N, R]       log-probs of the frozen reference model (with a KL term)
 ``state_value``               [N, R, 1]    critic value V(s_t) before response token t
 ``("next", "state_value")``   [N, R, 1]    V(s_{t+1}); 0 after the last token
 ``("next", "reward")``        [N, R, 1]    episode reward on the last response token, 0 elsewhere
 ``("next", "done")``          [N, R, 1]    True on the last response token and on padding
 ``("next", "terminated")``    [N, R, 1]    same as done (episodes end, they are never truncated)
+``("collector", "mask")``     [N, R, 1]    ``response_mask`` where TorchRL's losses look for a mask
 ``advantage``                 [N, R, 1]    GAE advantage, normalised over the batch's valid tokens
 ``value_target``              [N, R, 1]    GAE return, the critic's regression target
 ``episode_reward``            [N]          the environment's reward of the response
@@ -39,13 +40,15 @@ PROMPT_MASK = "prompt_mask"
 ACTION = "action"
 RESPONSE_MASK = "response_mask"
 GENERATION_LOG_PROB = "generation_log_prob"
-SAMPLE_LOG_PROB = "sample_log_prob"
+ACTION_LOG_PROB = "action_log_prob"
 REF_LOG_PROB = "ref_log_prob"
 STATE_VALUE = "state_value"
 NEXT_STATE_VALUE = ("next", "state_value")
 REWARD = ("next", "reward")
 DONE = ("next", "done")
 TERMINATED = ("next", "terminated")
+#: TorchRL's validity mask (``LossModule.loss_mask_key="auto"``), so stock losses skip padding.
+LOSS_MASK = ("collector", "mask")
 ADVANTAGE = "advantage"
 VALUE_TARGET = "value_target"
 EPISODE_REWARD = "episode_reward"

@@ -24,9 +24,10 @@ from orz_rl import keys
 from orz_rl.ppo.forward import response_hidden_states
 from orz_rl.ppo.token_log_probs import token_log_probs
 
-#: The actor module's outputs: ``[N, R]`` log-probs of ``action`` and entropies (0 at padding).
-ACTION_LOG_PROB = "action_log_prob"
-ACTION_ENTROPY = "action_entropy"
+#: The actor module's outputs: ``[N, R]`` log-probs of ``action`` and entropies (0 at padding), apart
+#: from the batch's ``action_log_prob`` (PPO's old log-probs, which a loss reads beside them).
+TOKEN_LOG_PROB = "token_log_prob"
+TOKEN_ENTROPY = "token_entropy"
 
 
 class ResponseLogProbs(nn.Module):
@@ -100,10 +101,10 @@ def make_training_actor(
     scores = TensorDictModule(
         ResponseLogProbs(model, pack_tokens, chunk_tokens, with_entropy),
         in_keys=[keys.PROMPT_TOKENS, keys.PROMPT_MASK, keys.ACTION, keys.RESPONSE_MASK],
-        out_keys=[ACTION_LOG_PROB, ACTION_ENTROPY],
+        out_keys=[TOKEN_LOG_PROB, TOKEN_ENTROPY],
     )
     dist = ProbabilisticTensorDictModule(
-        in_keys={"action_log_prob": ACTION_LOG_PROB, "action_entropy": ACTION_ENTROPY, "action": keys.ACTION},
+        in_keys={"action_log_prob": TOKEN_LOG_PROB, "action_entropy": TOKEN_ENTROPY, "action": keys.ACTION},
         out_keys=[keys.ACTION],
         distribution_class=ResponseTokens,
         distribution_kwargs={"has_entropy": with_entropy},

@@ -56,6 +56,15 @@ def undiscounted_gae(
     return advantage, advantage + state_value
 
 
+def _time_dim(tensordict: TensorDictBase, time_dim: int | None) -> int:
+    """The batch dim GAE runs along, as TorchRL's estimators pick it: the one given, else the one
+    named ``"time"``, else the last."""
+    if time_dim is not None:
+        return time_dim % tensordict.ndim
+    names = list(tensordict.names)
+    return names.index("time") if "time" in names else tensordict.ndim - 1
+
+
 class TokenGAE(GAE):
     """TorchRL's ``GAE`` with an exact closed form when gamma = lambda = 1 (ORZ's setting).
 
@@ -77,7 +86,7 @@ class TokenGAE(GAE):
         if not closed_form:
             return super().forward(tensordict, params=params, target_params=target_params, time_dim=time_dim)
         k = self.tensor_keys
-        time_dim = self._get_time_dim(time_dim, tensordict)
+        time_dim = _time_dim(tensordict, time_dim if time_dim is not None else self.time_dim)
         done = tensordict.get(("next", k.done))
         advantage, value_target = undiscounted_gae(
             tensordict.get(k.value),
@@ -101,7 +110,8 @@ def make_gae(gamma: float = 1.0, lmbda: float = 1.0) -> GAE:
 
 
 def set_token_rewards(batch: TensorDict, reward_clip: float = 10.0) -> TensorDict:
-    """Write the sparse per-token reward and the done flags of :mod:`orz_rl.keys`."""
+    """Write the sparse per-token reward and the done flags of :mod:`orz_rl.keys`, and the valid
+    tokens where TorchRL's losses look for them (``("collector", "mask")``)."""
     mask = batch.get(keys.RESPONSE_MASK)
     n, r = mask.shape
     length = mask.sum(-1)
@@ -114,6 +124,7 @@ def set_token_rewards(batch: TensorDict, reward_clip: float = 10.0) -> TensorDic
     batch.set(keys.REWARD, reward.unsqueeze(-1))
     batch.set(keys.DONE, done.unsqueeze(-1))
     batch.set(keys.TERMINATED, done.unsqueeze(-1).clone())
+    batch.set(keys.LOSS_MASK, mask.unsqueeze(-1))
     return batch
 
 

@@ -144,7 +144,7 @@ def estimate_advantages(
     steps.set(keys.STATE_VALUE, torch.zeros(*mask.shape, 1))
     set_token_rewards(steps, reward_clip)
     if kl_penalty is not None:
-        steps.update(batch.select(keys.SAMPLE_LOG_PROB, keys.REF_LOG_PROB))
+        steps.update(batch.select(keys.ACTION_LOG_PROB, keys.REF_LOG_PROB))
         penalise_token_rewards(steps, *kl_penalty)
     set_next_values(steps)
     compute_advantages(steps, gae, normalize=normalize or estimator == "reinforce_pp")

@@ -3,8 +3,8 @@
 Two separate copies of the base model (no shared weights), the critic with ORZ's value head
 (none where the advantage estimator is critic-free, :mod:`orz_rl.ppo.estimators`);
 each forward pass packs sequences into rows of ``ppo.pack_tokens``; both sharded over the
-training ranks (FSDP2; a no-op in one process); TorchRL's ``ClipPPOLoss`` for the actor and
-ORZ's clipped value loss for the critic; AdamW with a linear warm-up for each.
+training ranks (FSDP2; a no-op in one process); PPO's clipped surrogate (``TokenClipPPOLoss``) for
+the actor and ORZ's clipped value loss for the critic; AdamW with a linear warm-up for each.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class PPOLearner:
 
         if not self.policy_loss.on_policy_without_old_log_probs:
             with timer("old_log_probs"):
-                batch.set(keys.SAMPLE_LOG_PROB, forward_all(log_probs(self.actor), *args))
+                batch.set(keys.ACTION_LOG_PROB, forward_all(log_probs(self.actor), *args))
         if self.reference is not None:
             with timer("reference_log_probs"):
                 batch.set(keys.REF_LOG_PROB, forward_all(log_probs(self.reference_actor), *args))

@@ -1,15 +1,22 @@
-"""ORZ's PPO losses on response tokens, built on TorchRL's loss modules.
+"""ORZ's PPO losses on response tokens: pure tensor functions inside thin TorchRL loss modules.
 
-* :class:`TokenClipPPOLoss` is TorchRL's :class:`~torchrl.objectives.ClipPPOLoss`
-  (clipped surrogate, eps 0.2, no entropy bonus, no KL) evaluated per response
-  token; it only adds the masking of padded positions and ORZ's aggregation.
-* :class:`ClippedValueLoss` is ORZ's critic loss
-  ``0.5 * max((V_clip - R)^2, (V - R)^2)`` with ``V_clip = V_old + clamp(V - V_old, -0.2, 0.2)``,
-  written as a TorchRL :class:`~torchrl.objectives.LossModule` so the critic
-  trains on its own (ORZ: 12 critic steps per policy step).
+* :func:`clipped_surrogate` is PPO's clipped objective per token (TorchRL's ``ClipPPOLoss``
+  arithmetic, eps 0.2), with an optional gradient-free importance weight; :class:`TokenClipPPOLoss`
+  runs the actor, masks padding and aggregates it the ORZ way.
+* :func:`clipped_value_loss` is ORZ's critic loss ``0.5 * max((V_clip - R)^2, (V - R)^2)`` with
+  ``V_clip = V_old + clamp(V - V_old, -0.2, 0.2)``; :class:`ClippedValueLoss` runs the critic, so
+  it trains on its own (ORZ: 12 critic steps per policy step).
 
-Aggregation (:func:`aggregate_token_loss`) is a named option: ORZ's code takes
-the mean over each sequence's valid tokens, then the mean over sequences.
+The modules are TorchRL :class:`~torchrl.objectives.LossModule` s (their input keys renamable with
+``set_keys``) that read a batch, call the functions and reduce; the functions take tensors only,
+as verl's ``compute_policy_loss`` and CleanRL's inline loss do, so the loss does not depend on a
+TorchRL class's private steps. Aggregation (:func:`aggregate_token_loss`) is a named option: ORZ's
+code takes the mean over each sequence's valid tokens, then the mean over sequences.
+
+Stock TorchRL ``ClipPPOLoss`` also runs on an orz-rl batch (the behaviour log-prob is at its default
+``action_log_prob``, and :func:`orz_rl.ppo.advantages.set_token_rewards` writes TorchRL's
+``("collector", "mask")``, which its ``loss_mask_key="auto"`` drops padding by): it computes the
+``"token-mean"`` aggregation, not ORZ's per-sequence mean (``tests/ppo/test_stock_losses.py``).
 """
 
 from __future__ import annotations
@@ -18,11 +25,11 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from tensordict import TensorDict, TensorDictBase
-from tensordict.nn import TensorDictModule
+from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from tensordict.utils import NestedKey
-from torchrl.objectives import ClipPPOLoss, LossModule
-from torchrl.objectives.utils import distance_loss
+from torchrl.objectives import LossModule
 
 from orz_rl import keys
 from orz_rl.config import Aggregation
@@ -61,39 +68,89 @@ def aggregate_token_loss(
     )
 
 
-class TokenClipPPOLoss(ClipPPOLoss):
-    """ClipPPOLoss over response tokens with padding masked out.
+def clip_bounds(clip_epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``log(1 - eps)`` and ``log(1 + eps)``, the bounds of the clipped log-ratio, in float32 as
+    TorchRL's ``ClipPPOLoss`` computes them (so the two clip the same tokens)."""
+    eps = torch.tensor(clip_epsilon, dtype=torch.float32)
+    return (-eps).log1p(), eps.log1p()
 
-    Reads ``action``, ``sample_log_prob`` ([N, R]) and ``advantage`` ([N, R, 1])
-    and the ``response_mask``; returns ``loss_objective`` (aggregated), the
-    masked ``clip_fraction`` and ``approx_kl``.
 
-    With ``on_policy_without_old_log_probs``, a batch without ``sample_log_prob`` takes it from
+def clipped_surrogate(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantage: torch.Tensor,
+    bounds: tuple[torch.Tensor, torch.Tensor],
+    log_is_weight: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's clipped surrogate per token, to minimise: ``-min(w A, clip(w) A)`` with
+    ``w = pi / pi_old`` and ``log w`` clipped to ``bounds`` (:func:`clip_bounds`).
+
+    ``log_is_weight`` (gradient-free, ``log(pi_old / pi_behaviour)``) weights both terms inside the
+    min, as TorchRL's ``ClipPPOLoss`` weights them by its behaviour ratio. Returns the loss and
+    ``log w``, all of the shape of ``log_prob``."""
+    log_weight = log_prob - old_log_prob
+    log_behaviour = log_weight if log_is_weight is None else log_weight + log_is_weight
+    clipped = log_weight.clamp(*bounds)
+    if log_is_weight is not None:
+        clipped = clipped + log_is_weight
+    gain = torch.minimum(log_behaviour.exp() * advantage, clipped.exp() * advantage)
+    return -gain, log_weight
+
+
+def clipped_value_loss(
+    value: torch.Tensor, old_value: torch.Tensor, target: torch.Tensor, clip_value: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ORZ's critic loss per token, ``max((V_clip - R)^2, (V - R)^2)`` with
+    ``V_clip = V_old + clamp(V - V_old, -clip_value, clip_value)``; returns it and where ``V`` moved
+    past the clip."""
+    moved = value - old_value
+    clipped = old_value + moved.clamp(-clip_value, clip_value)
+    loss = torch.maximum(
+        F.mse_loss(target, value, reduction="none"), F.mse_loss(target, clipped, reduction="none")
+    )
+    return loss, moved.abs() > clip_value
+
+
+class TokenClipPPOLoss(LossModule):
+    """PPO's clipped objective over response tokens, padding masked out (ORZ: eps 0.2, no entropy
+    bonus, no KL).
+
+    Reads ``action``, ``action_log_prob`` (PPO's old log-probs, [N, R]), ``advantage``
+    ([N, R, 1]) and ``response_mask``; runs the actor for the current log-probs; returns
+    ``loss_objective`` (aggregated), the masked ``clip_fraction`` and ``approx_kl``.
+
+    With ``on_policy_without_old_log_probs``, a batch without ``action_log_prob`` takes it from
     this forward pass, detached: right when the actor has not moved since the rollout (ORZ's one
     policy step per rollout), where the ratio is 1, nothing clips and the gradient is the policy
-    gradient. Without it a missing ``sample_log_prob`` is an error, as in TorchRL.
+    gradient. Without it a missing ``action_log_prob`` is an error.
 
     Where the batch holds the engine's ``generation_log_prob``, every token's distance between
     them and the old log-probs goes to :attr:`mismatch` (:mod:`orz_rl.ppo.mismatch`), and with
     ``tis_cap > 0`` each token's surrogate is weighted by ``min(pi_old / pi_engine, tis_cap)``
-    through TorchRL's gradient-free behaviour weight (``log_is_weight`` of ``_log_weight``), inside
-    the min of the clip. ``entropy_coef > 0`` adds TorchRL's entropy bonus, ``-coef * H`` per token,
-    aggregated as the objective is (``loss_entropy``; ORZ has none). ``kl_coef > 0`` adds the KL to
-    the batch's ``ref_log_prob`` (:mod:`orz_rl.ppo.kl`), aggregated likewise (``loss_kl``); where
-    the batch has reference log-probs, ``kl_ref`` is the mean per-token estimate either way.
+    (gradient-free, inside the min of the clip). ``entropy_coef > 0`` adds an entropy bonus,
+    ``-coef * H`` per token, aggregated as the objective is (``loss_entropy``; ORZ has none).
+    ``kl_coef > 0`` adds the KL to the batch's ``ref_log_prob`` (:mod:`orz_rl.ppo.kl`), aggregated
+    likewise (``loss_kl``); where the batch has reference log-probs, ``kl_ref`` is the mean
+    per-token estimate either way.
     """
 
     @dataclass
-    class _AcceptedKeys(ClipPPOLoss._AcceptedKeys):
-        """Adds ``mask``: the valid-token mask of the response."""
+    class _AcceptedKeys:
+        """Input keys, renamable with :meth:`set_keys` (``sample_log_prob`` as in ``ClipPPOLoss``)."""
 
+        action: NestedKey = keys.ACTION
+        sample_log_prob: NestedKey = keys.ACTION_LOG_PROB
+        advantage: NestedKey = keys.ADVANTAGE
         mask: NestedKey = keys.RESPONSE_MASK
+        generation_log_prob: NestedKey = keys.GENERATION_LOG_PROB
+        ref_log_prob: NestedKey = keys.REF_LOG_PROB
 
     default_keys = _AcceptedKeys
+    tensor_keys: _AcceptedKeys
 
     def __init__(
         self,
-        actor_network,
+        actor_network: TensorDictModuleBase,
         *,
         clip_epsilon: float = 0.2,
         aggregation: Aggregation = "seq-mean-token-mean",
@@ -103,97 +160,78 @@ class TokenClipPPOLoss(ClipPPOLoss):
         entropy_coef: float = 0.0,
         kl_coef: float = 0.0,
         kl_estimator: KLEstimator = "k3",
-    ):
-        super().__init__(
-            actor_network,
-            critic_network=None,
-            clip_epsilon=clip_epsilon,
-            entropy_bonus=entropy_coef > 0,  # ORZ: none
-            entropy_coeff=entropy_coef,
-            normalize_advantage=False,  # ORZ normalises over the whole batch, before micro-batching
-            reduction="none",
-            functional=False,
-        )
-        self.set_keys(sample_log_prob=keys.SAMPLE_LOG_PROB, action=keys.ACTION, advantage=keys.ADVANTAGE)
-        self.loss_mask_key = None  # masking is ours, by response_mask
+    ) -> None:
+        super().__init__()
+        #: The actor: ``get_dist(batch).log_prob(batch["action"])`` gives the current log-probs.
+        self.actor_network = actor_network
+        self.clip_epsilon = clip_epsilon
         self.aggregation = aggregation
         self.norm_tokens = norm_tokens
         self.on_policy_without_old_log_probs = on_policy_without_old_log_probs
         self.tis_cap = tis_cap
+        self.entropy_coef = entropy_coef
         self.kl_coef, self.kl_estimator = kl_coef, kl_estimator
         #: The engine's distance from the old log-probs, over the tokens seen since its last take.
         self.mismatch = LogProbMismatch()
-        self._log_weight_cache: torch.Tensor | None = None
-        self._old_log_prob: torch.Tensor | None = None
-        self._log_prob: torch.Tensor | None = None
-
-    def _get_cur_log_prob(self, tensordict, *args, **kwargs):
-        # Kept (with its gradient) for the KL term, whichever way the old log-probs come.
-        out = super()._get_cur_log_prob(tensordict, *args, **kwargs)
-        self._log_prob = out[0]
-        return out
-
-    def _log_weight(self, tensordict, adv_shape):
-        if self.on_policy_without_old_log_probs and self.tensor_keys.sample_log_prob not in tensordict.keys():
-            log_prob, dist, _ = self._get_cur_log_prob(tensordict)
-            # Zero, with the gradient of log_prob: exp() is 1 and its gradient d log_prob.
-            log_weight = (log_prob - log_prob.detach()).unsqueeze(-1)
-            out = (log_weight, dist, torch.zeros_like(log_weight).detach(), None)
-            old = log_prob.detach()
-        else:
-            out = super()._log_weight(tensordict, adv_shape)
-            old = tensordict.get(self.tensor_keys.sample_log_prob)
-        self._log_weight_cache, self._old_log_prob = out[0].detach(), old
-        engine = tensordict.get(keys.GENERATION_LOG_PROB, None)
-        if self.tis_cap > 0 and engine is not None:
-            # Capped above, so finite everywhere (padding included, which the mask drops later).
-            log_is_weight = (old - engine).clamp_max(math.log(self.tis_cap)).unsqueeze(-1)
-            out = (*out[:3], log_is_weight)
-        return out
 
     def forward(
         self, tensordict: TensorDictBase, num_sequences: int | None = None, num_tokens: int | None = None
     ) -> TensorDict:
-        td_out = super().forward(tensordict)
-        mask = tensordict.get(self.tensor_keys.mask)
-        loss = td_out.get("loss_objective").reshape(mask.shape)
-        log_weight = self._log_weight_cache.reshape(mask.shape)
-        engine = tensordict.get(keys.GENERATION_LOG_PROB, None)
+        k = self.tensor_keys
+        mask = tensordict.get(k.mask)
+
+        def reduce(loss: torch.Tensor) -> torch.Tensor:
+            return aggregate_token_loss(
+                loss, mask, self.aggregation, num_sequences, num_tokens, self.norm_tokens
+            )
+
+        # The actor writes its outputs into what it reads: run it on a shallow copy.
+        dist = self.actor_network.get_dist(tensordict.clone(False))
+        log_prob = dist.log_prob(tensordict.get(k.action))
+        old = self._old_log_prob(tensordict, log_prob)
+        engine = tensordict.get(k.generation_log_prob, None)
+        log_is_weight = None
         if engine is not None:
-            self.mismatch.add(self._old_log_prob.reshape(mask.shape), engine, mask)
-        log_prob = self._log_prob.reshape(mask.shape)
-        self._log_weight_cache = self._old_log_prob = self._log_prob = None
-        extra = {}
-        ref = tensordict.get(keys.REF_LOG_PROB, None)
+            self.mismatch.add(old, engine, mask)
+            if self.tis_cap > 0:
+                # Capped above, so finite everywhere (padding included, which the mask drops).
+                log_is_weight = (old - engine).clamp_max(math.log(self.tis_cap))
+        advantage = tensordict.get(k.advantage).reshape(mask.shape)
+        bounds = clip_bounds(self.clip_epsilon)
+        loss, log_weight = clipped_surrogate(log_prob, old, advantage, bounds, log_is_weight)
+        out = {"loss_objective": reduce(loss)}
+        with torch.no_grad():
+            log_weight = log_weight.detach()
+            valid = mask.sum().clamp_min(1)
+            clipped = ((log_weight < bounds[0]) | (log_weight > bounds[1])) & mask
+            out["clip_fraction"] = clipped.sum() / valid
+            # k3 estimator of KL(old || new) over valid tokens, for logging only.
+            out["approx_kl"] = torch.where(mask, log_weight.exp() - 1 - log_weight, 0.0).sum() / valid
+        if self.entropy_coef > 0:
+            out["loss_entropy"] = reduce(-self.entropy_coef * dist.entropy())
+        ref = tensordict.get(k.ref_log_prob, None)
         if ref is not None:
             kl = kl_estimate(log_prob, ref, self.kl_estimator)
             with torch.no_grad():
-                extra["kl_ref"] = torch.where(mask, kl, 0.0).sum() / mask.sum().clamp_min(1)
+                out["kl_ref"] = torch.where(mask, kl, 0.0).sum() / valid
             if self.kl_coef > 0:
-                extra["loss_kl"] = self.kl_coef * aggregate_token_loss(
-                    kl, mask, self.aggregation, num_sequences, num_tokens, self.norm_tokens
+                out["loss_kl"] = self.kl_coef * reduce(kl)
+        return TensorDict(out)
+
+    def _old_log_prob(self, tensordict: TensorDictBase, log_prob: torch.Tensor) -> torch.Tensor:
+        """PPO's old log-probs: the batch's, or (``on_policy_without_old_log_probs``) this pass's."""
+        key = self.tensor_keys.sample_log_prob
+        old = tensordict.get(key, None)
+        if old is None:
+            if not self.on_policy_without_old_log_probs:
+                raise KeyError(
+                    f"the batch has no old log-probs at {key!r}: compute them before the update, or "
+                    "make the loss with on_policy_without_old_log_probs=True (one policy step per rollout)"
                 )
-        if self.entropy_bonus:
-            entropy = td_out.get("loss_entropy").reshape(mask.shape)
-            extra["loss_entropy"] = aggregate_token_loss(
-                entropy, mask, self.aggregation, num_sequences, num_tokens, self.norm_tokens
-            )
-        lo, hi = self._clip_bounds
-        with torch.no_grad():
-            clipped = ((log_weight < lo) | (log_weight > hi)) & mask
-            valid = mask.sum().clamp_min(1)
-            # k3 estimator of KL(old || new) over valid tokens, for logging only.
-            approx_kl = torch.where(mask, log_weight.exp() - 1 - log_weight, 0.0).sum() / valid
-        return TensorDict(
-            {
-                "loss_objective": aggregate_token_loss(
-                    loss, mask, self.aggregation, num_sequences, num_tokens, self.norm_tokens
-                ),
-                "clip_fraction": clipped.sum() / valid,
-                "approx_kl": approx_kl,
-                **extra,
-            }
-        )
+            return log_prob.detach()
+        if old.requires_grad:
+            raise RuntimeError(f"the old log-probs at {key!r} require grad: store them detached")
+        return old
 
 
 class ClippedValueLoss(LossModule):
@@ -201,7 +239,7 @@ class ClippedValueLoss(LossModule):
 
     Reads the rollout-time ``state_value`` (V_old) and ``value_target`` (the GAE
     return R), runs the critic for the current V, and returns ``loss_critic``
-    (``coeff * max((V_clip - R)^2, (V - R)^2)``, aggregated over valid tokens)
+    (``coeff *`` :func:`clipped_value_loss`, aggregated over valid tokens)
     and ``value_clip_fraction``.
     """
 
@@ -226,37 +264,25 @@ class ClippedValueLoss(LossModule):
         norm_tokens: int | None = None,
     ) -> None:
         super().__init__()
-        self._set_deprecated_ctor_keys()
         self.critic_network = critic_network
         self.clip_value = clip_value
         self.coeff = coeff
         self.aggregation = aggregation
         self.norm_tokens = norm_tokens
 
-    def _forward_value_estimator_keys(self, **kwargs) -> None:
-        pass
-
     def forward(
         self, tensordict: TensorDictBase, num_sequences: int | None = None, num_tokens: int | None = None
     ) -> TensorDict:
-        mask = tensordict.get(self.tensor_keys.mask)
-        old = tensordict.get(self.tensor_keys.value).squeeze(-1)
-        target = tensordict.get(self.tensor_keys.value_target).squeeze(-1)
+        k = self.tensor_keys
+        mask = tensordict.get(k.mask)
+        old = tensordict.get(k.value).squeeze(-1)
+        target = tensordict.get(k.value_target).squeeze(-1)
         # The critic writes its output under the same key: run it on a shallow copy.
-        value = self.critic_network(tensordict.clone(False)).get(self.tensor_keys.value).squeeze(-1)
-        clipped = old + (value - old).clamp(-self.clip_value, self.clip_value)
-        loss = torch.maximum(
-            distance_loss(target, value, loss_function="l2"),
-            distance_loss(target, clipped, loss_function="l2"),
-        )
+        value = self.critic_network(tensordict.clone(False)).get(k.value).squeeze(-1)
+        loss, moved = clipped_value_loss(value, old, target, self.clip_value)
         with torch.no_grad():
-            clip_frac = (((value - old).abs() > self.clip_value) & mask).sum() / mask.sum().clamp_min(1)
-        return TensorDict(
-            {
-                "loss_critic": self.coeff
-                * aggregate_token_loss(
-                    loss, mask, self.aggregation, num_sequences, num_tokens, self.norm_tokens
-                ),
-                "value_clip_fraction": clip_frac,
-            }
+            clip_frac = (moved & mask).sum() / mask.sum().clamp_min(1)
+        aggregated = aggregate_token_loss(
+            loss, mask, self.aggregation, num_sequences, num_tokens, self.norm_tokens
         )
+        return TensorDict({"loss_critic": self.coeff * aggregated, "value_clip_fraction": clip_frac})

@@ -74,7 +74,7 @@ def test_a_kl_reward_penalty_enters_every_tokens_return():
         {
             keys.RESPONSE_MASK: mask,
             keys.EPISODE_REWARD: torch.tensor([1.0, 0.0]),
-            keys.SAMPLE_LOG_PROB: old,
+            keys.ACTION_LOG_PROB: old,
             keys.REF_LOG_PROB: ref,
             keys.STATE_VALUE: torch.zeros(2, 3, 1),
         },

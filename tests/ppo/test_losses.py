@@ -47,7 +47,7 @@ def _batch(seed: int = 0) -> TensorDict:
         {
             keys.ACTION: torch.randint(0, V, (N, R), generator=g),
             keys.RESPONSE_MASK: mask,
-            keys.SAMPLE_LOG_PROB: -torch.rand(N, R, generator=g) * 3,
+            keys.ACTION_LOG_PROB: -torch.rand(N, R, generator=g) * 3,
             keys.ADVANTAGE: torch.randn(N, R, 1, generator=g).masked_fill(~mask[..., None], 0.0),
         },
         batch_size=[N],
@@ -60,7 +60,7 @@ def test_clip_ppo_gradients_are_zero_on_padded_positions():
     batch = _batch()
     # On-policy, as in ORZ's single step: ratio 1, so no valid token is clipped.
     logp = torch.log_softmax(module.logits.detach(), -1).gather(-1, batch[keys.ACTION][..., None])
-    batch[keys.SAMPLE_LOG_PROB] = logp.squeeze(-1)
+    batch[keys.ACTION_LOG_PROB] = logp.squeeze(-1)
     out = loss(batch)
     out["loss_objective"].backward()
     grad = module.logits.grad.abs().sum(-1)
@@ -75,7 +75,7 @@ def test_clip_ppo_loss_ignores_what_padding_holds():
     batch = _batch()
     poisoned = batch.clone()
     mask = batch[keys.RESPONSE_MASK]
-    poisoned[keys.SAMPLE_LOG_PROB] = batch[keys.SAMPLE_LOG_PROB].masked_fill(~mask, -1e4)
+    poisoned[keys.ACTION_LOG_PROB] = batch[keys.ACTION_LOG_PROB].masked_fill(~mask, -1e4)
     poisoned[keys.ADVANTAGE] = batch[keys.ADVANTAGE].masked_fill(~mask[..., None], 1e4)
     torch.testing.assert_close(loss(batch)["loss_objective"], loss(poisoned)["loss_objective"])
 
@@ -86,7 +86,7 @@ def test_clip_ppo_objective_equals_hand_computed_surrogate():
     batch = _batch(seed=1)
     mask = batch[keys.RESPONSE_MASK]
     logp = torch.log_softmax(module.logits.detach(), -1).gather(-1, batch[keys.ACTION][..., None]).squeeze(-1)
-    ratio = (logp - batch[keys.SAMPLE_LOG_PROB]).exp()
+    ratio = (logp - batch[keys.ACTION_LOG_PROB]).exp()
     adv = batch[keys.ADVANTAGE].squeeze(-1)
     per_token = -torch.minimum(ratio * adv, ratio.clamp(0.8, 1.2) * adv)
     # ORZ: mean over each sequence's valid tokens, then over sequences.
@@ -200,9 +200,9 @@ def test_the_update_gives_the_same_gradient_with_old_log_probs_from_its_own_pass
     # update's micro-batches (so its sums run in another order).
     with torch.no_grad():
         old = actor.get_dist(batch).log_prob(batch[keys.ACTION])
-    with_pass = _accumulated_grads(model, TokenClipPPOLoss(actor), batch.set(keys.SAMPLE_LOG_PROB, old))
+    with_pass = _accumulated_grads(model, TokenClipPPOLoss(actor), batch.set(keys.ACTION_LOG_PROB, old))
     own = TokenClipPPOLoss(actor, on_policy_without_old_log_probs=True)
-    without = _accumulated_grads(model, own, batch.exclude(keys.SAMPLE_LOG_PROB))
+    without = _accumulated_grads(model, own, batch.exclude(keys.ACTION_LOG_PROB))
     assert with_pass.keys() == without.keys() and len(without) == len(list(model.parameters()))
 
     def largest_relative_difference(grads: dict) -> float:
@@ -211,14 +211,14 @@ def test_the_update_gives_the_same_gradient_with_old_log_probs_from_its_own_pass
     # Padded: the same numbers. Packed: the two passes sum in another order (measured ~1e-6).
     assert largest_relative_difference(without) <= 1e-5
     # The bound tells gradients apart: old log-probs 1 % off (ratio 1.01) move them by ~1e-2.
-    off = _accumulated_grads(model, TokenClipPPOLoss(actor), batch.set(keys.SAMPLE_LOG_PROB, old - 0.01))
+    off = _accumulated_grads(model, TokenClipPPOLoss(actor), batch.set(keys.ACTION_LOG_PROB, old - 0.01))
     assert largest_relative_difference(off) > 1e-3
 
 
 def test_a_batch_without_old_log_probs_is_an_error_unless_the_loss_takes_its_own():
     module = _LeafLogits()
-    batch = _batch().exclude(keys.SAMPLE_LOG_PROB)
-    with pytest.raises(KeyError, match="sample_log_prob"):
+    batch = _batch().exclude(keys.ACTION_LOG_PROB)
+    with pytest.raises(KeyError, match="action_log_prob"):
         TokenClipPPOLoss(_actor(module))(batch)
     out = TokenClipPPOLoss(_actor(module), on_policy_without_old_log_probs=True)(batch)
     assert out["clip_fraction"] == 0 and out["approx_kl"] == 0

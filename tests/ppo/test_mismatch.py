@@ -42,11 +42,11 @@ def test_the_policy_loss_counts_the_engines_distance_from_its_old_log_probs():
     # With old log-probs from the loss's own pass (ORZ's one policy step), the distance is the
     # current policy's; with a separate pass, the stored old log-probs'.
     own = TokenClipPPOLoss(_actor(module), on_policy_without_old_log_probs=True)
-    own(batch.exclude(keys.SAMPLE_LOG_PROB))
+    own(batch.exclude(keys.ACTION_LOG_PROB))
     assert math.isclose(own.mismatch.take()["rollout/logprob_abs_diff_mean"], 0.25, rel_tol=1e-5)
     stored = TokenClipPPOLoss(_actor(module))
     stored(batch)
-    d = (batch[keys.SAMPLE_LOG_PROB] - engine)[mask]
+    d = (batch[keys.ACTION_LOG_PROB] - engine)[mask]
     assert math.isclose(
         stored.mismatch.take()["rollout/logprob_abs_diff_mean"], d.abs().mean().item(), rel_tol=1e-5
     )
@@ -57,13 +57,13 @@ def test_truncated_importance_sampling_weights_each_tokens_surrogate_by_the_capp
     batch = _batch(seed=1)
     mask = batch[keys.RESPONSE_MASK]
     g = torch.Generator().manual_seed(3)
-    engine = batch[keys.SAMPLE_LOG_PROB] + torch.randn(N, batch[keys.ACTION].shape[1], generator=g)
+    engine = batch[keys.ACTION_LOG_PROB] + torch.randn(N, batch[keys.ACTION].shape[1], generator=g)
     batch[keys.GENERATION_LOG_PROB] = engine
     cap = 2.0
     out = TokenClipPPOLoss(_actor(module), tis_cap=cap)(batch)
     logp = _logp(module, batch[keys.ACTION])
-    ratio = (logp - batch[keys.SAMPLE_LOG_PROB]).exp()
-    weight = (batch[keys.SAMPLE_LOG_PROB] - engine).exp().clamp(max=cap)
+    ratio = (logp - batch[keys.ACTION_LOG_PROB]).exp()
+    weight = (batch[keys.ACTION_LOG_PROB] - engine).exp().clamp(max=cap)
     assert (weight[mask] >= cap).any() and (weight[mask] < 1).any(), "the draw exercises both sides"
     adv = batch[keys.ADVANTAGE].squeeze(-1)
     per_token = -weight * torch.minimum(ratio * adv, ratio.clamp(0.8, 1.2) * adv)

@@ -34,7 +34,7 @@ def _max_gap(model, batch) -> float:
 def _policy_step(model, batch, lr: float = 1e-2) -> None:
     """One real PPO step (TorchRL's clipped surrogate) pushing correct answers up, wrong ones down."""
     batch = batch.clone()
-    batch.set(keys.SAMPLE_LOG_PROB, _actor_log_probs(model, batch))
+    batch.set(keys.ACTION_LOG_PROB, _actor_log_probs(model, batch))
     advantage = (batch[keys.EPISODE_REWARD] - 0.5)[:, None, None].expand(*batch[keys.ACTION].shape, 1)
     batch.set(keys.ADVANTAGE, advantage.contiguous())
     loss = TokenClipPPOLoss(make_training_actor(model))

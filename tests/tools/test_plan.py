@@ -235,7 +235,7 @@ def _policy_loss_memory(model, n: int, prompt: int, response: int, chunk: int) -
             keys.PROMPT_MASK: torch.ones(n, prompt, dtype=torch.bool),
             keys.ACTION: torch.randint(0, vocab, (n, response), generator=g),
             keys.RESPONSE_MASK: torch.ones(n, response, dtype=torch.bool),
-            keys.SAMPLE_LOG_PROB: -torch.rand(n, response, generator=g),
+            keys.ACTION_LOG_PROB: -torch.rand(n, response, generator=g),
             keys.ADVANTAGE: torch.randn(n, response, 1, generator=g),
         },
         batch_size=[n],
