@@ -10,7 +10,7 @@ Rows, each the median of ``--repeats`` timed runs after one warm-up:
   padded, and convolved with the discount series);
 * TorchRL's ``GAE`` module, ``vectorized=False`` (a loop over the time steps);
 * a plain reverse loop over tokens, vectorised over the batch;
-* the trainer's: :class:`orz_rl.ppo.advantages.TokenGAE` (TorchRL's module with the exact
+* the trainer's: :class:`orz_rl.advantages.token_gae.TokenGAE` (TorchRL's module with the exact
   closed form for gamma = lambda = 1), called as the trainer calls it;
 * the floor: a reverse cumulative sum of the masked rewards minus the values, which
   is exact here and does no more than the closed form must.
@@ -29,7 +29,7 @@ from tensordict import TensorDict
 from torchrl.objectives.value import GAE
 
 from orz_rl import keys
-from orz_rl.ppo.advantages import make_gae, set_next_values, set_token_rewards, token_steps
+from orz_rl.advantages.token_gae import make_gae, set_next_values, set_token_rewards, token_steps
 
 from timing import timed
 

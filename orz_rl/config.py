@@ -195,19 +195,18 @@ class EvalDuringTrainingConfig:
 
 
 Aggregation = Literal["seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm"]
-AdvantageEstimator = Literal["gae", "grpo", "dr_grpo", "rloo", "reinforce_pp", "orz_grpo"]
 
 
 @dataclass(frozen=True)
 class PPOConfig:
     """The PPO update."""
 
-    advantage: AdvantageEstimator = "gae"
-    """Advantage estimator (``orz_rl.ppo.estimators``): ORZ's GAE with a learned critic, or a
-    critic-free baseline (no critic is built, stepped or saved): GRPO (group mean and std), Dr. GRPO
-    (group mean; with ``--ppo.aggregation seq-mean-token-sum-norm``), RLOO (leave-one-out mean),
-    REINFORCE++ (batch-normalised return), or ``orz_grpo``, ORZ's own GRPO switch as its code
-    behaves (group mean only, then batch normalisation)."""
+    advantage: str = "gae"
+    """Advantage estimator by name (``orz_rl.advantages.registry``): ``gae``, ORZ's, from a learned
+    critic; or a critic-free one (no critic is built, stepped or saved): ``grpo`` (group mean and
+    std), ``dr_grpo`` (group mean; with ``--ppo.aggregation seq-mean-token-sum-norm``), ``rloo``
+    (leave-one-out mean), ``reinforce_pp`` (batch-normalised return), or ``orz_grpo``, ORZ's own
+    GRPO switch as its code behaves (group mean only, then batch normalisation)."""
     gamma: Annotated[float, UNIT] = 1.0
     """GAE discount (ORZ: 1.0)."""
     lmbda: Annotated[float, UNIT] = 1.0
@@ -231,7 +230,7 @@ class PPOConfig:
     kl_coef: Annotated[float, AT_LEAST_0] = 0.0
     """A KL term against a frozen copy of the base model, the reference (0: none, as ORZ; its
     ablation turns it on). The reference is loaded, sharded and checkpointed beside the actor
-    (``orz_rl.ppo.kl``)."""
+    (``orz_rl.advantages.kl``)."""
     kl_estimator: Literal["k1", "k3"] = "k3"
     """Per-token estimate of KL(policy || reference): ``k1`` = log-ratio, ``k3`` = exp(-l) - 1 + l
     (never below 0; ORZ's ``use_kl_estimator_k3``)."""
@@ -281,11 +280,6 @@ class PPOConfig:
     def uses_reference(self) -> bool:
         """Whether a frozen reference model is loaded (a KL term, ``kl_coef > 0``)."""
         return self.kl_coef > 0
-
-    @property
-    def learns_critic(self) -> bool:
-        """Whether the advantage estimator reads a learned critic (only ORZ's ``gae`` does)."""
-        return self.advantage == "gae"
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ import torch
 from tensordict import TensorDict, set_list_to_stack
 
 from orz_rl import keys
+from orz_rl.advantages.registry import estimate_advantages
 from orz_rl.config import TrainConfig
 from orz_rl.envs.registry import BUILTIN
 from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.models.loading import load_tokenizer
-from orz_rl.ppo.estimators import estimate_advantages
 from orz_rl.ppo.learner import PPOLearner
 from orz_rl.ppo.packing import pad_share_metrics
 from orz_rl.ppo.update import optimise
@@ -175,7 +175,7 @@ class Trainer:
         term, the reference's log-probs (:meth:`PPOLearner.score`)."""
         self.learner.score(batch, timer, self.model_clock)
 
-    def compute_advantages(self, batch: TensorDict, timer: Timer) -> None:
+    def assign_advantages(self, batch: TensorDict, timer: Timer) -> None:
         """Advantages by ``ppo.advantage``: ORZ's GAE from the critic's values, or a critic-free one."""
         p, g = self.cfg.ppo, self.cfg.rollout.samples_per_prompt
         with timer("advantages"):
@@ -229,7 +229,7 @@ class Trainer:
         start = time.perf_counter()
         batch = self.collect(timer)
         self.evaluate_old_policy_and_values(batch, timer)
-        self.compute_advantages(batch, timer)
+        self.assign_advantages(batch, timer)
         # A generator of the step's own: a rollout sampled meanwhile keeps torch's draws in order.
         self.buffer = rollout_buffer(batch.exclude(*_TEXT_KEYS), step_generator())
         metrics = self.rollout_figures(batch)

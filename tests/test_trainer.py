@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from orz_rl import keys
+from orz_rl.advantages.grpo import grpo_scores
 from orz_rl.config import EvalDuringTrainingConfig, OptimConfig, PPOConfig, RolloutConfig, TrainConfig
 from orz_rl.models.loading import load_causal_lm, load_tokenizer
 from orz_rl.ppo.critic import Critic
-from orz_rl.ppo.estimators import grpo_scores
 from orz_rl.problems.problem import Problem
 from orz_rl.problems.prompts import render_prompt
 from orz_rl.recipes import RECIPES

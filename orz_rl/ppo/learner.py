@@ -1,7 +1,7 @@
 """The learner: actor and critic as ORZ sets them up, with their losses, optimisers and GAE.
 
 Two separate copies of the base model (no shared weights), the critic with ORZ's value head
-(none where the advantage estimator is critic-free, :mod:`orz_rl.ppo.estimators`);
+(none where the advantage estimator is critic-free, :mod:`orz_rl.advantages.registry`);
 each forward pass packs sequences into rows of ``ppo.pack_tokens``; both sharded over the
 training ranks (FSDP2; a no-op in one process); PPO's clipped surrogate (``TokenClipPPOLoss``) for
 the actor and ORZ's clipped value loss for the critic; AdamW with a linear warm-up for each.
@@ -13,10 +13,11 @@ import torch
 from tensordict import TensorDict
 
 from orz_rl import keys
+from orz_rl.advantages.registry import get_estimator
+from orz_rl.advantages.token_gae import make_gae
 from orz_rl.config import PPOConfig, TrainConfig
 from orz_rl.models.loading import load_causal_lm
 from orz_rl.ppo.actor import make_training_actor
-from orz_rl.ppo.advantages import make_gae
 from orz_rl.ppo.critic import Critic, make_value_operator
 from orz_rl.ppo.forward import enable_activation_checkpointing
 from orz_rl.ppo.losses import ClippedValueLoss, TokenClipPPOLoss
@@ -75,7 +76,7 @@ class PPOLearner:
         )
         self.actor_optim, self.actor_sched = make_optimizer(self.actor_model, o.actor_lr, o, o.warmup_steps)
         self.critic = self.value_operator = self.value_loss = self.critic_optim = self.critic_sched = None
-        if p.learns_critic:
+        if get_estimator(p.advantage).needs_critic:
             self._build_critic(cfg, critic_path, dtype)
         self.reference = self.reference_actor = None
         if p.uses_reference:

@@ -14,7 +14,7 @@ TorchRL class's private steps. Aggregation (:func:`aggregate_token_loss`) is a n
 code takes the mean over each sequence's valid tokens, then the mean over sequences.
 
 Stock TorchRL ``ClipPPOLoss`` also runs on an orz-rl batch (the behaviour log-prob is at its default
-``action_log_prob``, and :func:`orz_rl.ppo.advantages.set_token_rewards` writes TorchRL's
+``action_log_prob``, and :func:`orz_rl.advantages.token_gae.set_token_rewards` writes TorchRL's
 ``("collector", "mask")``, which its ``loss_mask_key="auto"`` drops padding by): it computes the
 ``"token-mean"`` aggregation, not ORZ's per-sequence mean (``tests/ppo/test_stock_losses.py``).
 """
@@ -32,8 +32,8 @@ from tensordict.utils import NestedKey
 from torchrl.objectives import LossModule
 
 from orz_rl import keys
+from orz_rl.advantages.kl import KLEstimator, kl_estimate
 from orz_rl.config import Aggregation
-from orz_rl.ppo.kl import KLEstimator, kl_estimate
 from orz_rl.ppo.mismatch import LogProbMismatch
 
 
@@ -129,7 +129,7 @@ class TokenClipPPOLoss(LossModule):
     ``tis_cap > 0`` each token's surrogate is weighted by ``min(pi_old / pi_engine, tis_cap)``
     (gradient-free, inside the min of the clip). ``entropy_coef > 0`` adds an entropy bonus,
     ``-coef * H`` per token, aggregated as the objective is (``loss_entropy``; ORZ has none).
-    ``kl_coef > 0`` adds the KL to the batch's ``ref_log_prob`` (:mod:`orz_rl.ppo.kl`), aggregated
+    ``kl_coef > 0`` adds the KL to the batch's ``ref_log_prob`` (:mod:`orz_rl.advantages.kl`), aggregated
     likewise (``loss_kl``); where the batch has reference log-probs, ``kl_ref`` is the mean
     per-token estimate either way.
     """

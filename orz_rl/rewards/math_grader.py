@@ -16,7 +16,7 @@ samples 64 responses per prompt) are checked once.
 
 :meth:`MathGrader.equivalent` asks the same question of two answers (is ``a`` the answer
 ``b``?) under the same limits, for maj@k's vote over equal answers
-(:func:`orz_rl.tools.estimators.pool_answers`).
+(:func:`orz_rl.tools.pass_at_k.pool_answers`).
 """
 
 from __future__ import annotations

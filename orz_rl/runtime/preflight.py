@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from orz_rl.advantages.registry import get_estimator
 from orz_rl.config import TrainConfig, bound_problems
 from orz_rl.envs.registry import UnknownTaskError, get_task
 from orz_rl.envs.task import Task
@@ -113,26 +114,13 @@ def run_dir_problems(cfg: TrainConfig) -> list[str]:
 
 
 def estimator_problems(cfg: TrainConfig) -> list[str]:
-    """What a critic-free advantage estimator (``ppo.advantage``) needs: groups to compare within,
-    Dr. GRPO its constant length normaliser, a KL penalty token rewards."""
-    p, g = cfg.ppo, cfg.rollout.samples_per_prompt
-    problems = []
-    if p.advantage in ("grpo", "dr_grpo", "rloo", "orz_grpo") and g < 2:
-        problems.append(
-            f"ppo.advantage = {p.advantage!r} compares the responses to one prompt: "
-            f"rollout.samples_per_prompt = {g} must be at least 2"
-        )
-    if p.advantage == "dr_grpo" and p.aggregation != "seq-mean-token-sum-norm":
-        problems.append(
-            f"ppo.advantage = 'dr_grpo' divides each response's loss by a constant, not its length: "
-            f"set ppo.aggregation = 'seq-mean-token-sum-norm' (it is {p.aggregation!r})"
-        )
-    if p.uses_reference and p.kl_in == "reward" and p.advantage in ("grpo", "dr_grpo", "rloo"):
-        problems.append(
-            f"ppo.kl_in = 'reward': ppo.advantage = {p.advantage!r} scores whole responses, so a per-token "
-            "penalty has nowhere to go; use ppo.kl_in = 'loss' (GRPO's form)"
-        )
-    return problems
+    """``ppo.advantage`` names a registered estimator, and the run gives it what it declares it
+    needs (:meth:`orz_rl.advantages.estimator.AdvantageEstimator.problems`)."""
+    try:
+        estimator = get_estimator(cfg.ppo.advantage)
+    except ValueError as e:
+        return [f"ppo.advantage: {e}"]
+    return estimator.problems(cfg)
 
 
 #: Fields a resumed run may change: how long and how it runs, where it logs, how it evaluates,

@@ -3,7 +3,7 @@
 ``orz-rl eval --model PATH --benchmarks math500 aime2024 gpqa_diamond --samples 16 --pass-k 1 4 16``
 samples ``n`` responses per question with the task's prompt and ORZ's sampling
 (temperature 1, top_p 1, the stop strings), scores them with the task's own env (its
-reward rule, as in training), and reports per benchmark (:mod:`orz_rl.tools.estimators`):
+reward rule, as in training), and reports per benchmark (:mod:`orz_rl.tools.pass_at_k`):
 
 * ``avg@n``: the mean over questions of the share of correct samples (ORZ's
   headline figure, avg@16);
@@ -52,8 +52,8 @@ from orz_rl.rollout.responses import NoPromptIdError, sample_responses
 from orz_rl.runtime.atomic_write import folder_problem, refuse_overwrite
 from orz_rl.runtime.preflight import raise_if_any
 from orz_rl.runtime.run_log import jsonable
-from orz_rl.tools.estimators import Same, pool_questions, summarise
 from orz_rl.tools.eval_record import benchmark_record, check_unchanged, orz_rl_version, weights_sha256
+from orz_rl.tools.pass_at_k import Same, pool_questions, summarise
 from orz_rl.tools.suites import SUITES, find_suite, suite_table
 
 #: ORZ's response length limit in evaluation.
@@ -318,7 +318,7 @@ def evaluate_benchmark(
 def vote_keys(problems: Sequence[Any], answers: list[list[str | None]], same: Same | None) -> list[list]:
     """What each answer votes for in maj@k: a multiple-choice answer the letter of the one option it
     names (:func:`~orz_rl.rewards.math_answers.named_option`; none: no vote), any other the vote of
-    the answers ``same`` pools it with (:func:`~orz_rl.tools.estimators.pool_questions`, one batch
+    the answers ``same`` pools it with (:func:`~orz_rl.tools.pass_at_k.pool_questions`, one batch
     for the whole benchmark)."""
     keyed: list[list] = [list(row) for row in answers]
     free = []

@@ -39,6 +39,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from orz_rl.advantages.registry import get_estimator
 from orz_rl.config import TrainConfig
 from orz_rl.models.dims import QWEN25, ModelDims, dims_from_config_json
 
@@ -354,7 +355,7 @@ def _training_terms(cfg: TrainConfig, dims: ModelDims, ranks: int, micro: int) -
     seq = r.max_prompt_tokens + r.max_new_tokens
     terms = []
     models = [("actor", actor_parameters(dims))]
-    models += [("critic", critic_parameters(dims))] if cfg.ppo.learns_critic else []
+    models += [("critic", critic_parameters(dims))] if get_estimator(cfg.ppo.advantage).needs_critic else []
     for name, n in models:
         shard = f"{_count(n)} / {ranks} ranks" if ranks > 1 else _count(n)
         terms += [
@@ -463,7 +464,7 @@ def plan(cfg: TrainConfig, host_memory: int | None = None) -> RunPlan:
         prompts=r.prompts_per_step,
         samples=r.samples_per_prompt,
         policy_steps=p.policy_steps_per_rollout,
-        critic_steps=p.critic_steps_per_rollout if p.learns_critic else 0,
+        critic_steps=p.critic_steps_per_rollout if get_estimator(p.advantage).needs_critic else 0,
         micro_batch=p.micro_batch_size,
         ranks=ranks,
     )

@@ -8,15 +8,15 @@ from torchrl.objectives import ClipPPOLoss
 from torchrl.objectives.value import GAE
 
 from orz_rl import keys
-from orz_rl.models.loading import load_causal_lm
-from orz_rl.ppo.actor import make_training_actor
-from orz_rl.ppo.advantages import (
-    compute_advantages,
+from orz_rl.advantages.token_gae import (
+    gae_advantages,
     make_gae,
     set_next_values,
     set_token_rewards,
     token_steps,
 )
+from orz_rl.models.loading import load_causal_lm
+from orz_rl.ppo.actor import make_training_actor
 from orz_rl.ppo.losses import TokenClipPPOLoss
 
 
@@ -49,7 +49,7 @@ def test_stock_gae_and_clip_ppo_loss_run_on_an_orz_batch_and_take_the_token_mean
     # Stock GAE on the token steps gives orz-rl's advantages (before normalisation).
     steps = token_steps(batch)
     GAE(gamma=1.0, lmbda=1.0, value_network=None)(steps)
-    ours = compute_advantages(batch.clone(), make_gae(), normalize=False)
+    ours = gae_advantages(batch.clone(), make_gae(), normalize=False)
     mask = batch[keys.RESPONSE_MASK]
     torch.testing.assert_close(steps["advantage"][mask], ours[keys.ADVANTAGE][mask])
     batch.set(keys.ADVANTAGE, steps["advantage"].masked_fill(~mask[..., None], 0.0))

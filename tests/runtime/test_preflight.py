@@ -109,7 +109,7 @@ def test_a_checkpoint_from_before_a_field_existed_resumes_with_that_fields_defau
     ]
 
 
-def test_group_estimators_without_groups_dr_grpo_without_its_normaliser_and_misplaced_kl_are_named():
+def test_estimator_problems_are_named_unknown_too_few_samples_wrong_aggregation_misplaced_kl():
     _, cpu = RECIPES["cpu-default"]
     alone = replace(cpu, rollout=replace(cpu.rollout, samples_per_prompt=1))
     assert config_problems(replace(alone, ppo=replace(cpu.ppo, advantage="rloo")))[1] == [
@@ -118,8 +118,12 @@ def test_group_estimators_without_groups_dr_grpo_without_its_normaliser_and_misp
     ]
     assert config_problems(replace(alone, ppo=replace(cpu.ppo, advantage="reinforce_pp")))[1] == []
     assert config_problems(replace(cpu, ppo=replace(cpu.ppo, advantage="dr_grpo")))[1] == [
-        "ppo.advantage = 'dr_grpo' divides each response's loss by a constant, not its length: "
+        "ppo.advantage = 'dr_grpo' is defined with its own loss aggregation: "
         "set ppo.aggregation = 'seq-mean-token-sum-norm' (it is 'seq-mean-token-mean')"
+    ]
+    assert config_problems(replace(cpu, ppo=replace(cpu.ppo, advantage="ppo")))[1] == [
+        "ppo.advantage: unknown advantage estimator 'ppo'; "
+        "expected one of gae, grpo, dr_grpo, rloo, reinforce_pp, orz_grpo"
     ]
     dr = replace(cpu.ppo, advantage="dr_grpo", aggregation="seq-mean-token-sum-norm")
     assert config_problems(replace(cpu, ppo=dr))[1] == []

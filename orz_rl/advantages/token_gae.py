@@ -167,7 +167,7 @@ def token_steps(batch: TensorDict) -> TensorDict:
     )
 
 
-def compute_advantages(batch: TensorDict, gae: GAE, normalize: bool = True) -> TensorDict:
+def gae_advantages(batch: TensorDict, gae: GAE, normalize: bool = True) -> TensorDict:
     """Fill ``advantage`` and ``value_target`` ([N, R, 1]) of a batch that has values and rewards."""
     tokens = token_steps(batch)
     with torch.no_grad():

@@ -10,8 +10,10 @@ import torch
 from tensordict import TensorDict
 
 from orz_rl import keys
-from orz_rl.ppo.advantages import make_gae
-from orz_rl.ppo.estimators import ESTIMATORS, estimate_advantages, grpo_scores, leave_one_out
+from orz_rl.advantages.grpo import grpo_scores
+from orz_rl.advantages.registry import ESTIMATORS, estimate_advantages
+from orz_rl.advantages.rloo import leave_one_out
+from orz_rl.advantages.token_gae import make_gae
 
 G = 4
 

@@ -11,7 +11,7 @@ from math import comb
 import pytest
 
 from orz_rl.rewards.math_grader import MathGrader
-from orz_rl.tools.estimators import majority_correct, pass_at_k, pool_answers, pool_questions, summarise
+from orz_rl.tools.pass_at_k import majority_correct, pass_at_k, pool_answers, pool_questions, summarise
 
 LIMIT = 2.0
 

@@ -8,9 +8,9 @@ import torch
 from tensordict import TensorDict
 
 from orz_rl import keys
-from orz_rl.ppo.advantages import make_gae
-from orz_rl.ppo.estimators import estimate_advantages
-from orz_rl.ppo.kl import kl_estimate
+from orz_rl.advantages.kl import kl_estimate
+from orz_rl.advantages.registry import estimate_advantages
+from orz_rl.advantages.token_gae import make_gae
 from orz_rl.ppo.losses import TokenClipPPOLoss
 from tests.ppo.test_losses import N, _actor, _batch, _LeafLogits
 

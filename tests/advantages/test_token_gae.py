@@ -8,9 +8,9 @@ from tensordict import TensorDict
 from torchrl.objectives.value import GAE
 
 from orz_rl import keys
-from orz_rl.ppo.advantages import (
+from orz_rl.advantages.token_gae import (
     TokenGAE,
-    compute_advantages,
+    gae_advantages,
     make_gae,
     normalize_advantages,
     set_next_values,
@@ -52,7 +52,7 @@ def test_gae_matches_reverse_loop_on_padded_batch(gamma, lmbda, seed):
     values_before = batch.get(keys.STATE_VALUE).clone()
     set_token_rewards(batch)
     set_next_values(batch)
-    compute_advantages(batch, make_gae(gamma, lmbda), normalize=False)
+    gae_advantages(batch, make_gae(gamma, lmbda), normalize=False)
     mask = batch.get(keys.RESPONSE_MASK)
     adv = batch.get(keys.ADVANTAGE).squeeze(-1)
     for i in range(batch.shape[0]):
@@ -70,7 +70,7 @@ def test_gae_with_unit_gamma_lambda_is_reward_minus_value():
     values = batch.get(keys.STATE_VALUE).squeeze(-1).clone()
     set_token_rewards(batch)
     set_next_values(batch)
-    compute_advantages(batch, make_gae(), normalize=False)
+    gae_advantages(batch, make_gae(), normalize=False)
     mask = batch.get(keys.RESPONSE_MASK)
     expected = batch.get(keys.EPISODE_REWARD)[:, None] - values
     torch.testing.assert_close(batch.get(keys.ADVANTAGE).squeeze(-1)[mask], expected[mask], atol=1e-6, rtol=0)
@@ -140,8 +140,8 @@ def test_closed_form_equals_torchrls_recursion_on_orz_rows(seed):
     """One response per row then padding (the trainer's layout: the path without correction)."""
     batch = set_next_values(set_token_rewards(_random_batch(n=16, width=300, seed=seed)))
     fast, slow = batch.clone(), batch.clone()
-    compute_advantages(fast, make_gae(1.0, 1.0), normalize=False)
-    compute_advantages(slow, _torchrl_path(1.0, 1.0), normalize=False)
+    gae_advantages(fast, make_gae(1.0, 1.0), normalize=False)
+    gae_advantages(slow, _torchrl_path(1.0, 1.0), normalize=False)
     for key in (keys.ADVANTAGE, keys.VALUE_TARGET):
         torch.testing.assert_close(fast.get(key), slow.get(key), rtol=0, atol=1e-5)
 
