@@ -40,6 +40,8 @@ from typing import Literal
 
 import tyro
 
+from orz_rl.config import Backend
+
 GIB = 2**30
 
 
@@ -68,7 +70,7 @@ class RealShapeBench:
     bfloat16 as the GPU recipes."""
     activation_checkpointing: bool = False
     """``ppo.activation_checkpointing``, as the 7B and 32B recipes train."""
-    backend: Literal["auto", "vllm", "transformers"] = "auto"
+    backend: Backend = "auto"
     """``rollout.backend``: the recipe's (vLLM where it imports), or transformers' ``generate``."""
     work: Path | None = None
     """Folder for the model and the runs (default: a temporary one, removed at the end)."""

@@ -49,6 +49,41 @@ UNIT = Bound(0, 1)
 """A share or a probability: ``[0, 1]``."""
 
 
+@dataclass(frozen=True)
+class Resumable:
+    """``Annotated`` metadata of a field a resumed run may change: how long and how it runs, where it
+    logs, how it evaluates, where programs run; on a nested configuration, every field inside it.
+    A difference in any other field would make the resumed run another experiment, and
+    ``orz_rl.runtime.preflight.resume_problems`` refuses it."""
+
+
+RESUMABLE = Resumable()
+
+
+def _metadata(hint: Any) -> tuple:
+    return getattr(hint, "__metadata__", ())
+
+
+def resumable_fields(cls: type, prefix: str = "") -> tuple[str, ...]:
+    """The dotted names of the fields of ``cls`` (a configuration dataclass) marked
+    :data:`RESUMABLE`; a marked nested configuration is named with a trailing dot (all of it)."""
+    out: list[str] = []
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for f in fields(cls):
+        hint, name = hints[f.name], prefix + f.name
+        inner = getattr(hint, "__origin__", hint) if _metadata(hint) else hint
+        if any(isinstance(m, Resumable) for m in _metadata(hint)):
+            out.append(name + "." if is_dataclass(inner) else name)
+        elif is_dataclass(inner):
+            out += resumable_fields(inner, name + ".")
+    return tuple(out)
+
+
+#: The generation backends a run can name (``auto``: picked for the run) and those it runs.
+Backend = Literal["auto", "vllm", "transformers"]
+EngineBackend = Literal["vllm", "transformers"]
+
+
 def bound_problems(cfg: Any, prefix: str = "") -> list[str]:
     """Every field of the (nested) dataclass ``cfg`` outside its :class:`Bound`, one line each
     naming the field (dotted under ``prefix``), its value and its range."""
@@ -59,7 +94,7 @@ def bound_problems(cfg: Any, prefix: str = "") -> list[str]:
         if is_dataclass(value):
             problems += bound_problems(value, name + ".")
             continue
-        for bound in (m for m in getattr(hints[f.name], "__metadata__", ()) if isinstance(m, Bound)):
+        for bound in (m for m in _metadata(hints[f.name]) if isinstance(m, Bound)):
             values = value if isinstance(value, tuple) else (value,)
             if not all(bound.holds(v) for v in values):
                 problems.append(f"{name} = {value!r}: must be {bound}")
@@ -72,7 +107,7 @@ class ModelConfig:
 
     path: str = "Qwen/Qwen2.5-7B"
     """Hugging Face model directory (or hub name where a hub is reachable)."""
-    build_tiny_if_missing: bool = False
+    build_tiny_if_missing: Annotated[bool, RESUMABLE] = False
     """Build the embedded tiny model at ``path`` when it does not exist (CPU default only)."""
     dtype: Literal["float32", "bfloat16"] = "bfloat16"
     """Parameter dtype of actor and critic."""
@@ -87,14 +122,14 @@ class DataConfig:
 
     train_file: str = "orz_math_57k_collected.json"
     """ORZ training file: a JSON list (or JSONL) of two-message dialogues."""
-    generate_toy_task: bool = False
+    generate_toy_task: Annotated[bool, RESUMABLE] = False
     """Write the addition task to ``train_file`` first (CPU default only)."""
     toy_max_operand: Annotated[int, AT_LEAST_1] = 9
     """Largest operand of the generated addition task (its problems are every a + b up to it)."""
     code_file: str = ""
     """Task ``mixed``: programming problems mixed into the math prompts (JSON Lines,
     ``orz_rl.problems.formats.load_code_problems``), rewarded by their unit tests in the sandbox."""
-    generate_toy_code: bool = False
+    generate_toy_code: Annotated[bool, RESUMABLE] = False
     """Write the toy programming task ("a program that prints a + b") to ``code_file`` first."""
     seed: int = 0
     """Seed of the prompt order (each pass over the data is a new permutation)."""
@@ -118,14 +153,14 @@ class RolloutConfig:
     """Response length limit; a response cut by it earns reward 0."""
     max_prompt_tokens: Annotated[int, AT_LEAST_1] = 2048
     """Prompt length limit; longer prompts are rejected at start-up."""
-    backend: Literal["auto", "vllm", "transformers"] = "auto"
+    backend: Annotated[Backend, RESUMABLE] = "auto"
     """Generation backend: ``vllm`` or ``transformers`` (``generate`` on the actor itself). ``auto``
     picks the faster where the run happens: vLLM on a GPU and in Ray engines, and on a CPU for
     responses over 192 tokens; transformers for shorter ones on a CPU (measured:
     ``docs/performance.md``), and wherever vLLM does not import."""
-    vllm_gpu_memory_utilization: Annotated[float, Bound(0, 1, low_open=True)] = 0.85
+    vllm_gpu_memory_utilization: Annotated[float, Bound(0, 1, low_open=True), RESUMABLE] = 0.85
     """On a GPU: the share of its memory vLLM reserves for weights and KV cache."""
-    vllm_cpu_kv_cache_gib: Annotated[float, POSITIVE] = 1.0
+    vllm_cpu_kv_cache_gib: Annotated[float, POSITIVE, RESUMABLE] = 1.0
     """On a CPU: GiB of memory for vLLM's KV cache (set explicitly: vLLM's automatic sizing counts
     the trainer's own memory in the same process)."""
     tis_cap: Annotated[float, AT_LEAST_0] = 0.0
@@ -133,6 +168,11 @@ class RolloutConfig:
     policy loss is weighted by ``min(pi_trainer / pi_engine, tis_cap)`` of its old log-probs, so
     that tokens the engine sampled more readily than the trainer would are not over-weighted
     (``orz_rl.ppo.mismatch``; Yao et al. 2025 use 2)."""
+
+    @property
+    def seq_len(self) -> int:
+        """Tokens of the longest sequence: ``max_prompt_tokens + max_new_tokens``."""
+        return self.max_prompt_tokens + self.max_new_tokens
 
 
 @dataclass(frozen=True)
@@ -170,7 +210,7 @@ class SandboxConfig:
 class RewardConfig:
     """The math reward's checker (``orz_rl.rewards.math_grader``)."""
 
-    workers: Annotated[int, AT_LEAST_0] = 0
+    workers: Annotated[int, AT_LEAST_0, RESUMABLE] = 0
     """Worker processes that run math-verify (0: one per CPU core)."""
     timeout: Annotated[float, POSITIVE] = 5.0
     """Seconds one answer comparison may take; past it the worker is killed and the reward is 0
@@ -359,43 +399,43 @@ class TrainConfig:
     """Sampling."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Answer checking."""
-    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    sandbox: Annotated[SandboxConfig, RESUMABLE] = field(default_factory=SandboxConfig)
     """Where programs of code problems run (started only for a task that runs programs)."""
-    eval: EvalDuringTrainingConfig = field(default_factory=EvalDuringTrainingConfig)
+    eval: Annotated[EvalDuringTrainingConfig, RESUMABLE] = field(default_factory=EvalDuringTrainingConfig)
     """Evaluation during training."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     """PPO update."""
     optim: OptimConfig = field(default_factory=OptimConfig)
     """Optimisers."""
-    layout: LayoutConfig = field(default_factory=LayoutConfig)
+    layout: Annotated[LayoutConfig, RESUMABLE] = field(default_factory=LayoutConfig)
     """Machines, training ranks and vLLM engines."""
-    log: LogConfig = field(default_factory=LogConfig)
+    log: Annotated[LogConfig, RESUMABLE] = field(default_factory=LogConfig)
     """Metrics trackers."""
-    run_dir: Path = Path("runs/orz")
+    run_dir: Annotated[Path, RESUMABLE] = Path("runs/orz")
     """Where metrics.jsonl, TensorBoard events and checkpoints go."""
-    num_episodes: Annotated[int, AT_LEAST_1] = 20
+    num_episodes: Annotated[int, AT_LEAST_1, RESUMABLE] = 20
     """Passes over the prompt set (ORZ: 20)."""
-    max_steps: Annotated[int, Bound(-1)] = -1
+    max_steps: Annotated[int, Bound(-1), RESUMABLE] = -1
     """Stop after this many generation steps (-1: run all episodes)."""
-    max_minutes: float = -1.0
+    max_minutes: Annotated[float, RESUMABLE] = -1.0
     """Stop after this much wall-clock time (-1: no limit)."""
-    save_interval: Annotated[int, AT_LEAST_0] = 50
+    save_interval: Annotated[int, AT_LEAST_0, RESUMABLE] = 50
     """Checkpoint every this many steps (and at the end, and on SIGINT/SIGTERM); 0: only those."""
-    keep_last: Annotated[int, AT_LEAST_1] = 3
+    keep_last: Annotated[int, AT_LEAST_1, RESUMABLE] = 3
     """Keep this many of the newest ``step_*`` checkpoints (``final`` is always kept)."""
-    resume: Path | None = None
+    resume: Annotated[Path | None, RESUMABLE] = None
     """Continue the run in this directory (it becomes ``run_dir``) from its last complete checkpoint."""
-    auto_resume: bool = True
+    auto_resume: Annotated[bool, RESUMABLE] = True
     """Continue from ``run_dir``'s last complete checkpoint when it has one (else start fresh).
     A ``run_dir`` with history but no checkpoint that loads is refused, never started over."""
-    fresh: bool = False
+    fresh: Annotated[bool, RESUMABLE] = False
     """Start over in ``run_dir``: a run already there is moved aside, whole, to
     ``RUN_DIR.old-YYYYmmdd-HHMMSS`` (nothing is deleted)."""
     seed: int = 0
     """Seed of torch's RNG (sampling, initialisation)."""
-    threads: Annotated[int, AT_LEAST_0] = 0
+    threads: Annotated[int, AT_LEAST_0, RESUMABLE] = 0
     """torch intra-op threads (0: torch's default)."""
-    progress: bool = True
+    progress: Annotated[bool, RESUMABLE] = True
     """Show a progress bar."""
-    dry_run: bool = False
+    dry_run: Annotated[bool, RESUMABLE] = False
     """Print the layout, memory per GPU and batch sizes, and exit without loading weights."""

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import tyro
 
-from orz_rl.config import AT_LEAST_0, AT_LEAST_1
+from orz_rl.config import AT_LEAST_0, AT_LEAST_1, Backend
 from orz_rl.curation.items import ItemWriter, Report, default_report, read_items
 from orz_rl.problems.formats import DatasetFormatError
 from orz_rl.runtime.atomic_write import refuse_overwrite
@@ -39,7 +39,7 @@ class DifficultyConfig:
     """Seed of the sampling (as ``orz-rl eval --seed``)."""
     max_new_tokens: Annotated[int, AT_LEAST_0] = 0
     """Response length limit (0: ``orz-rl eval``'s default)."""
-    backend: Literal["auto", "vllm", "transformers"] = "auto"
+    backend: Backend = "auto"
     """Generation backend, as ``orz-rl eval``'s."""
     questions_per_batch: Annotated[int, AT_LEAST_1] = 64
     """Items generated together (each with all its samples)."""

@@ -56,7 +56,7 @@ class PPOLearner:
         self.gae = make_gae(p.gamma, p.lmbda)
         if p.activation_checkpointing:
             enable_activation_checkpointing(self.actor_model)
-        self.pack_tokens = r.max_prompt_tokens + r.max_new_tokens if p.pack_tokens < 0 else p.pack_tokens
+        self.pack_tokens = r.seq_len if p.pack_tokens < 0 else p.pack_tokens
         self.actor = make_training_actor(
             self.actor_model, self.pack_tokens, p.logit_chunk_tokens, with_entropy=p.entropy_coef > 0
         )

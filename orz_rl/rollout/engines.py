@@ -18,13 +18,11 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Literal
 
 import torch
 
+from orz_rl.config import Backend, EngineBackend
 from orz_rl.models.loading import check_model_path
-
-Backend = Literal["auto", "vllm", "transformers"]
 
 
 class BackendUnavailableError(ValueError):
@@ -48,9 +46,7 @@ def vllm_import_error() -> str | None:
 CPU_GENERATE_UP_TO_TOKENS = 192
 
 
-def resolve_backend(
-    backend: Backend, max_new_tokens: int, engines_in_ray: bool = False
-) -> Literal["vllm", "transformers"]:
+def resolve_backend(backend: Backend, max_new_tokens: int, engines_in_ray: bool = False) -> EngineBackend:
     """The generation backend a run uses. ``"auto"`` picks the faster where it runs: vLLM on a GPU
     or in Ray engines; on a CPU, transformers' ``generate`` for responses of at most
     :data:`CPU_GENERATE_UP_TO_TOKENS` tokens (there vLLM's scheduling and output processing cost

@@ -11,14 +11,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from tensordict.nn import TensorDictModuleBase
 from torch import nn
 from torchrl.collectors import WeightUpdaterBase
 
-from orz_rl.config import TrainConfig
+from orz_rl.config import EngineBackend, TrainConfig
 from orz_rl.rollout.engines import CPU_GENERATE_UP_TO_TOKENS, make_vllm_engine
 from orz_rl.rollout.policies import Sampling, make_transformers_policy, make_vllm_policy
 from orz_rl.rollout.ray_engines import RayEngineUpdater, RayvLLMEngines
@@ -49,7 +49,7 @@ class Generation:
             self.llm.shutdown()
 
 
-def describe_generation(cfg: TrainConfig, backend: Literal["vllm", "transformers"], dist=None) -> str:
+def describe_generation(cfg: TrainConfig, backend: EngineBackend, dist=None) -> str:
     """What :func:`start_generation` starts, in a few words, and the training ranks of ``dist`` (a
     :class:`~orz_rl.runtime.distributed.Distributed`) under ``torchrun``."""
     if dist is not None and dist.active:
@@ -68,7 +68,7 @@ def describe_generation(cfg: TrainConfig, backend: Literal["vllm", "transformers
 
 
 def start_sampling(
-    backend: Literal["vllm", "transformers"],
+    backend: EngineBackend,
     model_path: str,
     tokenizer,
     model: nn.Module,
@@ -87,7 +87,7 @@ def start_sampling(
 
 def start_generation(
     cfg: TrainConfig,
-    backend: Literal["vllm", "transformers"],
+    backend: EngineBackend,
     model_path: str,
     tokenizer,
     actor_model: nn.Module,
@@ -102,7 +102,7 @@ def start_generation(
     engine_args = dict(
         dtype=cfg.model.dtype,
         seed=cfg.seed,
-        max_model_len=r.max_prompt_tokens + r.max_new_tokens,
+        max_model_len=r.seq_len,
         gpu_memory_utilization=r.vllm_gpu_memory_utilization,
         cpu_kv_cache_gib=r.vllm_cpu_kv_cache_gib,
     )

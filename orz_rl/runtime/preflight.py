@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orz_rl.advantages.registry import get_estimator
-from orz_rl.config import TrainConfig, bound_problems
+from orz_rl.config import TrainConfig, bound_problems, resumable_fields
 from orz_rl.envs.registry import UnknownTaskError, get_task
 from orz_rl.envs.task import Task
 from orz_rl.models.loading import ModelFileError, ModelNotFoundError, check_model_path, load_tokenizer
@@ -44,7 +44,7 @@ def length_problems(
     """
     r = cfg.rollout
     problems = []
-    if max_positions is not None and r.max_prompt_tokens + r.max_new_tokens > max_positions:
+    if max_positions is not None and r.seq_len > max_positions:
         problems.append(
             f"rollout.max_prompt_tokens + rollout.max_new_tokens = {r.max_prompt_tokens} + "
             f"{r.max_new_tokens} exceeds the model's {max_positions} positions ({cfg.model.path})"
@@ -123,40 +123,15 @@ def estimator_problems(cfg: TrainConfig) -> list[str]:
     return estimator.problems(cfg)
 
 
-#: Fields a resumed run may change: how long and how it runs, where it logs, how it evaluates,
-#: where programs run. Any other difference would make the resumed run another experiment.
-RESUMABLE_CHANGES = (
-    "run_dir",
-    "resume",
-    "auto_resume",
-    "fresh",
-    "max_steps",
-    "max_minutes",
-    "num_episodes",
-    "progress",
-    "dry_run",
-    "save_interval",
-    "keep_last",
-    "threads",
-    "eval.",
-    "sandbox.",
-    "reward.workers",
-    "data.generate_toy_task",
-    "data.generate_toy_code",
-    "model.build_tiny_if_missing",
-    "rollout.backend",
-    "rollout.vllm_",
-    "layout.",
-    "log.",
-)
-
-
 def resume_problems(saved: dict, now: dict) -> list[str]:
-    """The fields whose value differs from the checkpoint's run, except :data:`RESUMABLE_CHANGES`.
+    """The fields whose value differs from the checkpoint's run, except those marked
+    :data:`~orz_rl.config.RESUMABLE` (:func:`~orz_rl.config.resumable_fields`).
 
     A field the checkpoint's orz-rl did not have yet counts as at its default, so a run resumes
     across versions that only add fields.
     """
+    resumable = resumable_fields(TrainConfig)
+    nested = tuple(name for name in resumable if name.endswith("."))
     before, after = flatten(saved), flatten(now)
     for field, value in flatten(jsonable(asdict(TrainConfig()))).items():
         before.setdefault(field, value)
@@ -164,7 +139,7 @@ def resume_problems(saved: dict, now: dict) -> list[str]:
         f"{field} = {after.get(field)!r} differs from the checkpoint's run ({before.get(field)!r}); "
         "a resumed run keeps its settings (use a new run_dir for new ones)"
         for field in sorted(before.keys() | after.keys())
-        if before.get(field) != after.get(field) and not field.startswith(RESUMABLE_CHANGES)
+        if before.get(field) != after.get(field) and field not in resumable and not field.startswith(nested)
     ]
 
 

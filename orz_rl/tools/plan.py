@@ -352,7 +352,7 @@ def _training_ranks(cfg: TrainConfig, engines: int, tp: int, notes: list[str]) -
 def _training_terms(cfg: TrainConfig, dims: ModelDims, ranks: int, micro: int) -> list[MemoryTerm]:
     """Actor and critic states sharded over ``ranks``, the gathered unit, one micro-batch's activations."""
     d, r = DTYPE_BYTES[cfg.model.dtype], cfg.rollout
-    seq = r.max_prompt_tokens + r.max_new_tokens
+    seq = r.seq_len
     terms = []
     models = [("actor", actor_parameters(dims))]
     models += [("critic", critic_parameters(dims))] if get_estimator(cfg.ppo.advantage).needs_critic else []
@@ -414,7 +414,7 @@ def _activation_bytes(cfg: TrainConfig, dims: ModelDims, micro: int, checkpointi
     fragmentation).
     """
     d = DTYPE_BYTES[cfg.model.dtype]
-    seq = cfg.rollout.max_prompt_tokens + cfg.rollout.max_new_tokens
+    seq = cfg.rollout.seq_len
     if checkpointing:
         layers = checkpointed_activation_bytes(dims, micro, seq, d)
     else:
@@ -480,7 +480,7 @@ def plan(cfg: TrainConfig, host_memory: int | None = None) -> RunPlan:
 
     kv_cache, problem, engine_memory = None, "", ()
     if vllm:
-        seq = r.max_prompt_tokens + r.max_new_tokens
+        seq = r.seq_len
         weights = actor_parameters(dims) * d // tp
         # On a GPU vLLM reserves gpu_memory_utilization of it for weights and KV cache; on a CPU
         # the KV cache is sized explicitly.

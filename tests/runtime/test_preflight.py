@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
+from orz_rl.config import TrainConfig, resumable_fields
 from orz_rl.recipes import RECIPES
 from orz_rl.runtime.preflight import config_problems, resume_problems
 from orz_rl.runtime.run_log import jsonable
@@ -133,3 +134,23 @@ def test_estimator_problems_are_named_unknown_too_few_samples_wrong_aggregation_
         "nowhere to go; use ppo.kl_in = 'loss' (GRPO's form)"
     ]
     assert config_problems(replace(cpu, ppo=replace(penalty, kl_in="loss")))[1] == []
+
+
+def test_a_resume_may_change_the_fields_marked_resumable_and_no_other():
+    _, cpu = RECIPES["cpu-default"]
+    saved = jsonable(asdict(cpu))
+    how_it_runs = replace(
+        cpu,
+        max_steps=7,
+        eval=replace(cpu.eval, interval=3),  # a nested configuration marked as a whole
+        rollout=replace(cpu.rollout, backend="vllm", vllm_cpu_kv_cache_gib=2.0),  # single fields
+    )
+    assert resume_problems(saved, jsonable(asdict(how_it_runs))) == []
+    # Beside a marked field of the same configuration, an unmarked one is still refused.
+    other = replace(how_it_runs, rollout=replace(how_it_runs.rollout, max_new_tokens=33))
+    assert resume_problems(saved, jsonable(asdict(other))) == [
+        f"rollout.max_new_tokens = 33 differs from the checkpoint's run ({cpu.rollout.max_new_tokens}); "
+        "a resumed run keeps its settings (use a new run_dir for new ones)"
+    ]
+    assert "eval." in resumable_fields(TrainConfig) and "rollout.backend" in resumable_fields(TrainConfig)
+    assert "rollout.max_new_tokens" not in resumable_fields(TrainConfig)
