@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orz_rl.advantages.registry import get_estimator
-from orz_rl.config import TrainConfig
+from orz_rl.config import TrainConfig, bound_problems
 from orz_rl.models.dims import QWEN25, ModelDims, dims_from_config_json
 
 GIB = 2**30
@@ -432,21 +432,10 @@ def plan(cfg: TrainConfig, host_memory: int | None = None) -> RunPlan:
 
     A CPU run's processes share each machine's memory (``host_memory`` bytes; default: this
     machine's): each gets an equal part of it as its capacity."""
-    lay, r = cfg.layout, cfg.rollout
-    if lay.nodes < 1 or lay.gpus_per_node < 0 or lay.vllm_engines < 0 or lay.vllm_tensor_parallel < 1:
-        raise ValueError(
-            f"layout: nodes = {lay.nodes}, gpus_per_node = {lay.gpus_per_node}, vllm_engines = "
-            f"{lay.vllm_engines}, vllm_tensor_parallel = {lay.vllm_tensor_parallel}: need nodes >= 1, "
-            "gpus_per_node >= 0, vllm_engines >= 0, vllm_tensor_parallel >= 1"
-        )
-    p = cfg.ppo
-    for field, value in (
-        ("ppo.micro_batch_size", p.micro_batch_size),
-        ("ppo.policy_steps_per_rollout", p.policy_steps_per_rollout),
-        ("ppo.critic_steps_per_rollout", p.critic_steps_per_rollout),
-    ):
-        if value < 1:
-            raise ValueError(f"{field} = {value}: must be at least 1")
+    lay, r, p = cfg.layout, cfg.rollout, cfg.ppo
+    problems = bound_problems(cfg)  # the fields' own bounds, as the preflight checks them
+    if problems:
+        raise ValueError("; ".join(problems))
     dims = model_dims(cfg)
     d = DTYPE_BYTES[cfg.model.dtype]
     gpu = lay.gpus_per_node > 0
