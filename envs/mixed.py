@@ -11,9 +11,10 @@ from orz_rl.config import DataConfig, TrainConfig
 from orz_rl.envs.code import render_code, sandbox_problems, score_code
 from orz_rl.envs.math import render_math, score_math
 from orz_rl.envs.rule_reward import RuleRewardEnv
-from orz_rl.envs.task import EnvArgs, Task, train_file_problems
-from orz_rl.problems.formats import load_any_problems, load_code_problems, load_problems
+from orz_rl.envs.task import EnvArgs, Task, load_train_file, train_file_problems
+from orz_rl.problems.formats import load_any_problems, load_code_problems
 from orz_rl.problems.problem import Problem
+from orz_rl.problems.toy_task import write_code_file
 from orz_rl.rewards.code_judge import CodeJudge
 from orz_rl.rewards.math_answers import extract_answer
 from orz_rl.rewards.math_grader import MathGrader, default_grader
@@ -71,8 +72,11 @@ def _check(cfg: TrainConfig) -> list[str]:
 
 
 def _load(data: DataConfig) -> list[Problem]:
-    """The math problems of ``data.train_file``, then the programming problems of ``data.code_file``."""
-    return load_problems(data.train_file) + load_code_problems(data.code_file)
+    """The math problems of ``data.train_file``, then the programming problems of ``data.code_file``
+    (each written first where the recipe generates it)."""
+    if data.generate_toy_code:
+        write_code_file(data.code_file, seed=data.seed, max_operand=data.toy_max_operand)
+    return load_train_file(data) + load_code_problems(data.code_file)
 
 
 def make_mixed_env(problems: Sequence[Problem], args: EnvArgs) -> MathAndCodeEnv:

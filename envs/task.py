@@ -18,6 +18,7 @@ from torchrl.envs import EnvBase
 
 from orz_rl.config import DataConfig, TrainConfig
 from orz_rl.problems import formats
+from orz_rl.problems.toy_task import write_orz_train_file
 from orz_rl.rewards.services import RewardServices
 
 
@@ -56,7 +57,11 @@ def score_stats(env: EnvBase) -> dict[str, float]:
 
 
 def load_train_file(data: DataConfig) -> list[Any]:
-    """The problems of ``data.train_file`` (ORZ's training or evaluation format)."""
+    """The problems of ``data.train_file`` (ORZ's training or evaluation format); with
+    ``data.generate_toy_task`` (the CPU recipes), the addition task is written there first. The
+    task that reads the file writes it: a task that loads its problems otherwise writes nothing."""
+    if data.generate_toy_task:
+        write_orz_train_file(data.train_file, seed=data.seed, max_operand=data.toy_max_operand)
     return formats.load_problems(data.train_file)
 
 

@@ -24,7 +24,6 @@ from orz_rl.models.loading import ModelFileError, ModelNotFoundError, check_mode
 from orz_rl.models.tiny import TinyModelConfig
 from orz_rl.models.tiny import build as build_tiny_model
 from orz_rl.problems.benchmarks import resolve_benchmarks
-from orz_rl.problems.toy_task import write_code_file, write_orz_train_file
 from orz_rl.runtime.atomic_write import folder_problem
 from orz_rl.runtime.checkpoint import check_checkpoint, checkpoint_dirs, latest_checkpoint
 from orz_rl.runtime.run_log import jsonable
@@ -167,14 +166,6 @@ def raise_if_any(problems: list[str]) -> None:
         raise ConfigError(f"the configuration cannot run ({len(problems)} problem(s)):\n{listed}")
 
 
-def write_toy_data(cfg: TrainConfig) -> None:
-    """Write the generated tasks the CPU recipes train on (a second, cheap)."""
-    if cfg.data.generate_toy_task:
-        write_orz_train_file(cfg.data.train_file, seed=cfg.data.seed, max_operand=cfg.data.toy_max_operand)
-    if cfg.data.generate_toy_code:
-        write_code_file(cfg.data.code_file, seed=cfg.data.seed, max_operand=cfg.data.toy_max_operand)
-
-
 def build_tiny_model_if_missing(cfg: TrainConfig) -> None:
     """Build the embedded tiny model the CPU recipes start from, where it is not built yet."""
     if cfg.model.build_tiny_if_missing and not Path(cfg.model.path).is_dir():
@@ -191,7 +182,6 @@ def load_checked(cfg: TrainConfig) -> tuple[Task, list[Any], Any]:
     lengths, which need only the data and the tokenizer (``None`` for a hub name, loaded later).
     """
     task, found = config_problems(cfg)
-    write_toy_data(cfg)
     if not found:  # half a minute of work, for a configuration that can run
         build_tiny_model_if_missing(cfg)
     problems, tokenizer = [], None
