@@ -1,6 +1,6 @@
 """The registry of tasks: built-in ones, ones other packages register, ones named by module.
 
-``--task`` takes a registered name or ``package.module:NAME``. A separate pip package adds
+``--task`` takes a registered name, ``FILE.py:NAME`` or ``package.module:NAME``. A separate pip package adds
 a task under a name with an entry point::
 
     [project.entry-points."orz_rl.tasks"]
@@ -38,13 +38,13 @@ def registered_tasks() -> dict[str, str]:
 
 
 def get_task(spec: str) -> Task:
-    """The task ``spec`` names: a registered name or ``package.module:NAME``."""
+    """The task ``spec`` names: a registered name, ``FILE.py:NAME`` or ``package.module:NAME``."""
     registered = registered_tasks()
     target = registered.get(spec, spec if is_spec(spec) else None)
     if target is None:
         raise UnknownTaskError(
             f"task {spec!r} is not registered; known: {', '.join(registered)} "
-            "(or package.module:NAME of a Task)"
+            "(or FILE.py:NAME or package.module:NAME of a Task; orz-rl tasks lists them)"
         )
     try:
         task = load_object(target, "task")

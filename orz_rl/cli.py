@@ -27,7 +27,24 @@ usage: orz-rl train RECIPE [--field value ...] [--dry-run] [--help]
 RECIPE is a built-in recipe (orz-rl recipes lists them), package.module:NAME, or
 path/to/file.py:NAME of a TrainConfig of one's own. Every field can be overridden;
 orz-rl train RECIPE --help lists them with their values.
+
+--task names what a run trains on: a built-in task (math, code, mixed), one an installed
+package registers, FILE.py:NAME or package.module:NAME (orz-rl tasks says more).
 """
+
+# What `orz-rl tasks` prints after the names it sees: the ways to name a task that no listing
+# can show, since a Task in a file or module of one's own is found only when named.
+TASK_FORMS = """\
+a task of one's own (a Task; README.md, "How to: a task of your own"), named by where it is:
+  --task FILE.py:NAME         in a file, e.g. orz-rl train cpu-default --task my_task.py:TASK
+  --task package.module:NAME  in an importable module, e.g. --task my_package.tasks:TASK"""
+
+# Added to the error of a data file in no built-in format, under the commands that take --task:
+# such a file is most often a task's own, read only by that task's loader.
+TASK_HINT = (
+    "If the file is a task's own, name that task: --task FILE.py:NAME (its Task in a file), "
+    "--task package.module:NAME, or the name it is registered under (orz-rl tasks lists them)"
+)
 
 
 def usage() -> str:
@@ -90,13 +107,29 @@ def recipes(args: list[str]) -> None:
 
 
 def tasks(args: list[str]) -> None:
-    from orz_rl.envs.registry import get_task, registered_tasks
+    from orz_rl.envs.registry import BUILTIN, ENTRY_POINT_GROUP, get_task, registered_tasks
 
     found = registered_tasks()
+    installed = {name: target for name, target in found.items() if name not in BUILTIN}
     width = max(map(len, found))
-    print("tasks (--task NAME, or --task package.module:NAME):")
-    for name in found:
-        print(f"  {name:<{width}}  {get_task(name).summary}")
+
+    def show(name: str, origin: str = "") -> None:
+        try:
+            summary = get_task(name).summary
+        except ValueError as e:  # one broken package's task should not hide the others
+            summary = f"cannot be loaded: {e}"
+        print(f"  {name:<{width}}  {summary}{origin}")
+
+    print("built-in tasks (--task NAME):")
+    for name in BUILTIN:
+        show(name)
+    print(f"tasks installed packages register (--task NAME; entry points in the group {ENTRY_POINT_GROUP}):")
+    for name, target in installed.items():
+        show(name, f" ({target})")
+    if not installed:
+        print("  none (a package adds one as examples/countdown/pyproject.toml does)")
+    print()
+    print(TASK_FORMS)
 
 
 def evaluate(args: list[str]) -> None:
@@ -169,8 +202,16 @@ def main(argv: list[str] | None = None) -> None:
     except (OSError, ValueError, SandboxUnavailable) as e:
         # Bad input (a path, a dataset line, a field value) and a fault of the machine's (a full
         # disk, a read-only folder: OSError names the file) are one clear line, not a traceback.
-        print(f"orz-rl: error: {e}", file=sys.stderr)
+        print(f"orz-rl: error: {e}{task_hint(argv[0], e)}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def task_hint(command: str, error: Exception) -> str:
+    """``TASK_HINT`` where ``error`` is a data file in no built-in format and ``command`` takes
+    ``--task``; else nothing."""
+    from orz_rl.problems.formats import UnknownFormatError
+
+    return f". {TASK_HINT}" if command in ("train", "eval") and isinstance(error, UnknownFormatError) else ""
 
 
 if __name__ == "__main__":

@@ -389,8 +389,12 @@ class TrainConfig:
     """A whole ORZ run."""
 
     task: str = "math"
-    """What the run trains on: a registered task (math, code, mixed; ``orz-rl tasks`` lists them
-    all) or ``package.module:NAME`` of a Task of one's own."""
+    """What the run trains on: a Task, named by one of
+    a built-in name (math, code, mixed);
+    a name an installed package registers (entry point group orz_rl.tasks);
+    FILE.py:NAME, a Task in a file of one's own, e.g. my_task.py:TASK;
+    package.module:NAME, a Task in an importable module, e.g. my_package.tasks:TASK.
+    orz-rl tasks lists the names it sees."""
     model: ModelConfig = field(default_factory=ModelConfig)
     """Base model."""
     data: DataConfig = field(default_factory=DataConfig)

@@ -1,8 +1,8 @@
 """Objects named by the user: ``package.module:NAME`` or ``path/to/file.py:NAME``.
 
-Recipes (``orz-rl train FILE:NAME``) and tasks (``--task module:NAME``) of one's own are
-found this way, so they live outside orz-rl. A file is run as a module of its own, as
-``python FILE`` would run it; nothing is read from a data file.
+Recipes (``orz-rl train FILE.py:NAME``) and tasks (``--task FILE.py:NAME`` or ``--task
+module:NAME``) of one's own are found this way, so they live outside orz-rl. A file is run as a
+module of its own, as ``python FILE`` would run it; nothing is read from a data file.
 """
 
 from __future__ import annotations

@@ -163,3 +163,77 @@ def test_a_missing_code_file_names_the_field(tmp_path):
     )
     assert out.returncode == 1
     assert f"data.code_file {str(tmp_path / 'none.jsonl')!r} does not exist" in out.stderr
+
+
+def _words(text: str) -> str:
+    """``text`` as one line of words, so that a check does not depend on where help wraps."""
+    return " ".join(text.replace("│", " ").split())
+
+
+def test_task_help_names_every_way_to_name_a_task():
+    field = _words(orz_cli("train", "cpu-default", "--help").stdout)
+    for form in (
+        "a built-in name (math, code, mixed)",
+        "entry point group orz_rl.tasks",
+        "FILE.py:NAME, a Task in a file of one's own, e.g. my_task.py:TASK",
+        "package.module:NAME, a Task in an importable module",
+    ):
+        assert form in field
+    bare = orz_cli("train", "--help").stdout
+    assert "--task names what a run trains on" in bare and "FILE.py:NAME or package.module:NAME" in bare
+
+
+def test_tasks_lists_built_in_and_installed_tasks_then_how_to_name_ones_own():
+    from orz_rl.envs.registry import BUILTIN, registered_tasks
+
+    out = orz_cli("tasks")
+    assert out.returncode == 0 and "Traceback" not in out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "built-in tasks (--task NAME):"
+    assert [line.split()[0] for line in lines[1 : 1 + len(BUILTIN)]] == list(BUILTIN)
+    for name, target in registered_tasks().items():
+        if name not in BUILTIN:  # an entry point of an installed package, e.g. examples/countdown
+            assert any(line.startswith(f"  {name} ") and f"({target})" in line for line in lines)
+    assert (
+        "  --task FILE.py:NAME         in a file, e.g. orz-rl train cpu-default --task my_task.py:TASK"
+        in lines
+    )
+    assert any(line.startswith("  --task package.module:NAME") and "e.g. --task " in line for line in lines)
+
+
+def test_tasks_says_when_no_package_registers_one_and_survives_a_broken_one(monkeypatch, capsys):
+    from orz_rl.cli import tasks
+    from orz_rl.envs import registry
+
+    monkeypatch.setattr(registry, "registered_tasks", lambda: dict(registry.BUILTIN))
+    tasks([])
+    assert "  none (a package adds one as examples/countdown/pyproject.toml does)" in capsys.readouterr().out
+    broken = dict(registry.BUILTIN, broken="orz_rl_no_such_module:TASK")
+    monkeypatch.setattr(registry, "registered_tasks", lambda: broken)
+    tasks([])
+    out = capsys.readouterr().out
+    assert (
+        "  broken  cannot be loaded: task 'orz_rl_no_such_module:TASK'" in out
+        and "--task FILE.py:NAME" in out
+    )
+
+
+def test_eval_of_a_file_in_no_built_in_format_is_one_error_suggesting_task(tmp_path):
+    data = tmp_path / "countdown.jsonl"
+    data.write_text(json.dumps({"numbers": [7, 1, 5], "target": 1}) + "\n")
+    out = orz_cli("eval", "--benchmarks", str(data), "--out-dir", str(tmp_path / "out"))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("orz-rl: error:")]
+    assert len(errors) == 1
+    assert f"{data}:1: not in a built-in format (its columns: numbers, target); built in: ORZ's" in errors[0]
+    assert "name that task: --task FILE.py:NAME" in errors[0] and "orz-rl tasks lists them" in errors[0]
+
+
+def test_the_task_hint_is_only_for_a_file_in_no_built_in_format_under_train_or_eval():
+    from orz_rl.cli import task_hint
+    from orz_rl.problems.formats import DatasetFormatError, UnknownFormatError
+
+    unknown = UnknownFormatError("f.jsonl:1: not in a built-in format")
+    assert "--task FILE.py:NAME" in task_hint("eval", unknown) and task_hint("train", unknown)
+    assert task_hint("data", unknown) == ""  # `orz-rl data` takes no --task
+    assert task_hint("eval", DatasetFormatError("f.json:2: malformed item")) == ""

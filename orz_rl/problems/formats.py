@@ -17,13 +17,14 @@ Besides these, a row of a benchmark in the layout it is published in (MATH-500, 
 MMLU-Pro, GSM8K: :mod:`orz_rl.problems.published`) is a math or multiple-choice problem, and
 HumanEval's, MBPP's and LiveCodeBench's are programming problems. Any of them may be in a file
 of any format of :mod:`orz_rl.problems.tables` (JSON, JSON Lines, gzipped, Parquet, CSV).
-A malformed item raises :class:`DatasetFormatError` naming the file and the line or row.
+A malformed item raises :class:`DatasetFormatError` naming the file and the line or row; one in
+none of these formats, :class:`UnknownFormatError`.
 :func:`load_items` is the loop every format shares; a task of one's own reads its files with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from orz_rl.problems.tables import DatasetFormatError, iter_json_items, iter_row
 
 __all__ = [
     "DatasetFormatError",
+    "UnknownFormatError",
     "iter_json_items",
     "load_any_problems",
     "load_code_problems",
@@ -45,6 +47,11 @@ __all__ = [
     "is_code_item",
     "parse_math_item",
 ]
+
+
+class UnknownFormatError(DatasetFormatError):
+    """An item in none of the formats a built-in loader reads, as in a file of a task of one's own:
+    the command line adds how to name that task (``--task``)."""
 
 
 def _train_item(item: Any) -> Problem:
@@ -82,7 +89,8 @@ def load_items(path: str | Path, parse: Callable[[Any], Any], what: str, expecte
     """Every item (row) of the data file ``path`` (any format of :mod:`orz_rl.problems.tables`)
     through ``parse``; the first malformed one (``parse`` raised ``KeyError``, ``IndexError``,
     ``TypeError``, ``ValueError`` or ``SyntaxError``, or the question is empty) is a
-    :class:`DatasetFormatError` at its line or row, and one in no known layout names its columns.
+    :class:`DatasetFormatError` at its line or row, and one in no known layout
+    (:class:`UnknownFormatError`) names its columns and ``expected``.
 
     ``what`` names an item in that message and ``expected`` shows its format. Dataclass items
     with a ``source`` field get ``"PATH: item N"`` there.
@@ -94,8 +102,14 @@ def load_items(path: str | Path, parse: Callable[[Any], Any], what: str, expecte
             problem = parse(item)
             if not str(problem.question).strip():
                 raise ValueError("empty question")
-        except UnknownLayoutError as e:
-            raise DatasetFormatError(f"{where}: {e} (docs/benchmarks.md)") from None
+        except UnknownLayoutError:
+            columns = (
+                ", ".join(map(str, item)) if isinstance(item, Mapping) else f"a JSON {type(item).__name__}"
+            )
+            raise UnknownFormatError(
+                f"{where}: not in a built-in format (its columns: {columns}); built in: {expected} "
+                "(docs/benchmarks.md)"
+            ) from None
         except (KeyError, IndexError, TypeError, ValueError, SyntaxError) as e:
             raise DatasetFormatError(
                 f"{where}: malformed {what} ({type(e).__name__}: {e}); expected {expected}"
@@ -203,6 +217,6 @@ def load_any_problems(path: str | Path) -> list[Problem]:
         path,
         lambda item: _code_item(item) if is_code_item(item) else parse_math_item(item),
         "item",
-        "one of the formats of orz_rl.problems.formats (ORZ's training, evaluation or multiple-choice "
-        "items; programming problems in orz-rl's, HumanEval's, MBPP's or LiveCodeBench's format)",
+        "ORZ's training, evaluation or multiple-choice items; programming problems in orz-rl's, "
+        "HumanEval's, MBPP's or LiveCodeBench's format; or a published layout: " + known_layouts(),
     )

@@ -67,7 +67,8 @@ class EvalConfig:
     model: str = "artifacts/tiny-qwen2"
     """Hugging Face model directory to evaluate (a training checkpoint's ``actor`` works)."""
     task: str = "auto"
-    """The task whose prompt and reward rule score the answers (``orz-rl tasks`` lists them);
+    """The task whose prompt and reward rule score the answers: a registered name, ``FILE.py:NAME``
+    or ``package.module:NAME`` (``orz-rl tasks`` lists them);
     ``auto``: each benchmark's own, ``code`` for programming problems, ``math`` for the rest
     (``mixed`` for a file of both), so that math and code share one run and one table."""
     benchmarks: tuple[str, ...] = KNOWN

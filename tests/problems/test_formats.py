@@ -113,3 +113,27 @@ def test_seeking_a_sampler_to_n_draws_continues_as_drawing_them_would():
     sought.seek(17)
     assert sought.state_dict() == drawn.state_dict() == {"seed": 3, "epoch": 2, "position": 3}
     assert [i for i, _ in sought.next_batch(9)] == [i for i, _ in drawn.next_batch(9)]
+
+
+def test_a_file_in_no_built_in_format_is_an_unknown_format_error_naming_file_columns_and_formats(tmp_path):
+    from orz_rl.problems.formats import UnknownFormatError, load_any_problems
+
+    path = tmp_path / "countdown.jsonl"
+    path.write_text(json.dumps({"numbers": [7, 1, 5], "target": 1}) + "\n")
+    for load in (load_problems, load_any_problems):
+        with pytest.raises(UnknownFormatError) as error:
+            load(path)
+        message = str(error.value)
+        assert f"{path}:1: not in a built-in format (its columns: numbers, target)" in message
+        assert "math500 (problem, solution" in message  # the published layouts are among those listed
+    assert "ORZ's training, evaluation or multiple-choice items; programming problems" in message
+
+
+def test_a_malformed_item_of_a_built_in_format_is_not_an_unknown_format_error(tmp_path):
+    from orz_rl.problems.formats import UnknownFormatError
+
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps([[{"from": "human", "value": "Q"}, {"from": "assistant"}]]))
+    with pytest.raises(DatasetFormatError, match="malformed item") as error:
+        load_problems(path)
+    assert not isinstance(error.value, UnknownFormatError)  # no --task hint for a broken ORZ file
