@@ -135,6 +135,76 @@ def _published_item(layout: Layout, row: Any, item: Item, report: Report) -> Ite
     return item
 
 
+def _resolve_fields(cfg: ImportConfig) -> tuple[str, str, str]:
+    """``(question, answer, solution)`` fields: the preset's, each overridden where one is named."""
+    question_field, answer_field, solution_field = PRESETS[
+        "problem-answer" if cfg.preset == "auto" else cfg.preset
+    ]
+    question_field = cfg.question_field or question_field
+    answer_field = cfg.answer_field or answer_field
+    solution_field = cfg.solution_field or solution_field
+    if not answer_field and not solution_field:
+        raise ValueError("--answer-field or --solution-field: one must name where the answer is")
+    return question_field, answer_field, solution_field
+
+
+def _unknown_layout_error(source: str, row: Any) -> DatasetFormatError:
+    """The error for a first row whose columns match no known layout, naming them."""
+    columns = ", ".join(map(str, row)) if isinstance(row, dict) else f"a JSON {type(row).__name__}"
+    return DatasetFormatError(
+        f"{source}: its columns ({columns}) match no layout orz-rl knows: {known_layouts()}; "
+        "name the fields (--question-field, --answer-field), or --preset orz for ORZ's files"
+    )
+
+
+def _question_field(row: Any, question_field: str, auto: bool) -> str:
+    """The field holding ``row``'s question: ``question_field``, or ``question`` in AIME 2025's layout."""
+    if auto and isinstance(row, dict) and "problem" not in row and "question" in row:
+        return "question"  # AIME 2025 as some publish it
+    return question_field
+
+
+def _row_answer(
+    row: Any, item: Item, report: Report, answer_field: str, solution_field: str
+) -> tuple[str, int] | None:
+    """``(answer, parts)`` of ``row`` by its answer or solution field, or None with the row dropped."""
+    value = field_value(row, answer_field) if answer_field else None
+    if value is None and solution_field:
+        solution = field_value(row, solution_field)
+        value = last_boxed(solution) if isinstance(solution, str) else None
+        if value is None:
+            report.drop(item, "no_boxed_answer", field=solution_field)
+            return None
+    try:
+        answer, parts = answer_text(value) if value is not None else ("", 0)
+    except ValueError as e:
+        report.drop(item, "answer_not_text", field=answer_field, detail=str(e))
+        return None
+    if not answer:
+        report.drop(item, "no_answer", field=answer_field or solution_field)
+        return None
+    return answer, parts
+
+
+def _field_item(
+    row: Any, item: Item, report: Report, fields: tuple[str, str, str], auto: bool
+) -> Item | None:
+    """The item of a row by its ``(question, answer, solution)`` fields, or None with the row dropped."""
+    question_field, answer_field, solution_field = fields
+    asked = _question_field(row, question_field, auto)
+    question = field_value(row, asked)
+    if not isinstance(question, str) or not question.strip():
+        report.drop(item, "no_question", field=asked)
+        return None
+    item.question = question.strip()
+    if (answered := _row_answer(row, item, report, answer_field, solution_field)) is None:
+        return None
+    item.answer, parts = answered
+    if parts > 1:
+        item.meta["answer_parts"] = parts
+    return item
+
+
 def import_rows(cfg: ImportConfig, report: Report) -> Iterator[Item]:
     """The items of every input, in order; rows without a question or an answer are dropped
     into ``report`` with their reason."""
@@ -144,60 +214,22 @@ def import_rows(cfg: ImportConfig, report: Report) -> Iterator[Item]:
         return
     fields_given = bool(cfg.question_field or cfg.answer_field or cfg.solution_field)
     auto = cfg.preset == "auto" and not fields_given
-    question_field, answer_field, solution_field = PRESETS[
-        "problem-answer" if cfg.preset == "auto" else cfg.preset
-    ]
-    question_field = cfg.question_field or question_field
-    answer_field = cfg.answer_field or answer_field
-    solution_field = cfg.solution_field or solution_field
-    if not answer_field and not solution_field:
-        raise ValueError("--answer-field or --solution-field: one must name where the answer is")
+    fields = _resolve_fields(cfg)
     for spec in cfg.inputs:
         for index, (source, row) in enumerate(_rows(spec, cfg.split)):
             report.read += 1
             item = Item(question="", answer="", source=source)
             layout = find_layout(row)
             if auto and layout is None and index == 0:
-                columns = (
-                    ", ".join(map(str, row)) if isinstance(row, dict) else f"a JSON {type(row).__name__}"
-                )
-                raise DatasetFormatError(
-                    f"{source}: its columns ({columns}) match no layout orz-rl knows: {known_layouts()}; "
-                    "name the fields (--question-field, --answer-field), or --preset orz for ORZ's files"
-                )
+                raise _unknown_layout_error(source, row)
             # A multiple-choice row goes by its layout whatever the preset: its answer field holds
             # an index or a letter that means nothing without the options.
             if layout is not None and (layout.multiple_choice or auto and layout.name != "problem-answer"):
-                if (kept := _published_item(layout, row, item, report)) is not None:
-                    yield kept
-                continue
-            asked = question_field
-            if auto and isinstance(row, dict) and "problem" not in row and "question" in row:
-                asked = "question"  # AIME 2025 as some publish it
-            question = field_value(row, asked)
-            if not isinstance(question, str) or not question.strip():
-                report.drop(item, "no_question", field=asked)
-                continue
-            item.question = question.strip()
-            value = field_value(row, answer_field) if answer_field else None
-            if value is None and solution_field:
-                solution = field_value(row, solution_field)
-                value = last_boxed(solution) if isinstance(solution, str) else None
-                if value is None:
-                    report.drop(item, "no_boxed_answer", field=solution_field)
-                    continue
-            try:
-                answer, parts = answer_text(value) if value is not None else ("", 0)
-            except ValueError as e:
-                report.drop(item, "answer_not_text", field=answer_field, detail=str(e))
-                continue
-            if not answer:
-                report.drop(item, "no_answer", field=answer_field or solution_field)
-                continue
-            item.answer = answer
-            if parts > 1:
-                item.meta["answer_parts"] = parts
-            yield item
+                kept = _published_item(layout, row, item, report)
+            else:
+                kept = _field_item(row, item, report, fields, auto)
+            if kept is not None:
+                yield kept
 
 
 def _orz_items(path: Path, report: Report) -> Iterator[Item]:

@@ -427,6 +427,113 @@ def host_memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def _backend_notes(cfg: TrainConfig) -> list[str]:
+    """Notes on ``rollout.backend``: what ``auto`` picks, engines that transformers leaves unused."""
+    lay, r = cfg.layout, cfg.rollout
+    notes: list[str] = []
+    if r.backend == "auto":
+        notes.append("rollout.backend = auto: on GPUs vLLM where it imports, else transformers on the actor")
+    if r.backend == "transformers" and lay.vllm_engines:
+        notes.append(f"rollout.backend = transformers: layout.vllm_engines = {lay.vllm_engines} unused")
+    return notes
+
+
+def _batches(cfg: TrainConfig, ranks: int) -> Batches:
+    """The batch sizes of ``cfg``'s generation step over ``ranks`` training ranks."""
+    r, p = cfg.rollout, cfg.ppo
+    return Batches(
+        prompts=r.prompts_per_step,
+        samples=r.samples_per_prompt,
+        policy_steps=p.policy_steps_per_rollout,
+        critic_steps=p.critic_steps_per_rollout if get_estimator(p.advantage).needs_critic else 0,
+        micro_batch=p.micro_batch_size,
+        ranks=ranks,
+    )
+
+
+def _capacity(cfg: TrainConfig, processes: int, host_memory: int | None, notes: list[str]) -> int:
+    """Bytes one device has: a GPU's memory, or a CPU process's equal part of its machine's memory."""
+    lay = cfg.layout
+    if lay.gpus_per_node > 0:
+        return int(lay.gpu_memory_gib * GIB)
+    host = host_memory if host_memory is not None else host_memory_bytes()
+    per_machine = math.ceil(processes / lay.nodes)
+    notes.append(f"host memory: {host / GIB:.1f} GiB per machine, shared by {per_machine} process(es)")
+    return host // per_machine
+
+
+def _kv_bytes_per_token(dims: ModelDims, tp: int, dtype_bytes: int) -> int:
+    """Bytes of KV cache per token on each of an engine's ``tp`` GPUs."""
+    # vLLM splits the KV heads over the tensor-parallel GPUs (replicating them past kv_heads).
+    return 2 * dims.layers * math.ceil(dims.kv_heads / tp) * dims.head_dim * dtype_bytes
+
+
+def _engine_reserved_bytes(cfg: TrainConfig, weights: int, capacity: int) -> int:
+    """Bytes one engine GPU (or CPU engine) reserves for its weights and KV cache together."""
+    r = cfg.rollout
+    # On a GPU vLLM reserves gpu_memory_utilization of it for weights and KV cache; on a CPU
+    # the KV cache is sized explicitly.
+    if cfg.layout.gpus_per_node > 0:
+        return int(r.vllm_gpu_memory_utilization * capacity)
+    return weights + int(r.vllm_cpu_kv_cache_gib * GIB)
+
+
+@dataclass(frozen=True)
+class _VllmMemory:
+    """What vLLM adds to a plan: its KV cache, and its memory in engine processes or the trainer's."""
+
+    kv_cache: KVCache
+    """One engine's KV cache."""
+    problem: str
+    """Why that KV cache cannot serve ("" when it can)."""
+    engine_memory: tuple[DeviceMemory, ...]
+    """The engine processes' memory (empty: the engine runs in the training process)."""
+    in_training: MemoryTerm | None
+    """The engine's share of the training process (None: it runs in processes of its own)."""
+
+
+def _vllm_memory(
+    cfg: TrainConfig, dims: ModelDims, d: int, engines: int, tp: int, capacity: int, responses: int
+) -> _VllmMemory:
+    """The vLLM engines' KV cache and memory, in processes of their own or in the training process."""
+    r, gpu = cfg.rollout, cfg.layout.gpus_per_node > 0
+    seq = r.seq_len
+    weights = actor_parameters(dims) * d // tp
+    reserved = _engine_reserved_bytes(cfg, weights, capacity)
+    kv = max(reserved - weights, 0)
+    kv_per_token = _kv_bytes_per_token(dims, tp, d)
+    kv_cache = KVCache(kv, kv // kv_per_token, seq, math.ceil(responses / max(engines, 1)))
+    problem = ""
+    if kv_cache.sequences_at_once < 1:
+        problem = f"the KV cache ({kv / GIB:.2f} GiB) holds no full-length sequence of {seq} tokens"
+    if not engines:
+        where = f"{r.vllm_gpu_memory_utilization} x GPU" if gpu else "weights + KV cache"
+        return _VllmMemory(
+            kv_cache, problem, (), MemoryTerm(f"vLLM engine in this process ({where})", reserved)
+        )
+    engine = DeviceMemory(
+        "vLLM engine GPU" if gpu else "vLLM engine process (host memory)",
+        (
+            MemoryTerm(f"weights ({_count(actor_parameters(dims))} / tp {tp})", weights),
+            MemoryTerm(f"KV cache ({kv_per_token:,} bytes per token)", kv),
+        ),
+        capacity,
+        problem,
+    )
+    return _VllmMemory(kv_cache, problem, (engine,), None)
+
+
+def _generation(cfg: TrainConfig, engines: int, tp: int) -> str:
+    """Where responses are generated, in words."""
+    if cfg.rollout.backend == "transformers":
+        return "transformers generate() on the actor, in the training process"
+    if not engines:
+        return "one vLLM engine inside the training process"
+    if cfg.layout.gpus_per_node > 0:
+        return f"{engines} vLLM engine(s) as Ray actors, {tp} GPU(s) each"
+    return f"{engines} vLLM engine process(es)"
+
+
 def plan(cfg: TrainConfig, host_memory: int | None = None) -> RunPlan:
     """The plan of ``cfg``'s run; raises ``ValueError`` for a layout that cannot be placed.
 
@@ -442,78 +549,22 @@ def plan(cfg: TrainConfig, host_memory: int | None = None) -> RunPlan:
     vllm = r.backend != "transformers"
     engines = lay.vllm_engines if vllm else 0
     tp = lay.vllm_tensor_parallel if engines else 1
-    notes: list[str] = []
-    if r.backend == "auto":
-        notes.append("rollout.backend = auto: on GPUs vLLM where it imports, else transformers on the actor")
-    if not vllm and lay.vllm_engines:
-        notes.append(f"rollout.backend = transformers: layout.vllm_engines = {lay.vllm_engines} unused")
+    notes = _backend_notes(cfg)
     ranks = _training_ranks(cfg, engines, tp, notes)
-
-    batches = Batches(
-        prompts=r.prompts_per_step,
-        samples=r.samples_per_prompt,
-        policy_steps=p.policy_steps_per_rollout,
-        critic_steps=p.critic_steps_per_rollout if get_estimator(p.advantage).needs_critic else 0,
-        micro_batch=p.micro_batch_size,
-        ranks=ranks,
-    )
+    batches = _batches(cfg, ranks)
     micro = min(p.micro_batch_size, batches.per_rank(p.policy_steps_per_rollout))
     terms = _training_terms(cfg, dims, ranks, micro)
-    if gpu:
-        capacity = int(lay.gpu_memory_gib * GIB)
-    else:
-        host = host_memory if host_memory is not None else host_memory_bytes()
-        per_machine = math.ceil((ranks + engines) / lay.nodes)
-        capacity = host // per_machine
-        notes.append(f"host memory: {host / GIB:.1f} GiB per machine, shared by {per_machine} process(es)")
-
-    kv_cache, problem, engine_memory = None, "", ()
-    if vllm:
-        seq = r.seq_len
-        weights = actor_parameters(dims) * d // tp
-        # On a GPU vLLM reserves gpu_memory_utilization of it for weights and KV cache; on a CPU
-        # the KV cache is sized explicitly.
-        reserved = (
-            int(r.vllm_gpu_memory_utilization * capacity)
-            if gpu
-            else weights + int(r.vllm_cpu_kv_cache_gib * GIB)
-        )
-        kv = max(reserved - weights, 0)
-        # vLLM splits the KV heads over the tensor-parallel GPUs (replicating them past kv_heads).
-        kv_per_token = 2 * dims.layers * math.ceil(dims.kv_heads / tp) * dims.head_dim * d
-        kv_cache = KVCache(kv, kv // kv_per_token, seq, math.ceil(batches.responses / max(engines, 1)))
-        if kv_cache.sequences_at_once < 1:
-            problem = f"the KV cache ({kv / GIB:.2f} GiB) holds no full-length sequence of {seq} tokens"
-        if engines:
-            engine_memory = (
-                DeviceMemory(
-                    "vLLM engine GPU" if gpu else "vLLM engine process (host memory)",
-                    (
-                        MemoryTerm(f"weights ({_count(actor_parameters(dims))} / tp {tp})", weights),
-                        MemoryTerm(f"KV cache ({kv_per_token:,} bytes per token)", kv),
-                    ),
-                    capacity,
-                    problem,
-                ),
-            )
-        else:
-            where = f"{r.vllm_gpu_memory_utilization} x GPU" if gpu else "weights + KV cache"
-            terms.append(MemoryTerm(f"vLLM engine in this process ({where})", reserved))
+    capacity = _capacity(cfg, ranks + engines, host_memory, notes)
+    vllm_memory = _vllm_memory(cfg, dims, d, engines, tp, capacity, batches.responses) if vllm else None
+    if vllm_memory is not None and vllm_memory.in_training is not None:
+        terms.append(vllm_memory.in_training)
+    # With engine processes a KV cache too small is the engines' problem, else the trainer's.
     training = DeviceMemory(
         "training GPU" if gpu else "training process (host memory)",
         tuple(terms),
         capacity,
-        "" if engines else problem,
+        "" if engines or vllm_memory is None else vllm_memory.problem,
     )
-
-    if not vllm:
-        generation = "transformers generate() on the actor, in the training process"
-    elif not engines:
-        generation = "one vLLM engine inside the training process"
-    elif gpu:
-        generation = f"{engines} vLLM engine(s) as Ray actors, {tp} GPU(s) each"
-    else:
-        generation = f"{engines} vLLM engine process(es)"
     return RunPlan(
         model=cfg.model.path,
         dims=dims,
@@ -522,11 +573,11 @@ def plan(cfg: TrainConfig, host_memory: int | None = None) -> RunPlan:
         nodes=lay.nodes,
         gpus_per_node=lay.gpus_per_node,
         training_ranks=ranks,
-        generation=generation,
+        generation=_generation(cfg, engines, tp),
         vllm_engines=engines,
         vllm_tensor_parallel=tp,
-        memory=(training, *engine_memory),
-        kv_cache=kv_cache,
+        memory=(training, *(vllm_memory.engine_memory if vllm_memory is not None else ())),
+        kv_cache=vllm_memory.kv_cache if vllm_memory is not None else None,
         activation_checkpointing=p.activation_checkpointing,
         checkpointed_training_bytes=training.total
         - _activation_bytes(cfg, dims, micro, p.activation_checkpointing)
@@ -553,10 +604,10 @@ def _gib(n: int) -> str:
     return f"{n / GIB:.2f} GiB" if n >= GIB / 10 else f"{n / 2**20:.2f} MiB"
 
 
-def format_plan(run: RunPlan) -> str:
-    """``run`` as aligned text: model, layout, memory per device, batch sizes, notes."""
+def _model_lines(run: RunPlan) -> list[str]:
+    """The model, its dimensions and the parameters of actor, critic and reference."""
     d, b = run.dims, run.batches
-    lines = [
+    return [
         f"model {run.model} ({d.source}), {run.dtype}",
         _row(
             "dimensions",
@@ -569,50 +620,64 @@ def format_plan(run: RunPlan) -> str:
             + (f"critic {_count(critic_parameters(d))}" if b.critic_steps else "no critic (ppo.advantage)")
             + (f", reference {_count(actor_parameters(d))} (KL term)" if run.reference else ""),
         ),
-        "",
     ]
+
+
+def _layout_lines(run: RunPlan) -> list[str]:
+    """The machines, the training ranks (and engine GPUs) on them, and where generation runs."""
     if run.gpu:
-        lines.append(
-            f"layout: {run.nodes} node(s) x {run.gpus_per_node} GPUs = {run.nodes * run.gpus_per_node} GPUs"
-        )
-        lines.append(
-            _row("training ranks (torchrun; actor and critic FSDP2-sharded)", str(run.training_ranks))
-        )
+        lines = [
+            f"layout: {run.nodes} node(s) x {run.gpus_per_node} GPUs = {run.nodes * run.gpus_per_node} GPUs",
+            _row("training ranks (torchrun; actor and critic FSDP2-sharded)", str(run.training_ranks)),
+        ]
         if run.vllm_engines:
             # What torchrun --nproc-per-node and the engines' Ray placement take on each node.
             per_node = run.training_ranks / run.nodes
             engine_gpus = run.vllm_engines * run.vllm_tensor_parallel / run.nodes
             lines.append(_row("per node: training ranks + engine GPUs", f"{per_node:g} + {engine_gpus:g}"))
     else:
-        lines.append("layout: CPU run (layout.gpus_per_node = 0)")
-        lines.append(_row("training processes", str(run.training_ranks)))
-    lines.append(_row("generation", run.generation))
-    for mem in run.memory:
-        lines += ["", f"memory per {mem.device}"]
-        lines += [_row(t.name, _gib(t.bytes)) for t in mem.terms]
-        if mem.capacity is None:
-            verdict = "(host memory: not checked)"
-        elif mem.fits:
-            verdict = f"fits in {mem.capacity / GIB:.1f} GiB"
-        else:
-            verdict = f"DOES NOT FIT in {mem.capacity / GIB:.1f} GiB"
-        lines.append(_row("total", _gib(mem.total), verdict))
-        if mem.problem:
-            lines.append(_row("", f"DOES NOT FIT: {mem.problem}"))
-        if mem is run.memory[0] and not run.activation_checkpointing:
-            lines.append(
-                _row("total with --ppo.activation-checkpointing", _gib(run.checkpointed_training_bytes))
-            )
-    if run.kv_cache is not None:
-        kv = run.kv_cache
-        lines += [
-            "",
-            "KV cache of one engine",
-            _row("tokens", f"{kv.tokens:,}"),
-            _row(f"full-length sequences ({kv.sequence_tokens} tokens) at once", f"{kv.sequences_at_once:,}"),
-            _row("responses it generates per step", f"{kv.responses:,}"),
+        lines = [
+            "layout: CPU run (layout.gpus_per_node = 0)",
+            _row("training processes", str(run.training_ranks)),
         ]
-    lines += [
+    return lines + [_row("generation", run.generation)]
+
+
+def _verdict(mem: DeviceMemory) -> str:
+    """Whether ``mem``'s total fits its device's capacity, in words."""
+    if mem.capacity is None:
+        return "(host memory: not checked)"
+    if mem.fits:
+        return f"fits in {mem.capacity / GIB:.1f} GiB"
+    return f"DOES NOT FIT in {mem.capacity / GIB:.1f} GiB"
+
+
+def _memory_lines(run: RunPlan, mem: DeviceMemory) -> list[str]:
+    """One device's memory, term by term, its total and verdict (the training device's: checkpointed too)."""
+    lines = ["", f"memory per {mem.device}"]
+    lines += [_row(t.name, _gib(t.bytes)) for t in mem.terms]
+    lines.append(_row("total", _gib(mem.total), _verdict(mem)))
+    if mem.problem:
+        lines.append(_row("", f"DOES NOT FIT: {mem.problem}"))
+    if mem is run.memory[0] and not run.activation_checkpointing:
+        lines.append(_row("total with --ppo.activation-checkpointing", _gib(run.checkpointed_training_bytes)))
+    return lines
+
+
+def _kv_cache_lines(kv: KVCache) -> list[str]:
+    """What one engine's KV cache holds against the responses it generates."""
+    return [
+        "",
+        "KV cache of one engine",
+        _row("tokens", f"{kv.tokens:,}"),
+        _row(f"full-length sequences ({kv.sequence_tokens} tokens) at once", f"{kv.sequences_at_once:,}"),
+        _row("responses it generates per step", f"{kv.responses:,}"),
+    ]
+
+
+def _batch_lines(b: Batches) -> list[str]:
+    """The responses per step, and each model's mini-batch, per rank and in micro-batches."""
+    lines = [
         "",
         "batch per generation step",
         _row(f"responses ({b.prompts} prompts x {b.samples} samples)", f"{b.responses:,}"),
@@ -631,6 +696,17 @@ def format_plan(run: RunPlan) -> str:
                 f"{b.accumulation(steps):,}",
             ),
         ]
+    return lines
+
+
+def format_plan(run: RunPlan) -> str:
+    """``run`` as aligned text: model, layout, memory per device, batch sizes, notes."""
+    lines = [*_model_lines(run), "", *_layout_lines(run)]
+    for mem in run.memory:
+        lines += _memory_lines(run, mem)
+    if run.kv_cache is not None:
+        lines += _kv_cache_lines(run.kv_cache)
+    lines += _batch_lines(run.batches)
     if run.notes:
         lines += ["", "notes"] + [f"  - {n}" for n in run.notes]
     return "\n".join(lines)
