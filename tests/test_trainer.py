@@ -120,7 +120,7 @@ def test_short_run_logs_documented_metrics_and_saves_hf_checkpoints(tiny_model_d
     assert 0 <= rows[1]["eval/toy_eval/avg@2"] <= rows[1]["eval/toy_eval/pass@2"] <= 1
     assert rows[1]["eval/toy_eval/questions"] == 3 and rows[1]["time/eval"] > 0
     assert rows[1]["eval/toy_code/questions"] == 1 and "eval/toy_code/maj@2" not in rows[1]
-    assert [task.name for task, _ in trainer.eval_sets.values()] == ["math", "code"]
+    assert [task.name for task, _ in trainer.rollouts.eval_sets.values()] == ["math", "code"]
     for key in DOCUMENTED:
         assert key in rows[0], key
     assert 0.0 <= rows[0]["reward/mean"] <= 1.0
@@ -216,7 +216,7 @@ def test_a_critic_free_run_builds_steps_and_saves_no_critic_and_resumes_without_
         ]
         assert not critic_keys, f"a run without a critic logged {critic_keys}"
     # The last step trained on GRPO's advantages: each response's group-standardised reward.
-    rows = trainer.buffer[:]
+    rows = trainer.last_buffer[:]
     mask = rows[keys.RESPONSE_MASK]
     scores = grpo_scores(rows[keys.EPISODE_REWARD], cfg.rollout.samples_per_prompt)
     torch.testing.assert_close(rows[keys.ADVANTAGE].squeeze(-1), torch.where(mask, scores[:, None], 0.0))
@@ -296,7 +296,7 @@ class _RecordingTrainer(Trainer):
 
     def train_step(self) -> dict[str, float]:
         metrics = super().train_step()
-        rows = self.buffer[:]
+        rows = self.last_buffer[:]
         critic = {n: p.detach().clone() for n, p in self.learner.critic.named_parameters()}
         self.records.append((rows[keys.ACTION].clone(), rows[keys.ADVANTAGE].clone(), critic))
         return metrics

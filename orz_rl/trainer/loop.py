@@ -1,9 +1,11 @@
 """The ORZ training loop: collect, score, value, advantage, update the actor, sync, update the critic.
 
-Read :meth:`Trainer.train_step` top to bottom: one method per phase, the phases in order.
-Each phase's machinery lives in the pipeline's folders: the task and its env (``envs/``), the
-collector and weight sync (``orz_rl/rollout``), advantages, losses and the optimiser steps
-(``orz_rl/ppo``), ranks, checkpoints and logs (``orz_rl/runtime``).
+Read :meth:`Trainer.train_step` top to bottom: one method per phase, the phases in order, each
+step's batch handed from one to the next. Each phase's machinery lives in the pipeline's folders:
+the task and its env (``envs/``), the collector and weight sync (``orz_rl/rollout``), the
+advantages (``orz_rl/advantages``), losses and the optimiser steps (``orz_rl/ppo``), ranks,
+checkpoints and logs (``orz_rl/runtime``). What only rank 0 holds (env, generation, collector, run
+log) is :class:`~orz_rl.trainer.rollouts.RolloutSide`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, replace
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -20,27 +21,19 @@ from tensordict import TensorDict, set_list_to_stack
 from orz_rl import keys
 from orz_rl.advantages.registry import estimate_advantages
 from orz_rl.config import TrainConfig
-from orz_rl.envs.registry import BUILTIN
-from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.models.loading import load_tokenizer
 from orz_rl.ppo.learner import PPOLearner
-from orz_rl.ppo.packing import pad_share_metrics
 from orz_rl.ppo.update import optimise
-from orz_rl.rewards.services import RewardServices
-from orz_rl.rollout.ahead import RolloutAhead, sample_rollout
-from orz_rl.rollout.buffers import rollout_buffer, step_generator
-from orz_rl.rollout.collector import make_collector
+from orz_rl.rollout.buffers import ReplayBuffer, rollout_buffer, step_generator
 from orz_rl.rollout.engines import resolve_backend
-from orz_rl.rollout.generation import describe_generation, start_generation
 from orz_rl.runtime import checkpoint as ckpt
 from orz_rl.runtime import preflight
 from orz_rl.runtime.distributed import Distributed
-from orz_rl.runtime.metrics import memory_metrics, rollout_metrics, training_batch_metrics
-from orz_rl.runtime.run_log import RunLog, jsonable
-from orz_rl.runtime.shutdown import close_all
+from orz_rl.runtime.metrics import memory_metrics, training_batch_metrics
+from orz_rl.runtime.run_log import jsonable
 from orz_rl.runtime.signals import StopRequest
 from orz_rl.runtime.timing import Timer, step_time_metrics, throughput_metrics
-from orz_rl.tools.evaluation import evaluate_benchmark, training_benchmarks
+from orz_rl.trainer.rollouts import RolloutSide, draw_state
 
 _TEXT_KEYS = (keys.PROMPT_TEXT, keys.RESPONSE_TEXT, keys.ANSWER, keys.FINISH_REASON)
 _BAR = {"reward": "reward/mean", "len": "response_length/mean", "vloss": "critic/loss_critic"}
@@ -48,7 +41,8 @@ _BAR |= {"gen tok/s": "perf/gen_tokens_per_s"}
 
 
 class Trainer:
-    """Holds the actor, critic, env, collector, losses and optimisers of one run.
+    """One run: the learner (actor, critic, losses, optimisers) on every rank, and on rank 0 the
+    rollout side (env, generation, collector, run log: :class:`RolloutSide`, ``None`` elsewhere).
 
     Args:
         cfg: the run.
@@ -79,29 +73,17 @@ class Trainer:
         if state is not None and "config" in state:
             preflight.raise_if_any(preflight.resume_problems(state["config"], jsonable(asdict(cfg))))
         self.tokenizer = tokenizer or load_tokenizer(cfg.model.path)
-        self.env = self.services = self.generation = self.collector = None
-        self.eval_sets: dict[str, tuple[Task, list]] = {}
-        if main:
-            engine = describe_generation(cfg, self.backend, self.dist)
-            print(f"orz-rl: task {cfg.task} | model {cfg.model.path} | {engine} | run {cfg.run_dir}")
-            # The env starts the reward workers its rule needs (a sandbox announces its isolation)
-            # before any model loads.
-            self.services = RewardServices(cfg.reward, cfg.sandbox)
-            self.env = self.task.make_env(problems, self._env_args(r.prompts_per_step, r.samples_per_prompt))
-            if cfg.eval.interval > 0:
-                self.eval_sets = training_benchmarks(self.task, cfg.eval.benchmarks, cfg.eval.limit)
+        self.rollouts = (
+            RolloutSide(cfg, self.task, problems, self.tokenizer, self.backend, self.dist) if main else None
+        )
         actor_path = str(self.checkpoint / "actor") if self.checkpoint else cfg.model.path
         critic_path = str(self.checkpoint / "critic") if self.checkpoint else cfg.model.path
         reference_path = str(self.checkpoint / "reference") if self.checkpoint else cfg.model.path
         self.learner = PPOLearner(cfg, actor_path, critic_path, self.dist, reference_path)
+        # ppo.overlap_critic_update: the next rollout sampled during the critic update.
+        overlap = cfg.ppo.overlap_critic_update and not self.dist.active and self.learner.critic is not None
         if main:
-            self.generation = start_generation(
-                cfg, self.backend, actor_path, self.tokenizer, self.learner.actor_model, llm
-            )
-            gen, pad = self.generation, self.tokenizer.pad_token_id
-            self.collector = make_collector(self.env, gen.policy, pad, weight_updater=gen.weight_updater)
-            self._sample = partial(sample_rollout, iter(self.collector), gen.policy, self.env)
-
+            self.rollouts.start(self.backend, actor_path, self.learner.actor_model, llm, overlap)
         steps_per_episode = math.ceil(self.dist.broadcast(len(problems)) / r.prompts_per_step)
         self.total_steps = steps_per_episode * cfg.num_episodes
         if cfg.max_steps >= 0:
@@ -109,49 +91,31 @@ class Trainer:
         self.step, self._saved = 0, (-1, Path())  # the step and folder of the last checkpoint saved
         #: Seconds of the current step inside the actor's and critic's forward and backward passes.
         self.model_clock = Timer()
-        # ppo.overlap_critic_update: the next rollout sampled during the critic update.
-        overlap = cfg.ppo.overlap_critic_update and not self.dist.active and self.learner.critic is not None
-        self.ahead = RolloutAhead() if overlap and main else None
+        #: The last step's training data (for inspection: the step passes it from phase to phase).
+        self.last_buffer: ReplayBuffer | None = None
         self.history: list[dict[str, float]] = []
         #: The distinct prompt ids each step trained on, in order (``prompts.jsonl``).
         self.prompt_log: list[list[int]] = []
         if state is not None:
             self._restore(state)
-        self.log = None
         if main:
-            sampler = getattr(self.env, "sampler", None)
-            if sampler is not None:
-                # The collector's first reset drew a batch it then discards: rewind the sampler so
-                # the first rollout trains on the prompts that follow the last step trained.
-                sampler.seek(self.step * r.prompts_per_step)
-            logged = dict(step=self.step, history=self.history, prompt_log=self.prompt_log)
-            logged |= dict(config=jsonable(asdict(cfg)), total_steps=self.total_steps, trackers=cfg.log)
-            self.log = RunLog(cfg.run_dir, **logged)
+            self.rollouts.open_log(self.step, self.history, self.prompt_log, self.total_steps)
         if state is not None:
             # Last, after every set-up step that draws random numbers (vLLM seeds torch's
             # generator when it starts): the next step draws exactly what it would have.
             ckpt.set_rng_state(state["rng"])
 
-    def _env_args(self, prompts_per_step: int, samples_per_prompt: int) -> EnvArgs:
-        bos, eos = self.tokenizer.bos_token, self.tokenizer.eos_token
-        return EnvArgs(prompts_per_step, samples_per_prompt, self.cfg.data.seed, bos, eos, self.services)
-
     # --- phases -----------------------------------------------------------------
 
-    def collect(self, timer: Timer) -> TensorDict:
-        """Generate one response per env element and score it (the env's reward).
+    def collect(self, timer: Timer) -> tuple[TensorDict, float]:
+        """Generate one response per env element and score it (the env's reward); and the seconds
+        inside the engine.
 
         Under torchrun rank 0 collects and every rank receives the batch (without its texts),
         with rank 0's RNG state, so that all ranks draw the same mini-batches."""
-        batch = None
-        if self.dist.is_main:
-            if self.ahead is not None and self.ahead.pending:  # sampled during the last critic update
-                with timer("generation_wait"):
-                    batch, seconds = self.ahead.take()
-            else:
-                batch, seconds = self._sample()
-            timer.seconds |= {"generation": seconds["generation"], "scoring": seconds["scoring"]}
-            self._engine_seconds = seconds["engine"]
+        batch, engine_seconds = None, 0.0
+        if self.rollouts is not None:
+            batch, engine_seconds = self.rollouts.sample(timer)
         if self.dist.active:
             with timer("broadcast"):
                 shared = self.dist.broadcast(
@@ -160,15 +124,16 @@ class Trainer:
             if batch is None:
                 batch, rng = shared
                 torch.set_rng_state(rng)
-        return batch
+        return batch, engine_seconds
 
     def start_next_rollout(self) -> None:
         """``ppo.overlap_critic_update``: sample the next rollout while the critic updates (not
         before an evaluation, which samples from the same engine, nor after the last step)."""
         step, interval = self.step + 1, self.cfg.eval.interval
-        if self.ahead is None or step >= self.total_steps or (interval > 0 and step % interval == 0):
+        ahead = self.rollouts is not None and self.rollouts.ahead is not None
+        if not ahead or step >= self.total_steps or (interval > 0 and step % interval == 0):
             return
-        self.ahead.start(self._sample, self._draw_state())
+        self.rollouts.sample_ahead()
 
     def evaluate_old_policy_and_values(self, batch: TensorDict, timer: Timer) -> None:
         """PPO's old log-probs (the trainer's actor's, as ORZ's), the critic's V_old and, with a KL
@@ -183,24 +148,24 @@ class Trainer:
             penalty = (p.kl_coef, p.kl_estimator) if p.uses_reference and p.kl_in == "reward" else None
             estimate_advantages(batch, p.advantage, self.learner.gae, **args, kl_penalty=penalty)
 
-    def update_policy(self, timer: Timer) -> dict[str, float]:
+    def update_policy(self, buffer: ReplayBuffer, timer: Timer) -> dict[str, float]:
         """ORZ: one actor step per rollout; and how far the engine was from the trainer (``rollout/``)."""
         ppo, steps = self.learner, self.cfg.ppo.policy_steps_per_rollout
         with timer("policy_update"):
-            out = self._optimise(ppo.policy_loss, ppo.actor_optim, ppo.actor_sched, steps)
+            out = self._optimise(buffer, ppo.policy_loss, ppo.actor_optim, ppo.actor_sched, steps)
         actor = {f"actor/{k}": v for k, v in out.items()} | {"actor/lr": ppo.actor_sched.get_last_lr()[0]}
         return actor | ppo.policy_loss.mismatch.take(self.dist)
 
-    def update_critic(self, timer: Timer) -> dict[str, float]:
+    def update_critic(self, buffer: ReplayBuffer, timer: Timer) -> dict[str, float]:
         """ORZ: 12 critic mini-batch steps per rollout (``critic_steps_per_rollout``)."""
         ppo, steps = self.learner, self.cfg.ppo.critic_steps_per_rollout
         with timer("critic_update"):
-            out = self._optimise(ppo.value_loss, ppo.critic_optim, ppo.critic_sched, steps)
+            out = self._optimise(buffer, ppo.value_loss, ppo.critic_optim, ppo.critic_sched, steps)
         return {f"critic/{k}": v for k, v in out.items()} | {"critic/lr": ppo.critic_sched.get_last_lr()[0]}
 
-    def _optimise(self, loss, optim, sched, steps: int) -> dict[str, float]:
+    def _optimise(self, buffer: ReplayBuffer, loss, optim, sched, steps: int) -> dict[str, float]:
         clocked = dict(dist=self.dist, clock=self.model_clock)
-        return optimise(loss, self.buffer, optim, sched, steps=steps, ppo=self.cfg.ppo, **clocked)
+        return optimise(loss, buffer, optim, sched, steps=steps, ppo=self.cfg.ppo, **clocked)
 
     def sync_weights(self, timer: Timer) -> None:
         """The updated actor's weights into the generation engine before the next rollout."""
@@ -209,57 +174,47 @@ class Trainer:
                 # Sharded under torchrun: gathered whole, onto rank 0 (a collective).
                 model = self.learner.actor_model
                 weights = self.dist.full_state_dict(model) if self.dist.active else model
-                if self.dist.is_main:
-                    self.collector.update_policy_weights_(weights)
-            elif self.dist.is_main:
-                self.collector.increment_version()
-
-    def evaluate(self) -> dict[str, float]:
-        """avg@n, pass@n and maj@n on the configured benchmarks (ORZ's protocol; rank 0, with the engines)."""
-        out, e = {}, dict(samples=self.cfg.eval.samples, max_prompt_tokens=self.cfg.rollout.max_prompt_tokens)
-        for name, (task, problems) in self.eval_sets.items():
-            args = (self.generation.policy, self.tokenizer, task, problems, self._env_args)
-            same = self.services.math_grader.equivalent if task.name in BUILTIN else None
-            out |= {f"eval/{name}/{k}": v for k, v in evaluate_benchmark(*args, **e, same=same)[0].items()}
-        return out
+                if self.rollouts is not None:
+                    self.rollouts.sync_weights(weights)
+            elif self.rollouts is not None:
+                self.rollouts.collector.increment_version()
 
     def train_step(self) -> dict[str, float]:
         """One generation step of ORZ: the phases in order."""
-        timer, self.model_clock, self._engine_seconds = Timer(), Timer(), 0.0
+        timer, self.model_clock = Timer(), Timer()
         start = time.perf_counter()
-        batch = self.collect(timer)
+        batch, engine_seconds = self.collect(timer)
         self.evaluate_old_policy_and_values(batch, timer)
         self.assign_advantages(batch, timer)
         # A generator of the step's own: a rollout sampled meanwhile keeps torch's draws in order.
-        self.buffer = rollout_buffer(batch.exclude(*_TEXT_KEYS), step_generator())
+        buffer = self.last_buffer = rollout_buffer(batch.exclude(*_TEXT_KEYS), step_generator())
         metrics = self.rollout_figures(batch)
-        metrics |= self.update_policy(timer)
+        metrics |= self.update_policy(buffer, timer)
         self.sync_weights(timer)
         self.start_next_rollout()
-        metrics |= self.update_critic(timer) if self.learner.critic is not None else {}
+        metrics |= self.update_critic(buffer, timer) if self.learner.critic is not None else {}
         timer.seconds["step"] = time.perf_counter() - start
         generated = int(batch.get(keys.RESPONSE_LENGTH).sum())
         metrics |= throughput_metrics(timer, self.model_clock, generated, batch.shape[0])
-        memory = memory_metrics() | (self.generation.memory_metrics() if self.dist.is_main else {})
-        return metrics | step_time_metrics(timer, self.model_clock, self._engine_seconds) | memory
+        engine = self.rollouts.generation.memory_metrics() if self.rollouts is not None else {}
+        return (
+            metrics | step_time_metrics(timer, self.model_clock, engine_seconds) | memory_metrics() | engine
+        )
 
     def rollout_figures(self, batch: TensorDict) -> dict[str, float]:
         """The batch's figures; on rank 0 (which holds the texts, and alone logs) also the rollout's
         and the env's, and the step's prompts and two of its responses go to the run log."""
         metrics = training_batch_metrics(batch)
-        if self.dist.is_main:
-            self.prompt_log.append(self.log.record_rollout(self.step + 1, batch, self.tokenizer))
-            r = self.cfg.rollout
-            metrics |= rollout_metrics(batch, r.samples_per_prompt, r.max_new_tokens)
-            metrics |= self.task.metrics(self.env)
-            metrics |= pad_share_metrics(batch, self.cfg.ppo.micro_batch_size, self.learner.pack_tokens)
-            sampler = getattr(self.env, "sampler", None)
-            metrics |= {"data/epoch": sampler.epoch} if sampler is not None else {}
+        if self.rollouts is not None:
+            figures, prompt_ids = self.rollouts.figures(batch, self.step + 1, self.learner.pack_tokens)
+            self.prompt_log.append(prompt_ids)
+            metrics |= figures
         return metrics
 
     def state(self) -> dict:
         """Everything beyond the two models that the next step depends on (``orz_rl.runtime.checkpoint``)."""
-        draws = (self.ahead.before if self.ahead else None) or self._draw_state()  # before one ahead
+        ahead = self.rollouts.ahead if self.rollouts is not None else None
+        draws = (ahead.before if ahead else None) or self._draw_state()  # before one sampled ahead
         return self.learner.state_dict() | {
             "step": self.step,
             **draws,
@@ -270,16 +225,15 @@ class Trainer:
 
     def _draw_state(self) -> dict:
         """Where the random draws and the prompt sampler stand now (``rng``, ``sampler``)."""
-        sampler = getattr(self.env, "sampler", None)
-        return {"rng": ckpt.rng_state(), "sampler": sampler.state_dict() if sampler is not None else None}
+        return draw_state(self.rollouts.sampler if self.rollouts is not None else None)
 
     def _restore(self, state: dict) -> None:
         self.step = state["step"]
         self.learner.load_state_dict(state)
         self.history = list(state["history"])
         self.prompt_log = list(state["prompt_log"])
-        for _ in range(self.step if self.collector is not None else 0):
-            self.collector.increment_version()  # one update per step so far: versions continue
+        for _ in range(self.step if self.rollouts is not None else 0):
+            self.rollouts.collector.increment_version()  # one update per step so far: versions continue
         print(f"orz-rl: resuming from {self.checkpoint} (step {self.step} of {self.total_steps})")
 
     def save(self, tag: str) -> Path:
@@ -327,10 +281,10 @@ class Trainer:
                     self.step += 1
                     if cfg.eval.interval > 0 and self.step % cfg.eval.interval == 0 and main:
                         start = time.perf_counter()
-                        metrics |= self.evaluate()
+                        metrics |= self.rollouts.evaluate()
                         metrics["time/eval"] = time.perf_counter() - start
                     if main:
-                        self.log.log(self.step, metrics)
+                        self.rollouts.log.log(self.step, metrics)
                         bar.update(1)
                         bar.set_postfix({k: f"{metrics[m]:.4g}" for k, m in _BAR.items() if m in metrics})
                     self.history.append(metrics)
@@ -343,8 +297,6 @@ class Trainer:
         finally:
             bar.close()
             if main:
-                ahead = self.ahead.close if self.ahead is not None else None
-                closers = (self.log.close, self.collector.shutdown, self.generation.shutdown)
-                close_all(ahead, *closers, self.services.close)
+                self.rollouts.close()
         self.save("final")
         return history

@@ -1,0 +1,133 @@
+"""Rank 0's part of a run: the task's env and its reward services, generation (engine and policy),
+the collector, the run log and the evaluation sets. Under ``torchrun`` the other ranks have none of
+it: they receive each step's batch (:meth:`orz_rl.trainer.Trainer.collect`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from functools import partial
+from typing import Any
+
+from tensordict import TensorDict
+
+from orz_rl.config import EngineBackend, TrainConfig
+from orz_rl.envs.registry import BUILTIN
+from orz_rl.envs.rule_reward import RuleRewardEnv
+from orz_rl.envs.task import EnvArgs, Task
+from orz_rl.ppo.packing import pad_share_metrics
+from orz_rl.rewards.services import RewardServices
+from orz_rl.rollout.ahead import RolloutAhead, sample_rollout
+from orz_rl.rollout.collector import make_collector
+from orz_rl.rollout.generation import describe_generation, start_generation
+from orz_rl.runtime import checkpoint as ckpt
+from orz_rl.runtime.metrics import rollout_metrics
+from orz_rl.runtime.run_log import RunLog, jsonable
+from orz_rl.runtime.shutdown import close_all
+from orz_rl.runtime.timing import Timer
+from orz_rl.tools.evaluation import evaluate_benchmark, training_benchmarks
+
+
+def draw_state(sampler: Any | None) -> dict:
+    """Where the random draws and the prompt sampler stand now (``rng``, ``sampler``)."""
+    return {"rng": ckpt.rng_state(), "sampler": sampler.state_dict() if sampler is not None else None}
+
+
+class RolloutSide:
+    """The env and everything that samples from it, on rank 0.
+
+    Made in two parts, in the order a run draws its random numbers: the env and its services
+    first (before any model loads), then generation (:meth:`start`, once the actor is loaded).
+
+    Attributes:
+        env: the task's TorchRL env; ``sampler``: its prompt sampler (``None`` for an env without
+            one, which then cannot resume mid-epoch).
+        services: the reward workers the env's rule needs.
+        eval_sets: the benchmarks evaluated during training, by name.
+        generation, collector: the engine and policy, and the TorchRL collector over the env.
+        ahead: a rollout sampled during the critic update (``ppo.overlap_critic_update``).
+        log: the run log (metrics, rollouts, trackers), opened by :meth:`open_log`.
+    """
+
+    def __init__(
+        self, cfg: TrainConfig, task: Task, problems: list, tokenizer, backend: EngineBackend, dist
+    ) -> None:
+        r = cfg.rollout
+        self.cfg, self.task, self.tokenizer = cfg, task, tokenizer
+        engine = describe_generation(cfg, backend, dist)
+        print(f"orz-rl: task {cfg.task} | model {cfg.model.path} | {engine} | run {cfg.run_dir}")
+        # The env starts the reward workers its rule needs (a sandbox announces its isolation)
+        # before any model loads.
+        self.services = RewardServices(cfg.reward, cfg.sandbox)
+        self.env = task.make_env(problems, self.env_args(r.prompts_per_step, r.samples_per_prompt))
+        self.sampler = self.env.sampler if isinstance(self.env, RuleRewardEnv) else None
+        self.eval_sets: dict[str, tuple[Task, list]] = {}
+        if cfg.eval.interval > 0:
+            self.eval_sets = training_benchmarks(task, cfg.eval.benchmarks, cfg.eval.limit)
+        self.generation = self.collector = self.ahead = self.log = None
+
+    def env_args(self, prompts_per_step: int, samples_per_prompt: int) -> EnvArgs:
+        bos, eos = self.tokenizer.bos_token, self.tokenizer.eos_token
+        return EnvArgs(prompts_per_step, samples_per_prompt, self.cfg.data.seed, bos, eos, self.services)
+
+    def start(self, backend: EngineBackend, actor_path: str, actor_model, llm, overlap: bool) -> None:
+        """Generation over the loaded actor, and the collector; ``overlap``: a rollout may be
+        sampled ahead, during the critic update."""
+        gen = start_generation(self.cfg, backend, actor_path, self.tokenizer, actor_model, llm)
+        self.generation = gen
+        pad = self.tokenizer.pad_token_id
+        self.collector = make_collector(self.env, gen.policy, pad, weight_updater=gen.weight_updater)
+        self._sample = partial(sample_rollout, iter(self.collector), gen.policy, self.env)
+        self.ahead = RolloutAhead() if overlap else None
+
+    def open_log(self, step: int, history: list, prompt_log: list, total_steps: int) -> None:
+        """Rewind the sampler to the prompts after the last step trained (the collector's first
+        reset drew a batch it discards) and open the run log at ``step``."""
+        if self.sampler is not None:
+            self.sampler.seek(step * self.cfg.rollout.prompts_per_step)
+        cfg = self.cfg
+        logged = dict(step=step, history=history, prompt_log=prompt_log, total_steps=total_steps)
+        self.log = RunLog(cfg.run_dir, **logged, config=jsonable(asdict(cfg)), trackers=cfg.log)
+
+    def sample(self, timer: Timer) -> tuple[TensorDict, float]:
+        """The next rollout (the one sampled ahead, if any) and the seconds inside the engine."""
+        if self.ahead is not None and self.ahead.pending:  # sampled during the last critic update
+            with timer("generation_wait"):
+                batch, seconds = self.ahead.take()
+        else:
+            batch, seconds = self._sample()
+        timer.seconds |= {"generation": seconds["generation"], "scoring": seconds["scoring"]}
+        return batch, seconds["engine"]
+
+    def sample_ahead(self) -> None:
+        """Start sampling the next rollout while the critic updates."""
+        self.ahead.start(self._sample, draw_state(self.sampler))
+
+    def figures(self, batch: TensorDict, step: int, pack_tokens: int) -> tuple[dict[str, float], list[int]]:
+        """The rollout's and the env's figures, and the step's prompt ids (its prompts and two of
+        its responses go to the run log)."""
+        prompt_ids = self.log.record_rollout(step, batch, self.tokenizer)
+        r, p = self.cfg.rollout, self.cfg.ppo
+        metrics = rollout_metrics(batch, r.samples_per_prompt, r.max_new_tokens)
+        metrics |= self.task.metrics(self.env)
+        metrics |= pad_share_metrics(batch, p.micro_batch_size, pack_tokens)
+        metrics |= {"data/epoch": self.sampler.epoch} if self.sampler is not None else {}
+        return metrics, prompt_ids
+
+    def sync_weights(self, weights) -> None:
+        """The engine takes ``weights`` (a module or a state dict); the policy version moves on."""
+        self.collector.update_policy_weights_(weights)
+
+    def evaluate(self) -> dict[str, float]:
+        """avg@n, pass@n and maj@n on the configured benchmarks (ORZ's protocol)."""
+        out, e = {}, dict(samples=self.cfg.eval.samples, max_prompt_tokens=self.cfg.rollout.max_prompt_tokens)
+        for name, (task, problems) in self.eval_sets.items():
+            args = (self.generation.policy, self.tokenizer, task, problems, self.env_args)
+            same = self.services.math_grader.equivalent if task.name in BUILTIN else None
+            out |= {f"eval/{name}/{k}": v for k, v in evaluate_benchmark(*args, **e, same=same)[0].items()}
+        return out
+
+    def close(self) -> None:
+        """Stop what runs beside the trainer: the rollout ahead, the log, collector, engine, workers."""
+        ahead = self.ahead.close if self.ahead is not None else None
+        log = self.log.close if self.log is not None else None
+        close_all(ahead, log, self.collector.shutdown, self.generation.shutdown, self.services.close)
