@@ -6,6 +6,7 @@ orz_rl.recipes; each breach the contracts exist for is shown to fail them.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -75,3 +76,15 @@ def test_the_trainer_keeps_to_the_loop_and_its_phases():
     lines = len((REPO / "orz_rl" / "trainer" / "loop.py").read_text().splitlines())
     assert lines <= 350, f"orz_rl/trainer/loop.py has {lines} lines: set-up and mechanics go in the layers"
 
+
+def test_no_function_of_the_package_is_over_60_lines():
+    """A function that long does several things: each belongs in a helper named for it."""
+    long = []
+    for folder in ("orz_rl", "envs", "recipes"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > 60:
+                        long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []

@@ -33,12 +33,13 @@ import datetime
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
 from tensordict import TensorDictBase
+from torchrl.envs import EnvBase
 
 from orz_rl import keys
 from orz_rl.config import AT_LEAST_0, AT_LEAST_1, POSITIVE, Bound, bound_problems
@@ -48,7 +49,7 @@ from orz_rl.problems.benchmarks import DATA_DIR, KNOWN, benchmark_files, resolve
 from orz_rl.problems.formats import load_any_problems
 from orz_rl.rewards.math_answers import named_option
 from orz_rl.rewards.services import RewardServices
-from orz_rl.rollout.responses import NoPromptIdError, sample_responses
+from orz_rl.rollout.responses import NoPromptIdError, Response, sample_responses
 from orz_rl.runtime.atomic_write import folder_problem, refuse_overwrite
 from orz_rl.runtime.preflight import raise_if_any
 from orz_rl.runtime.run_log import jsonable
@@ -248,72 +249,144 @@ def evaluate_benchmark(
     answers ``same`` says are equal (the math grader's ``equivalent``; None: equal strings), and
     a multiple-choice answer's vote the letter of the option it names.
     """
-    pass_k, maj_k = tuple(pass_k) or (samples,), tuple(maj_k) or (samples,)
-    for k in (*pass_k, *maj_k):
-        if not 1 <= k <= samples:
-            raise ValueError(f"pass@{k} / maj@{k} needs 1 <= k <= samples = {samples}")
-    correct = torch.zeros(len(problems), samples, dtype=torch.bool)
-    lengths, cut, too_long = [], 0, 0
-    records: list[dict] = []
+    pass_k, maj_k = _checked_ks(samples, pass_k, maj_k)
+    tally = _Tally(torch.zeros(len(problems), samples, dtype=torch.bool))
     for start in range(0, len(problems), questions_per_batch):
         chunk = range(start, min(start + questions_per_batch, len(problems)))
         fits = list(chunk)
         if task.render is not None:
-            prompts = {i: task.render(problems[i], tokenizer.bos_token) for i in chunk}
-            fits = [i for i in chunk if len(tokenizer(prompts[i])["input_ids"]) <= max_prompt_tokens]
-            for i in sorted(set(chunk) - set(fits)):
-                too_long += 1
-                records += [
-                    _record(task, i, s, prompts[i], problems[i], None, "too_long", False)
-                    for s in range(samples)
-                ]
+            fits = _drop_too_long(tally, task, tokenizer, problems, chunk, samples, max_prompt_tokens)
             if progress is not None:
                 progress.update((len(chunk) - len(fits)) * samples)
         if not fits:
             continue
         env = task.make_env([problems[i] for i in fits], env_args(len(fits), samples))
-        try:
-            responses = sample_responses(env, policy)
-        except NoPromptIdError:
-            raise ValueError(
-                f"task {task.name!r}: its env writes no {keys.PROMPT_ID!r}, which evaluation needs to "
-                "tell the questions' samples apart (the collector's contract: orz_rl.rollout.collector)"
-            ) from None
-        drawn: dict[int, int] = {}
-        for r in responses:
-            i = fits[r.prompt_id]  # the env's prompt ids index the problems it was given
-            s = drawn[i] = drawn.get(i, -1) + 1
-            correct[i, s] = r.reward > 0.5
-            lengths.append(r.tokens)
-            cut += r.finish_reason != "stop"
-            records.append(
-                _record(task, i, s, r.prompt, problems[i], r.text, r.finish_reason, r.reward > 0.5)
-            )
+        _tally_responses(tally, task, problems, fits, _sample(task, env, policy))
         if progress is not None:
             progress.update(len(fits) * samples)
-    records.sort(key=lambda r: (r["item"], r["sample"]))
+    tally.records.sort(key=lambda r: (r["item"], r["sample"]))
+    return _figures(tally, task, problems, samples, pass_k, maj_k, same), tally.records
+
+
+def _checked_ks(
+    samples: int, pass_k: Sequence[int], maj_k: Sequence[int]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``pass_k`` and ``maj_k`` (each empty: ``(samples,)``), a ``ValueError`` for a k outside 1..samples."""
+    pass_k, maj_k = tuple(pass_k) or (samples,), tuple(maj_k) or (samples,)
+    for k in (*pass_k, *maj_k):
+        if not 1 <= k <= samples:
+            raise ValueError(f"pass@{k} / maj@{k} needs 1 <= k <= samples = {samples}")
+    return pass_k, maj_k
+
+
+@dataclass
+class _Tally:
+    """One benchmark's samples as its batches come in."""
+
+    correct: torch.Tensor
+    """``[question, sample]``: whether the sample's reward is above 0.5."""
+    records: list[dict] = field(default_factory=list)
+    """One :func:`_record` per sample, generated or not."""
+    lengths: list[int] = field(default_factory=list)
+    """The generated responses' lengths in tokens."""
+    cut: int = 0
+    """How many generated responses the length limit cut."""
+    too_long: int = 0
+    """How many questions were not generated: their prompts do not fit."""
+
+
+def _drop_too_long(
+    tally: _Tally,
+    task: Task,
+    tokenizer,
+    problems: list[Any],
+    chunk: range,
+    samples: int,
+    max_prompt_tokens: int,
+) -> list[int]:
+    """The questions of ``chunk`` whose prompts fit; the others tallied as ``too_long``, scoring 0."""
+    prompts = {i: task.render(problems[i], tokenizer.bos_token) for i in chunk}
+    fits = [i for i in chunk if len(tokenizer(prompts[i])["input_ids"]) <= max_prompt_tokens]
+    for i in sorted(set(chunk) - set(fits)):
+        tally.too_long += 1
+        tally.records += [
+            _record(task, i, s, prompts[i], problems[i], None, "too_long", False) for s in range(samples)
+        ]
+    return fits
+
+
+def _sample(task: Task, env: EnvBase, policy: Callable[[TensorDictBase], TensorDictBase]) -> list[Response]:
+    """One rollout of ``env`` by ``policy``; a ``ValueError`` where the task's env writes no prompt ids."""
+    try:
+        return sample_responses(env, policy)
+    except NoPromptIdError:
+        raise ValueError(
+            f"task {task.name!r}: its env writes no {keys.PROMPT_ID!r}, which evaluation needs to "
+            "tell the questions' samples apart (the collector's contract: orz_rl.rollout.collector)"
+        ) from None
+
+
+def _tally_responses(
+    tally: _Tally, task: Task, problems: list[Any], fits: list[int], responses: list[Response]
+) -> None:
+    """Adds a batch's responses to ``tally``, each as the next sample of its question."""
+    drawn: dict[int, int] = {}
+    for r in responses:
+        i = fits[r.prompt_id]  # the env's prompt ids index the problems it was given
+        s = drawn[i] = drawn.get(i, -1) + 1
+        tally.correct[i, s] = r.reward > 0.5
+        tally.lengths.append(r.tokens)
+        tally.cut += r.finish_reason != "stop"
+        tally.records.append(
+            _record(task, i, s, r.prompt, problems[i], r.text, r.finish_reason, r.reward > 0.5)
+        )
+
+
+def _figures(
+    tally: _Tally,
+    task: Task,
+    problems: list[Any],
+    samples: int,
+    pass_k: tuple[int, ...],
+    maj_k: tuple[int, ...],
+    same: Same | None,
+) -> dict[str, float]:
+    """The benchmark's figures from its sorted ``tally``: the headline, then each breakdown's."""
+    records = tally.records
     answers = [[r["answer"] for r in records[i * samples : (i + 1) * samples]] for i in range(len(problems))]
     votes = maj_k if task.extract_answer is not None and task.majority_vote else ()
     if votes:
         answers = vote_keys(problems, answers, same)
-    n_generated = max(len(lengths), 1)
-    figures = summarise(correct.tolist(), pass_k, votes, answers) | {
-        "mean_response_tokens": sum(lengths) / n_generated,
-        "cut_share": cut / n_generated,
+    n_generated = max(len(tally.lengths), 1)
+    figures = summarise(tally.correct.tolist(), pass_k, votes, answers) | {
+        "mean_response_tokens": sum(tally.lengths) / n_generated,
+        "cut_share": tally.cut / n_generated,
         "questions": float(len(problems)),
-        "too_long": float(too_long),
+        "too_long": float(tally.too_long),
     }
-    # A breakdown row per group (MATH-500's levels and subjects, MMLU's subjects, LiveCodeBench's
-    # difficulties), as "level=3/avg@n", ...; the headline above is over all questions alike.
+    return figures | _breakdown_figures(problems, tally.correct, pass_k, votes, answers)
+
+
+def _breakdown_figures(
+    problems: list[Any],
+    correct: torch.Tensor,
+    pass_k: tuple[int, ...],
+    votes: tuple[int, ...],
+    answers: list[list],
+) -> dict[str, float]:
+    """A breakdown row per group of the problems, as ``"level=3/avg@n"``, ..., in natural order."""
+    # MATH-500's levels and subjects, MMLU's subjects, LiveCodeBench's difficulties; the headline is
+    # over all questions alike.
     members: dict[str, list[int]] = {}
     for i, p in enumerate(problems):
         for breakdown, value in getattr(p, "groups", ()):
             members.setdefault(f"{breakdown}={value.replace('/', '-')}", []).append(i)
+    figures: dict[str, float] = {}
     for group in sorted(members, key=_natural):
         idx = members[group]
         part = summarise([correct[i].tolist() for i in idx], pass_k, votes, [answers[i] for i in idx])
         figures |= {f"{group}/{k}": v for k, v in part.items()} | {f"{group}/questions": float(len(idx))}
-    return figures, records
+    return figures
 
 
 def vote_keys(problems: Sequence[Any], answers: list[list[str | None]], same: Same | None) -> list[list]:
@@ -414,9 +487,6 @@ def rerun_config(cfg: EvalConfig) -> EvalConfig:
 def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
     """``orz-rl eval``: every benchmark of ``cfg``, written to ``cfg.out_dir``; ``eval.json``
     records what it ran on (:mod:`orz_rl.tools.eval_record`)."""
-    from tqdm import tqdm
-
-    from orz_rl.config import RewardConfig
     from orz_rl.models.loading import load_causal_lm, load_tokenizer
     from orz_rl.rollout.engines import resolve_backend
     from orz_rl.rollout.generation import start_sampling
@@ -424,39 +494,11 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
 
     if cfg.rerun is not None:
         cfg = rerun_config(cfg)
-    # Every field in its range before anything is read, loaded or written (--samples 0 once
-    # emptied an earlier samples.jsonl after loading the model).
-    raise_if_any(bound_problems(cfg) + [p for p in [folder_problem("out_dir", cfg.out_dir)] if p])
-    # The task and the benchmarks first: a bad name or a malformed file is reported before any
-    # model loads.
-    task = None if cfg.task == "auto" else get_task(cfg.task)
-    for k in (*cfg.pass_k, *cfg.maj_k):
-        if not 1 <= k <= cfg.samples:
-            raise ValueError(f"--pass-k / --maj-k: {k} is not between 1 and --samples = {cfg.samples}")
-    specs, notes = list(cfg.benchmarks), []
-    if cfg.suite:
-        given = specs if cfg.benchmarks != KNOWN else []
-        found, notes = find_suite(
-            SUITES[cfg.suite], cfg.data_dir, list(resolve_benchmarks(given, cfg.data_dir))
-        )
-        specs = given + found
-        for note in notes:
-            print(f"orz-rl eval --suite {cfg.suite}: {note}")
-    benchmarks = read_benchmarks(task, specs, cfg.limit, cfg.data_dir, cfg.since, cfg.until)
-    read = [file for b in benchmarks.values() for file in b.files]
-    for name in ("samples.jsonl", "eval.json"):  # a benchmark file kept in the out dir under one of them
-        refuse_overwrite(read, out_dir=cfg.out_dir / name)
+    benchmarks, notes = _checked_benchmarks(cfg)
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
     model = load_causal_lm(cfg.model, dtype=getattr(torch, cfg.dtype)).eval()
-    max_positions = getattr(model.config, "max_position_embeddings", 1 << 30)
-    max_new_tokens = cfg.max_new_tokens or min(ORZ_MAX_NEW_TOKENS, max_positions // 2)
-    max_prompt_tokens = max_positions - max_new_tokens
-    if max_prompt_tokens <= 0:
-        raise ValueError(
-            f"max_new_tokens = {max_new_tokens} leaves no room for a prompt in the "
-            f"model's {max_positions} positions ({cfg.model})"
-        )
+    max_positions, max_new_tokens, max_prompt_tokens = _token_budget(cfg, model)
     sampling = Sampling(max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p)
     backend = resolve_backend(cfg.backend, max_new_tokens)
     engine = dict(dtype=cfg.dtype, seed=cfg.seed, max_model_len=max_positions)
@@ -466,6 +508,75 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
     # Written beside the final names and renamed at the end: a run that fails leaves an earlier
     # run's samples.jsonl and eval.json as they were, and nothing half-written under their names.
     partial = cfg.out_dir / "samples.jsonl.partial"
+    results = _sample_benchmarks(cfg, benchmarks, policy, tokenizer, max_prompt_tokens, partial)
+    summary = _summary(cfg, benchmarks, notes, results, max_new_tokens, backend)
+    record_partial = cfg.out_dir / "eval.json.partial"
+    record_partial.write_text(json.dumps(summary, indent=2))
+    partial.replace(cfg.out_dir / "samples.jsonl")
+    record_partial.replace(cfg.out_dir / "eval.json")
+    _print_results(cfg, results)
+    return results
+
+
+def _checked_benchmarks(cfg: EvalConfig) -> tuple[dict[str, Benchmark], list[str]]:
+    """``cfg``'s benchmarks, read after its settings are checked, and the notes of its suite's search."""
+    # Every field in its range before anything is read, loaded or written (--samples 0 once
+    # emptied an earlier samples.jsonl after loading the model).
+    raise_if_any(bound_problems(cfg) + [p for p in [folder_problem("out_dir", cfg.out_dir)] if p])
+    # The task and the benchmarks first: a bad name or a malformed file is reported before any
+    # model loads.
+    task = None if cfg.task == "auto" else get_task(cfg.task)
+    for k in (*cfg.pass_k, *cfg.maj_k):
+        if not 1 <= k <= cfg.samples:
+            raise ValueError(f"--pass-k / --maj-k: {k} is not between 1 and --samples = {cfg.samples}")
+    specs, notes = _benchmark_specs(cfg)
+    benchmarks = read_benchmarks(task, specs, cfg.limit, cfg.data_dir, cfg.since, cfg.until)
+    read = [file for b in benchmarks.values() for file in b.files]
+    for name in ("samples.jsonl", "eval.json"):  # a benchmark file kept in the out dir under one of them
+        refuse_overwrite(read, out_dir=cfg.out_dir / name)
+    return benchmarks, notes
+
+
+def _benchmark_specs(cfg: EvalConfig) -> tuple[list[str], list[str]]:
+    """The benchmarks to read (``--suite``'s found after those given) and the search's notes, printed."""
+    specs, notes = list(cfg.benchmarks), []
+    if cfg.suite:
+        given = specs if cfg.benchmarks != KNOWN else []
+        found, notes = find_suite(
+            SUITES[cfg.suite], cfg.data_dir, list(resolve_benchmarks(given, cfg.data_dir))
+        )
+        specs = given + found
+        for note in notes:
+            print(f"orz-rl eval --suite {cfg.suite}: {note}")
+    return specs, notes
+
+
+def _token_budget(cfg: EvalConfig, model: torch.nn.Module) -> tuple[int, int, int]:
+    """The model's positions, the response limit and the room left for a prompt (none: a ``ValueError``)."""
+    max_positions = getattr(model.config, "max_position_embeddings", 1 << 30)
+    max_new_tokens = cfg.max_new_tokens or min(ORZ_MAX_NEW_TOKENS, max_positions // 2)
+    max_prompt_tokens = max_positions - max_new_tokens
+    if max_prompt_tokens <= 0:
+        raise ValueError(
+            f"max_new_tokens = {max_new_tokens} leaves no room for a prompt in the "
+            f"model's {max_positions} positions ({cfg.model})"
+        )
+    return max_positions, max_new_tokens, max_prompt_tokens
+
+
+def _sample_benchmarks(
+    cfg: EvalConfig,
+    benchmarks: dict[str, Benchmark],
+    policy: Callable[[TensorDictBase], TensorDictBase],
+    tokenizer,
+    max_prompt_tokens: int,
+    partial: Path,
+) -> dict[str, dict[str, float]]:
+    """Each benchmark's figures, every sample written to ``partial`` (removed if the run fails)."""
+    from tqdm import tqdm
+
+    from orz_rl.config import RewardConfig
+
     total = sum(len(b.problems) for b in benchmarks.values()) * cfg.samples
     results: dict[str, dict[str, float]] = {}
     try:
@@ -500,6 +611,18 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
     except BaseException:  # a failed or interrupted run leaves no partial file behind
         partial.unlink(missing_ok=True)
         raise
+    return results
+
+
+def _summary(
+    cfg: EvalConfig,
+    benchmarks: dict[str, Benchmark],
+    notes: list[str],
+    results: dict[str, dict[str, float]],
+    max_new_tokens: int,
+    backend: str,
+) -> dict[str, Any]:
+    """``eval.json``: the figures and what they came from, as ``--rerun`` reads it back."""
     resolved = replace(cfg, max_new_tokens=max_new_tokens, backend=backend, rerun=None)
     summary = {
         "model": cfg.model,
@@ -535,14 +658,14 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
             "paper": suite.paper,
             "sources": suite.sources,
         }
-    record_partial = cfg.out_dir / "eval.json.partial"
-    record_partial.write_text(json.dumps(summary, indent=2))
-    partial.replace(cfg.out_dir / "samples.jsonl")
-    record_partial.replace(cfg.out_dir / "eval.json")
+    return summary
+
+
+def _print_results(cfg: EvalConfig, results: dict[str, dict[str, float]]) -> None:
+    """The figures' table (and ``--suite``'s beside the paper's), and where the files are."""
     print(markdown_table(results))
     if cfg.suite:
         print(
             f"\n{suite_table(SUITES[cfg.suite], results, cfg.samples)}\n(paper: {SUITES[cfg.suite].sources})"
         )
     print(f"figures: {cfg.out_dir / 'eval.json'}; every sample: {cfg.out_dir / 'samples.jsonl'}")
-    return results
