@@ -25,7 +25,8 @@ The policy (:mod:`orz_rl.rollout.policies`) writes ``("text", "response")``,
 ``("tokens", "prompt")``, ``("tokens", "response")``, ``("log_probs", "response")`` and,
 with vLLM, ``finish_reason``.
 
-The collector yields (or writes into its replay buffer) what its ``postproc`` makes of each
+The collector adds ``policy_version`` (top level): the version of the weights that sampled each
+response. It yields (or writes into its replay buffer) what its ``postproc`` makes of each
 rollout. :func:`make_collector` sets orz-rl's adapter to the dense training batch of
 :mod:`orz_rl.keys` (:class:`~orz_rl.rollout.training_batch.ToTrainingBatch`); pass
 ``postproc=None`` for TorchRL's own ragged output. Outside orz-rl's trainer it is a TorchRL
@@ -61,18 +62,19 @@ Postproc = Callable[[TensorDictBase], TensorDictBase] | None
 class SingleTurnCollector(LLMCollector):
     """TorchRL's ``LLMCollector`` for envs whose episodes end at their first step.
 
-    ``LLMCollector``'s loop is built for dialogues: it steps with ``step_and_maybe_reset``,
+    ``LLMCollector``'s rollout is built for dialogues: it steps with ``step_and_maybe_reset``,
     clones every step's output (the next turn writes into the same carrier), and tags policy
     versions through a ``TransformedEnv`` whose inverse pass clones the whole input. A
-    single-turn batch needs none of it (``docs/performance.md`` has what it cost): each
-    iteration is a fresh reset, one policy call and one env step, and nothing aliases the
-    previous batch, so nothing is cloned.
+    single-turn batch needs none of it (``docs/performance.md`` has what it cost): its
+    :attr:`rollout` is :meth:`single_turn_rollout`, a fresh reset, one policy call and one env
+    step, and nothing aliases the previous batch, so nothing is cloned.
 
     Everything else is ``LLMCollector``'s: iteration, ``postproc``, the replay buffer,
     ``update_policy_weights_`` and its weight updater, ``policy_version`` and
     ``increment_version`` (the tracker is TorchRL's ``PolicyVersion``, kept by the collector
     instead of appended to the env). Each batch has the env's batch size, flattened; with
-    version tracking it carries ``("next", "policy_version")``, the version that sampled it.
+    version tracking it carries ``policy_version`` at its top level (where TorchRL's
+    ``PolicyVersion`` documents it), the version whose weights sampled its responses.
 
     Raises:
         ValueError: from an iteration whose env step left an episode running.
@@ -110,7 +112,13 @@ class SingleTurnCollector(LLMCollector):
         # it updates in place; each batch here is built fresh, so that clone would only copy it.
         self.return_same_td = replay_buffer is None
 
-    def _rollout_all(self) -> TensorDictBase:
+    @property
+    def rollout(self) -> Callable[[], TensorDictBase]:
+        """What each iteration calls for its batch: :meth:`single_turn_rollout`."""
+        return self.single_turn_rollout
+
+    def single_turn_rollout(self) -> TensorDictBase:
+        """One batch: a reset, one policy call and one env step, every episode done."""
         td = self.env.step(self.policy(self.env.reset()))
         if not bool(td.get(("next", "done")).all()):
             raise ValueError(
@@ -118,8 +126,9 @@ class SingleTurnCollector(LLMCollector):
                 f"{type(self.env).__name__} left some running (use LLMCollector for dialogues)"
             )
         if self.policy_version_tracker is not None:
+            # Set after the policy call: the version whose weights sampled the responses.
             version = torch.full(td.batch_size, self.policy_version, dtype=torch.int64)
-            td.set(("next", keys.POLICY_VERSION), version)
+            td.set(keys.POLICY_VERSION, version)
         # Reshaping lazily stacked entries is costly: only a many-dimensional env pays for it.
         return td if td.batch_dims == 1 else td.reshape(-1)
 
@@ -148,7 +157,7 @@ def make_collector(
             iterator yields ``None``; otherwise the iterator yields the batch.
         weight_updater: what ``collector.update_policy_weights_(model)`` calls
             (:class:`orz_rl.rollout.weight_sync.vLLMInProcessUpdater` for vLLM).
-        track_policy_version: tag every response with ``policy_version``,
+        track_policy_version: tag every response with ``policy_version`` (top level),
             incremented by each weight update.
     """
     return SingleTurnCollector(

@@ -10,6 +10,16 @@ write what :class:`orz_rl.rollout.training_batch.ToTrainingBatch` reads: ``("tok
 * :class:`TransformersRolloutWrapper`, TorchRL's ``TransformersWrapper`` around the trainer's own
   actor module.
 
+Each is TorchRL's wrapper (its constructor, ``sampling_params`` or ``generate_kwargs``,
+``get_dist``, every input mode) whose ``forward`` serves the rollout's call itself: text in, one
+unpadded response per env element, written into the input. It calls the engine's ``generate``
+directly and builds TorchRL's output classes (``Text``, ``Tokens``, ``Masks``, ``LogProbs``) from
+what it returns, because TorchRL's text mode converts every response through per-row TensorDicts
+(on the CPU default that took half as long as the engine's sampling: ``bench/step.py``) and drops
+what RL needs (the prompt ids, vLLM's finish reason, the first token's log-prob, a pad id sampled
+mid-response). Any other call (``num_samples``, ``pad_output``, batching, a ``device``, a
+``get_dist`` pass, another input mode) is TorchRL's own ``forward``.
+
 Sampling is ORZ's: temperature 1, top_p 1, no top_k, the stop strings kept in the output
 (``docs/orz_recipe.md``).
 """
@@ -17,17 +27,21 @@ Sampling is ORZ's: temperature 1, top_p 1, no top_k, the stop strings kept in th
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
-from tensordict import MetaData, NonTensorStack, TensorDictBase
+from tensordict import MetaData, NonTensorStack, TensorDict, TensorDictBase, set_list_to_stack
 from torch import nn
-from torchrl.modules.llm import TransformersWrapper, vLLMWrapper
-from torchrl.modules.llm.policies.common import LogProbs, Masks, Text, Tokens
+from torchrl.modules.llm import LogProbs, Masks, Text, Tokens, TransformersWrapper, vLLMWrapper
 
 from orz_rl import keys
 from orz_rl.problems.prompts import STOP_STRINGS
-from orz_rl.rollout.ray_engines import RayvLLMEngines
+
+#: Either wrapper of this module.
+RolloutWrapper = vLLMWrapper | TransformersWrapper
 
 
 def _sampled_log_probs(completion) -> torch.Tensor:
@@ -40,106 +54,133 @@ def _sampled_log_probs(completion) -> torch.Tensor:
 
 
 def _prompt_list(text) -> list[str]:
-    """The prompts TorchRL hands ``_generate_from_text``: a string, a list or a ``NonTensorStack``."""
+    """The prompts at the policy's input key: a string, a list or a ``NonTensorStack``."""
     return [text] if isinstance(text, str) else list(text) if isinstance(text, list) else text.tolist()
 
 
+def _serves(
+    policy: RolloutWrapper, td: TensorDictBase, td_out: TensorDictBase | None, logits_only: bool, kwargs: dict
+) -> bool:
+    """Whether the rollout path serves a call: text-mode generation of one unpadded response for
+    each element of a 1-D batch, written into it with the wrapper's own sampling parameters and
+    output keys. TorchRL's forward takes any other call (it reshapes other batches to 1-D and
+    calls ``forward`` again)."""
+    own = {policy.text_key, policy.masks_key, policy.tokens_key, policy.log_probs_key}
+    return (
+        policy.input_mode == "text"
+        and policy.generate
+        and policy.num_samples is None
+        and not policy.pad_output
+        and policy.inplace is True
+        and not policy.batching
+        and policy.requested_device is None
+        and set(policy.out_keys) <= own
+        and td.ndim == 1
+        and td_out is None
+        and not logits_only
+        and not kwargs
+    )
+
+
 def _text_outputs(
-    wrapper: TransformersWrapper | vLLMWrapper,
-    out: TensorDictBase,
+    policy: RolloutWrapper,
+    batch_size: torch.Size,
     prompts: list[str],
     ids: list[torch.Tensor],
     log_probs: list[torch.Tensor] | None,
-    prompt_ids: list[torch.Tensor] | None = None,
+    prompt_ids: list[torch.Tensor],
 ) -> TensorDictBase:
-    """Write TorchRL's unpadded ``Masks``, ``Text``, ``Tokens`` and ``LogProbs`` of sampled ``ids``
-    (one 1-D tensor per prompt; ``prompt_ids``, where known, the ids each was conditioned on) into
-    ``out``, a lazy stack of one TensorDict per prompt.
+    """TorchRL's unpadded ``Masks``, ``Text``, ``Tokens`` and ``LogProbs`` of sampled ``ids`` (one
+    1-D tensor per prompt; ``prompt_ids``, the ids each was conditioned on), in a lazy stack of one
+    TensorDict per prompt, as TorchRL's wrappers write them.
 
-    Set on the stack itself, not through ``view(-1)`` as TorchRL 0.14.1 does for its 2-D case:
-    writing a view back costs more than the rest of this function."""
-    if out.ndim != 1:
-        raise ValueError(f"one response per prompt: a 1-D batch, not {tuple(out.shape)}")
-    response = wrapper.tokenizer.batch_decode([i.tolist() for i in ids], skip_special_tokens=False)
-    masks = Masks._from_tensordict(out.empty())
+    Each class wraps the stack itself: a list set on it goes to the rows in one pass, where a
+    ``view(-1)`` written back or one object per row costs more than the rest of this function."""
+    out = TensorDict(batch_size=batch_size).to_lazystack(0)
+    response = policy.tokenizer.batch_decode([i.tolist() for i in ids], skip_special_tokens=False)
+    masks = Masks.from_tensordict(out.empty())
     masks.all_attention_mask = None
     masks.all_assistant_mask = None
     masks.padded = MetaData(False)
-    out.set(wrapper.masks_key, masks)
-    texts = Text._from_tensordict(out.empty())
+    out.set(policy.masks_key, masks)
+    texts = Text.from_tensordict(out.empty())
     texts.prompt = prompts
     texts.response = response
-    texts.full = wrapper._cat_text(prompts, response)
-    out.set(wrapper.text_key, texts)
-    tokens = Tokens._from_tensordict(out.empty())
+    texts.full = [p + r for p, r in zip(prompts, response, strict=True)]
+    out.set(policy.text_key, texts)
+    tokens = Tokens.from_tensordict(out.empty())
     tokens.prompt = prompt_ids
     tokens.response = ids
     tokens.full = None
     tokens.padded = MetaData(False)
-    out.set(wrapper.tokens_key, tokens)
-    if wrapper.return_log_probs:
-        lp = LogProbs._from_tensordict(out.empty())
+    out.set(policy.tokens_key, tokens)
+    if policy.return_log_probs:
+        lp = LogProbs.from_tensordict(out.empty())
         lp.response = log_probs
         lp.full = log_probs
         lp.prompt = None
         lp.padded = MetaData(False)
-        out.set(wrapper.log_probs_key, lp)
+        out.set(policy.log_probs_key, lp)
     return out
+
+
+def _written_into(policy: RolloutWrapper, td: TensorDictBase, out: TensorDictBase) -> TensorDictBase:
+    """``td`` with ``out``'s entries in place of the policy's output keys, as TorchRL writes the
+    outputs of an ``inplace`` wrapper."""
+    return td.exclude(*policy.out_keys, inplace=True).update(out, keys_to_update=policy.out_keys)
 
 
 class vLLMRolloutWrapper(vLLMWrapper):
     """TorchRL's ``vLLMWrapper`` plus what RL needs from each vLLM ``RequestOutput``.
 
-    In ``"text"`` mode TorchRL 0.14.1 returns no prompt token ids and drops the
-    finish reason. It samples from an in-process ``vllm.LLM`` or from several engines in
-    Ray actors (:class:`orz_rl.rollout.ray_engines.RayvLLMEngines`). This subclass adds
-    ``("tokens", "prompt")``, the ids vLLM conditioned on, and ``finish_reason``
-    (``"stop"``: a stop string or EOS ended the response; ``"length"``: the token limit
-    cut it). One sample per env element: the env repeats each prompt
-    ``samples_per_prompt`` times.
+    It samples from an in-process ``vllm.LLM`` or from several engines in Ray actors
+    (:class:`orz_rl.rollout.ray_engines.RayvLLMEngines`, which only the rollout path drives).
+    Besides TorchRL's text-mode outputs it writes ``("tokens", "prompt")``, the ids vLLM
+    conditioned on, and ``finish_reason`` (``"stop"``: a stop string or EOS ended the response;
+    ``"length"``: the token limit cut it), which TorchRL's text mode drops. One sample per env
+    element: the env repeats each prompt ``samples_per_prompt`` times.
+
+    Args:
+        model: the engine; ``device`` and every other keyword: ``vLLMWrapper``'s.
     """
 
-    _request_outputs: list = []
     #: Wall-clock seconds spent in the engine's ``generate`` so far (the model's own work, as
-    #: against TorchRL's conversions around it; ``bench/step.py`` reads it).
+    #: against the conversions around it; ``bench/step.py`` reads it). The rollout path counts.
     generate_seconds: float = 0.0
 
-    def _call_generate(self, *args, **kwargs):
-        # One progress bar per rollout step is noise in a training log.
-        kwargs.setdefault("use_tqdm", False)
+    def __init__(self, model: Any, *, device: torch.device | str | None = None, **kwargs: Any) -> None:
+        super().__init__(model, device=device, **kwargs)
+        #: The ``device`` asked for: TorchRL's forward places the outputs there.
+        self.requested_device = device
+
+    @set_list_to_stack(True)
+    def forward(
+        self,
+        tensordict: TensorDictBase,
+        *,
+        tensordict_out: TensorDictBase | None = None,
+        logits_only: bool = False,
+        **kwargs: Any,
+    ) -> TensorDictBase:
+        """Sample one response per element of ``tensordict`` (the rollout path), or TorchRL's
+        forward for any call that path does not serve."""
+        if not _serves(self, tensordict, tensordict_out, logits_only, kwargs):
+            return super().forward(
+                tensordict, tensordict_out=tensordict_out, logits_only=logits_only, **kwargs
+            )
+        prompts = _prompt_list(tensordict.get(self.input_key))
         start = time.perf_counter()
-        if isinstance(self.model, RayvLLMEngines):  # several engines behind vllm.LLM's generate
-            self._request_outputs = self.model.generate(*args, **kwargs)
-        else:
-            self._request_outputs = super()._call_generate(*args, **kwargs)
+        # One progress bar per rollout step is noise in a training log.
+        requests = self.model.generate(prompts, sampling_params=self.sampling_params, use_tqdm=False)
         self.generate_seconds += time.perf_counter() - start
-        return self._request_outputs
-
-    def _generate_from_text(self, text, sampling_params, out: TensorDictBase) -> TensorDictBase:
-        """TorchRL's text-mode generation, reading vLLM's outputs directly.
-
-        TorchRL 0.14.1 first converts every ``RequestOutput`` into nested TensorClasses, only to
-        read back the sampled ids and their log-probs: on the CPU default that took half as long
-        as the engine's sampling itself (``bench/step.py``). The outputs written here are
-        TorchRL's (``Masks``, ``Text``, ``Tokens``, ``LogProbs``, unpadded), with the same values.
-        """
-        if self.num_samples is not None or self.pad_output:
-            return super()._generate_from_text(text, sampling_params, out)
-        prompts = _prompt_list(text)
-        requests = self._call_generate(prompts, sampling_params=sampling_params)
         completions = [request.outputs[0] for request in requests]
         ids = [torch.tensor(list(c.token_ids), dtype=torch.int64) for c in completions]
         values = [_sampled_log_probs(c) for c in completions] if self.return_log_probs else None
-        return _text_outputs(self, out, prompts, ids, values)
-
-    def forward(self, tensordict: TensorDictBase, **kwargs) -> TensorDictBase:
-        out = super().forward(tensordict, **kwargs)
-        requests = self._request_outputs
-        out.get(self.tokens_key).prompt = [
-            torch.as_tensor(r.prompt_token_ids, dtype=torch.int64) for r in requests
-        ]
-        out.set(keys.FINISH_REASON, NonTensorStack(*[r.outputs[0].finish_reason for r in requests]))
-        return out
+        prompt_ids = [torch.as_tensor(r.prompt_token_ids, dtype=torch.int64) for r in requests]
+        out = _text_outputs(self, tensordict.batch_size, prompts, ids, values, prompt_ids)
+        result = _written_into(self, tensordict, out)
+        result.set(keys.FINISH_REASON, NonTensorStack(*[c.finish_reason for c in completions]))
+        return result
 
 
 @dataclass(frozen=True)
@@ -197,51 +238,53 @@ def before_fill(response: torch.Tensor, pad: int) -> torch.Tensor:
 
 class TransformersRolloutWrapper(TransformersWrapper):
     """TorchRL's ``TransformersWrapper``, timing the model's ``generate`` as
-    :class:`vLLMRolloutWrapper` times the engine's (``generate_seconds``), and building its
-    outputs without TorchRL 0.14.1's per-response TensorDicts (:meth:`_generate_from_text`)."""
+    :class:`vLLMRolloutWrapper` times the engine's (``generate_seconds``).
+
+    Its rollout path makes the same tokenizer call and the same ``generate`` call as TorchRL's
+    text mode, so the sampled tokens are the same; two things differ. A response ends where
+    ``generate``'s fill of pad ids begins (:func:`before_fill`): TorchRL drops every pad id, so a
+    pad token the model sampled mid-response vanished, and every later token was scored in
+    another context than it was sampled in. And the log-prob of each response's first token is
+    its own, where TorchRL writes 0.
+
+    Args:
+        model: the causal LM; ``device`` and every other keyword: ``TransformersWrapper``'s.
+    """
 
     #: Wall-clock seconds spent in the model's ``generate`` so far.
     generate_seconds: float = 0.0
 
-    def _generate_from_text(self, text, cfg, out: TensorDictBase) -> TensorDictBase:
-        """TorchRL's text-mode generation with the same tokens, built directly.
+    def __init__(self, model: nn.Module, *, device: torch.device | str | None = None, **kwargs: Any) -> None:
+        super().__init__(model, device=device, **kwargs)
+        #: The ``device`` asked for: TorchRL's forward moves inputs and outputs there.
+        self.requested_device = device
 
-        TorchRL 0.14.1 stacks the tokenised prompts as lazy TensorDicts, pads them back, and
-        unpads every output through per-row TensorClass writes; this builds the same outputs
-        without that round trip (a small share of a rollout: the model's ``generate`` is most
-        of it). The same tokenizer call and ``generate`` call are kept, so the sampled tokens are
-        the same; two things differ. A response ends where ``generate``'s fill of pad ids begins
-        (:func:`before_fill`): TorchRL 0.14.1 drops every pad id, so a pad token the model sampled
-        mid-response vanished, and every later token was scored in another context than it was
-        sampled in. And the log-prob of each response's first token is its own, where TorchRL
-        0.14.1 writes 0.
-        """
-        if self.num_samples is not None or self.pad_output or self._in_get_dist_call:
-            return super()._generate_from_text(text, cfg, out)
-        prompts = _prompt_list(text)
-        pad = self.tokenizer.pad_token_id
-        encoded = self.tokenizer(prompts, **(self.tokenizer_kwargs | {"padding": True}))
-        kwargs = self.generate_kwargs if cfg is None else {**self.generate_kwargs, "generation_config": cfg}
-        generated = self.model.generate(
-            input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], **kwargs
-        )
-        response = generated["sequences"][:, encoded["input_ids"].shape[-1] :]
-        keep = before_fill(response, pad)
-        ids = [row[mask] for row, mask in zip(response, keep, strict=True)]
-        values = None
-        if self.return_log_probs:
-            logits = torch.stack(list(generated["logits"]), 1).float()
-            log_probs = logits.log_softmax(-1).gather(-1, response.unsqueeze(-1)).squeeze(-1)
-            values = [row[mask] for row, mask in zip(log_probs, keep, strict=True)]
-        prompt_ids = [
-            row[mask]
-            for row, mask in zip(encoded["input_ids"], encoded["attention_mask"].bool(), strict=True)
-        ]
-        return _text_outputs(self, out, prompts, ids, values, prompt_ids)
+    @set_list_to_stack(True)
+    def forward(
+        self,
+        tensordict: TensorDictBase,
+        *,
+        tensordict_out: TensorDictBase | None = None,
+        logits_only: bool = False,
+        **kwargs: Any,
+    ) -> TensorDictBase:
+        """Sample one response per element of ``tensordict`` (the rollout path), or TorchRL's
+        forward for any call that path does not serve."""
+        with self._timed_eval_generate():
+            if _serves(self, tensordict, tensordict_out, logits_only, kwargs):
+                prompts = _prompt_list(tensordict.get(self.input_key))
+                return _written_into(self, tensordict, self._sample_text(prompts, tensordict.batch_size))
+            return super().forward(
+                tensordict, tensordict_out=tensordict_out, logits_only=logits_only, **kwargs
+            )
 
-    def forward(self, tensordict: TensorDictBase, **kwargs) -> TensorDictBase:
-        # TorchRL calls ``self.model.generate`` itself: time that call, and only while this
-        # policy runs (the same module trains between rollouts).
+    @contextmanager
+    def _timed_eval_generate(self) -> Iterator[None]:
+        """Time the model's ``generate``, in eval mode, while this policy runs (the same module
+        trains between rollouts); TorchRL's forward, calling back into ``forward``, is timed once."""
+        if "generate" in vars(self.model):
+            yield
+            return
         generate = self.model.generate
 
         def timed(*args, **kw):
@@ -255,10 +298,30 @@ class TransformersRolloutWrapper(TransformersWrapper):
         was_training = self.model.training
         self.model.eval()  # a gradient-checkpointed model in training mode drops its KV cache in generate
         try:
-            return super().forward(tensordict, **kwargs)
+            yield
         finally:
             del self.model.generate
             self.model.train(was_training)
+
+    def _sample_text(self, prompts: list[str], batch_size: torch.Size) -> TensorDictBase:
+        """One response per prompt: the outputs of :func:`_text_outputs`."""
+        encoded = self.tokenizer(prompts, **(self.tokenizer_kwargs | {"padding": True}))
+        generated = self.model.generate(
+            input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], **self.generate_kwargs
+        )
+        response = generated["sequences"][:, encoded["input_ids"].shape[-1] :]
+        keep = before_fill(response, self.tokenizer.pad_token_id)
+        ids = [row[mask] for row, mask in zip(response, keep, strict=True)]
+        values = None
+        if self.return_log_probs:
+            logits = torch.stack(list(generated["logits"]), 1).float()
+            log_probs = logits.log_softmax(-1).gather(-1, response.unsqueeze(-1)).squeeze(-1)
+            values = [row[mask] for row, mask in zip(log_probs, keep, strict=True)]
+        prompt_ids = [
+            row[mask]
+            for row, mask in zip(encoded["input_ids"], encoded["attention_mask"].bool(), strict=True)
+        ]
+        return _text_outputs(self, batch_size, prompts, ids, values, prompt_ids)
 
 
 def make_transformers_policy(model: nn.Module, tokenizer, sampling: Sampling) -> TransformersRolloutWrapper:
@@ -277,9 +340,8 @@ def make_transformers_policy(model: nn.Module, tokenizer, sampling: Sampling) ->
             "pad_token_id": tokenizer.pad_token_id,
         },
     )
-    # TorchRL 0.14.1's TransformersWrapper drops stop strings (it warns on
-    # "stop_sequences" and filters unknown keys), while transformers' generate
-    # supports them natively: hand them to generate directly. Like vLLM with
-    # include_stop_str_in_output, generate keeps the stop string in the output.
+    # TorchRL's TransformersWrapper drops stop strings (it warns on "stop_sequences" and
+    # filters unknown keys), while transformers' generate supports them: hand them to generate
+    # directly. Like vLLM with include_stop_str_in_output, generate keeps them in the output.
     policy.generate_kwargs["stop_strings"] = list(sampling.stop_strings)
     return policy

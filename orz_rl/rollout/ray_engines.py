@@ -7,9 +7,9 @@ the engines live in Ray actors: ``layout.vllm_engines`` of them, each on
 ``layout.vllm_tensor_parallel`` GPUs of its own (or on CPU cores, which is how
 the tests run them here).
 
-:class:`RayvLLMEngines` has ``vllm.LLM``'s ``generate`` signature, so TorchRL's
-``vLLMWrapper`` (:class:`orz_rl.rollout.policies.vLLMRolloutWrapper`) samples from it
-unchanged and the collector stays one ``LLMCollector`` (orz-rl's
+:class:`RayvLLMEngines` has ``vllm.LLM``'s ``generate`` signature, so the vLLM policy
+(:class:`orz_rl.rollout.policies.vLLMRolloutWrapper`, a TorchRL ``vLLMWrapper``) samples from
+it as from one engine and the collector stays one ``LLMCollector`` (orz-rl's
 :class:`~orz_rl.rollout.collector.SingleTurnCollector`): the env, its grader and its
 prompt sampler (checkpointed for exact resume) stay in the trainer, and only
 generation is spread. A batch of prompts is cut into one
@@ -44,7 +44,7 @@ from torchrl.collectors import WeightUpdaterBase
 
 from orz_rl.models.loading import check_model_path
 from orz_rl.rollout.engines import BackendUnavailableError, make_vllm_engine
-from orz_rl.rollout.weight_sync import vLLMInProcessUpdater
+from orz_rl.rollout.weight_sync import checkpoint_weights, vLLMInProcessUpdater
 from orz_rl.runtime.metrics import resident_bytes
 
 
@@ -252,12 +252,18 @@ class RayEngineUpdater(WeightUpdaterBase):
         self.engines = engines
         self.last_sync_seconds = 0.0
 
-    def _maybe_map_weights(self, weights) -> list[tuple[str, torch.Tensor]]:
-        if isinstance(weights, nn.Module):
-            weights = weights.state_dict()
-        if not isinstance(weights, Mapping):
-            raise TypeError(f"expected a causal LM or a mapping of its weights, got {type(weights)}")
-        return [(name, tensor.detach().cpu()) for name, tensor in weights.items()]
+    def push_weights(
+        self,
+        policy_or_weights: nn.Module | Mapping[str, torch.Tensor] | None = None,
+        worker_ids: int | list[int] | None = None,
+    ) -> None:
+        """Load ``policy_or_weights`` (a causal LM or its state dict) into every engine;
+        ``collector.update_policy_weights_(model)`` calls this."""
+        super().push_weights(checkpoint_weights(policy_or_weights), worker_ids)
 
-    def _sync_weights_with_worker(self, *, worker_id=None, server_weights) -> None:
-        self.last_sync_seconds = self.engines.push_weights(server_weights)
+    def _sync_weights_with_worker(
+        self, *, worker_id: int | None = None, server_weights: dict[str, torch.Tensor]
+    ) -> None:
+        # One copy in host memory: Ray's object store takes CPU tensors.
+        weights = [(name, tensor.cpu()) for name, tensor in server_weights.items()]
+        self.last_sync_seconds = self.engines.push_weights(weights)

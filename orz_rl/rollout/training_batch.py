@@ -77,9 +77,9 @@ class ToTrainingBatch:
             action[response_mask] = torch.cat(responses)
             log_prob[response_mask] = torch.cat(gen_lp).float()
         stopped, reasons = stop_verdicts(td, n)
-        # Tagged at step time, i.e. after generation: the version that sampled the response.
-        # Without version tracking every response counts as sampled by version 0.
-        version = td.get(("next", keys.POLICY_VERSION), torch.zeros(n, dtype=torch.int64)).reshape(n)
+        # The collector's tag, at the top level as TorchRL's PolicyVersion documents it: the
+        # version that sampled the response. Untracked, every response counts as version 0's.
+        version = td.get(keys.POLICY_VERSION, torch.zeros(n, dtype=torch.int64)).reshape(n)
         prompt_id = td.get(keys.PROMPT_ID, torch.full((n,), -1, dtype=torch.int64)).reshape(n)
         batch = TensorDict(
             {

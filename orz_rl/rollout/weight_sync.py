@@ -44,6 +44,24 @@ def _quiet_reload() -> None:
     logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").addFilter(_rotary_cache_notice)
 
 
+def checkpoint_weights(
+    weights: nn.Module | Mapping[str, torch.Tensor] | TensorDictBase | None,
+) -> dict[str, torch.Tensor]:
+    """``weights`` by Hugging Face checkpoint name ("model.layers.0...", "lm_head.weight"), the
+    names vLLM's loaders expect and a transformers model's state dict has, detached.
+
+    Raises:
+        TypeError: for anything but a module, a mapping of its weights or a TensorDict of them.
+    """
+    if isinstance(weights, nn.Module):
+        weights = weights.state_dict()
+    elif isinstance(weights, TensorDictBase):
+        weights = {".".join(k): v for k, v in weights.items(True, True)}
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"expected a causal LM or a mapping of its weights, got {type(weights)}")
+    return {name: tensor.detach() for name, tensor in weights.items()}
+
+
 class vLLMInProcessUpdater(WeightUpdaterBase):
     """Pushes a Hugging Face causal LM's weights into an in-process ``vllm.LLM``.
 
@@ -60,20 +78,21 @@ class vLLMInProcessUpdater(WeightUpdaterBase):
         self.llm = llm
         self.last_sync_seconds = 0.0
 
-    def _maybe_map_weights(self, weights) -> list[tuple[str, torch.Tensor]]:
-        # vLLM's loaders expect Hugging Face checkpoint names ("model.layers.0...",
-        # "lm_head.weight"), which a transformers model's state dict has.
-        if isinstance(weights, nn.Module):
-            weights = weights.state_dict()
-        elif isinstance(weights, TensorDictBase):
-            weights = {".".join(k): v for k, v in weights.items(True, True)}
-        if not isinstance(weights, Mapping):
-            raise TypeError(f"expected a causal LM or a mapping of its weights, got {type(weights)}")
-        return [(name, tensor.detach()) for name, tensor in weights.items()]
+    def push_weights(
+        self,
+        policy_or_weights: nn.Module | Mapping[str, torch.Tensor] | TensorDictBase | None = None,
+        worker_ids: int | list[int] | None = None,
+    ) -> None:
+        """Load ``policy_or_weights`` (a causal LM, its state dict, or a TensorDict of it) into the
+        engine; ``collector.update_policy_weights_(model)`` calls this."""
+        super().push_weights(checkpoint_weights(policy_or_weights), worker_ids)
 
-    def _sync_weights_with_worker(self, *, worker_id=None, server_weights) -> None:
+    def _sync_weights_with_worker(
+        self, *, worker_id: int | None = None, server_weights: dict[str, torch.Tensor]
+    ) -> None:
         start = time.perf_counter()
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(server_weights)})
+        weights = iter(server_weights.items())
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
         # Cached prefixes hold keys/values of the old weights.
         self.llm.reset_prefix_cache()
         self.last_sync_seconds = time.perf_counter() - start

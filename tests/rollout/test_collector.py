@@ -134,7 +134,9 @@ def _two_batches(collector, seed: int = 0) -> list:
 def test_single_turn_collector_yields_what_torchrl_llm_collector_yields(tiny_model_dir):
     """The lean rollout (reset, policy, step; no clones, versions kept by the collector) changes
     nothing in the data: TorchRL's own LLMCollector, with its PolicyVersion transform, over the
-    same env and policy from the same seed gives the same two batches, key by key."""
+    same env and policy from the same seed gives the same two batches, key by key. The version
+    aside: TorchRL's transform tags the top level when the env resets, which its collector does
+    at the end of the previous batch, before the weight update."""
     tok = load_tokenizer(str(tiny_model_dir))
     problems = [Problem(q, a) for q, a in addition_problems()]
     policy = _policy("transformers", tiny_model_dir, None, tok, max_new_tokens=24)
@@ -154,7 +156,7 @@ def test_single_turn_collector_yields_what_torchrl_llm_collector_yields(tiny_mod
     )
     for mine, theirs in zip(ours, torchrl, strict=True):
         assert set(mine.keys()) == set(theirs.keys())
-        for key in mine.keys():
+        for key in mine.keys() - {keys.POLICY_VERSION}:
             a, b = mine.get(key), theirs.get(key)
             if isinstance(a, torch.Tensor):
                 assert torch.equal(a, b), key
@@ -163,6 +165,25 @@ def test_single_turn_collector_yields_what_torchrl_llm_collector_yields(tiny_mod
     assert [b[keys.POLICY_VERSION].tolist() for b in ours] == [[0] * 12, [1] * 12]
     # Two different draws of prompts, so the comparison is not of one batch with itself.
     assert not torch.equal(ours[0][keys.PROMPT_ID], ours[1][keys.PROMPT_ID])
+
+
+@pytest.mark.parametrize("track", [True, False])
+def test_the_version_that_sampled_each_response_is_at_the_batch_top_level(tiny_model_dir, track):
+    """``policy_version`` sits at the top level of the rollout, where TorchRL's PolicyVersion
+    documents it, and is the version of the policy call; untracked, the training batch says 0."""
+    tok = load_tokenizer(str(tiny_model_dir))
+    problems = [Problem(q, a) for q, a in addition_problems()]
+    env = MathEnv(problems, prompts_per_step=1, samples_per_prompt=2, eos=tok.eos_token)
+    policy = _policy("transformers", tiny_model_dir, None, tok, max_new_tokens=4)
+    collector = make_collector(env, policy, tok.pad_token_id, postproc=None, track_policy_version=track)
+    raw = _two_batches(collector)
+    assert all(("next", keys.POLICY_VERSION) not in r.keys(True) for r in raw)
+    if track:
+        assert [r.get(keys.POLICY_VERSION).tolist() for r in raw] == [[0, 0], [1, 1]]
+    else:
+        assert all(keys.POLICY_VERSION not in r.keys() for r in raw)
+    batch = ToTrainingBatch(tok.pad_token_id)(raw[-1])
+    assert batch[keys.POLICY_VERSION].tolist() == ([1, 1] if track else [0, 0])
 
 
 class _TwoTurnMathEnv(MathEnv):

@@ -91,49 +91,69 @@ def test_sampled_log_probs_are_per_token_and_finite(vllm_engine, tiny_model_dir)
         assert torch.isfinite(lp).all() and (lp <= 0).all()
 
 
-def test_reading_vllms_outputs_directly_gives_torchrls_values(vllm_engine, tiny_model_dir):
-    """The lean conversion of ``vLLMRolloutWrapper`` against TorchRL's own, on the same outputs."""
+def _prompt_td(prompts: list[str]) -> TensorDict:
+    return TensorDict({"text": {"prompt": NonTensorStack(*prompts)}}, batch_size=[len(prompts)])
+
+
+def _torchrl_wrapper(cls, model, tok):
+    """TorchRL's own wrapper in the policies' mode (their sampling is set on it afterwards)."""
+    return cls(
+        model, tokenizer=tok, input_mode="text", generate=True, return_log_probs=True, pad_output=False
+    )
+
+
+def test_the_vllm_policy_gives_torchrls_values_for_the_same_draws(vllm_engine, tiny_model_dir):
+    """The rollout path of ``vLLMRolloutWrapper`` against TorchRL's ``vLLMWrapper``, both sampling
+    with one per-request seed: the same tokens, log-probs and texts, and what TorchRL drops."""
+    from vllm import SamplingParams
+
     tok = load_tokenizer(str(tiny_model_dir))
     policy = make_vllm_policy(vllm_engine, tok, Sampling(max_new_tokens=16))
+    reference = _torchrl_wrapper(vLLMWrapper, vllm_engine, tok)
+    fields = ("max_tokens", "temperature", "top_p", "stop", "include_stop_str_in_output", "logprobs")
+    seeded = SamplingParams(seed=2, **{f: getattr(policy.sampling_params, f) for f in fields})
+    policy.sampling_params = reference.sampling_params = seeded
     prompts = [render_prompt(f"What is {a} + {b}?") for a, b in ((1, 2), (3, 4), (5, 0))]
-    text = NonTensorStack(*prompts)
-    params = policy.sampling_params
-    lean = policy._generate_from_text(text, params, TensorDict(batch_size=[3]))
-    requests = policy._request_outputs
-    policy._call_generate = lambda *args, **kwargs: requests  # the same outputs, converted by TorchRL
-    reference = vLLMWrapper._generate_from_text(policy, text, params, TensorDict(batch_size=[3]))
-    assert lean["text", "response"] == reference["text", "response"]
-    assert lean["text", "full"] == reference["text", "full"]
+    ours, theirs = policy(_prompt_td(prompts)), reference(_prompt_td(prompts))
+    for key in (("text", "prompt"), ("text", "response"), ("text", "full")):
+        assert ours[key] == theirs[key], key
     for key in (("tokens", "response"), ("log_probs", "response")):
-        got, want = lean.get(key, as_list=True), reference.get(key, as_list=True)
-        assert len(got) == 3 and all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
-    assert any(t.numel() > 1 for t in lean.get(("tokens", "response"), as_list=True))
+        got, want = ours.get(key, as_list=True), theirs.get(key, as_list=True)
+        assert len(got) == 3 and all(torch.equal(g, w) for g, w in zip(got, want, strict=True)), key
+    responses = ours.get(("tokens", "response"), as_list=True)
+    assert len({len(r) for r in responses}) > 1, "the test needs responses of different lengths"
+    # What TorchRL's text mode leaves out: the prompt ids and vLLM's finish reason.
+    assert theirs.get(("tokens", "prompt"), None) is None and keys.FINISH_REASON not in theirs.keys()
+    for prompt, ids in zip(prompts, ours.get(("tokens", "prompt"), as_list=True), strict=True):
+        assert ids.tolist() == tok(prompt)["input_ids"]
+    reasons = ours.get(keys.FINISH_REASON).tolist()
+    assert reasons == ["length" if len(r) == 16 else "stop" for r in responses]
 
 
 def test_the_transformers_policy_builds_torchrls_outputs_from_the_same_draws(tiny_model_dir):
-    """The lean conversion of ``TransformersRolloutWrapper`` against TorchRL's own, from the same
-    random draws; its log-probs are the actor's, the first token's too (TorchRL 0.14.1 writes 0)."""
+    """The rollout path of ``TransformersRolloutWrapper`` against TorchRL's ``TransformersWrapper``,
+    from the same random draws; its log-probs are the actor's, the first token's too (TorchRL
+    writes 0)."""
     tok = load_tokenizer(str(tiny_model_dir))
     model = load_causal_lm(str(tiny_model_dir)).eval()
     policy = make_transformers_policy(model, tok, Sampling(max_new_tokens=24))
+    reference = _torchrl_wrapper(TransformersWrapper, model, tok)
+    reference.generate_kwargs = dict(policy.generate_kwargs)
     prompts = [render_prompt(f"What is {a} + {b}?") for a, b in ((1, 2), (3, 4), (5, 0), (12, 7))]
-    text = NonTensorStack(*prompts)
     torch.manual_seed(0)
-    lean = policy._generate_from_text(text, None, TensorDict(batch_size=[4]).to_lazystack(0))
+    lean = policy(_prompt_td(prompts))
     torch.manual_seed(0)
-    reference = TransformersWrapper._generate_from_text(
-        policy, text, None, TensorDict(batch_size=[4]).to_lazystack(0)
-    )
-    assert lean["text", "response"] == reference["text", "response"]
-    assert lean["text", "full"] == reference["text", "full"]
+    theirs = reference(_prompt_td(prompts))
+    assert lean["text", "response"] == theirs["text", "response"]
+    assert lean["text", "full"] == theirs["text", "full"]
     for key in (("tokens", "response"), ("tokens", "prompt")):
-        got, want = lean.get(key, as_list=True), reference.get(key, as_list=True)
+        got, want = lean.get(key, as_list=True), theirs.get(key, as_list=True)
         assert len(got) == 4 and all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
     responses = lean.get(("tokens", "response"), as_list=True)
     assert len({len(r) for r in responses}) > 1, "the test needs responses of different lengths"
     got, want = (
         lean.get(("log_probs", "response"), as_list=True),
-        reference.get(("log_probs", "response"), as_list=True),
+        theirs.get(("log_probs", "response"), as_list=True),
     )
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g[1:], w[1:], rtol=0, atol=1e-5)
@@ -146,6 +166,56 @@ def test_the_transformers_policy_builds_torchrls_outputs_from_the_same_draws(tin
             logits = model(torch.cat([prompt, response])[None]).logits[0, len(prompt) - 1 : -1]
             actor = logits.log_softmax(-1).gather(-1, response[:, None]).squeeze(-1)
             torch.testing.assert_close(lp, actor, rtol=0, atol=1e-4)
+
+
+def test_the_rollout_path_writes_into_the_input_and_times_the_model(vllm_engine, tiny_model_dir):
+    """As TorchRL's ``inplace`` wrappers do, the outputs go into the env's tensordict (the env's
+    other keys stay); ``generate_seconds`` counts the engine's and the model's ``generate``."""
+    tok = load_tokenizer(str(tiny_model_dir))
+    model = load_causal_lm(str(tiny_model_dir)).eval()
+    sampling = Sampling(max_new_tokens=8)
+    for policy in (
+        make_vllm_policy(vllm_engine, tok, sampling),
+        make_transformers_policy(model, tok, sampling),
+    ):
+        td = _prompt_td([render_prompt("What is 1 + 2?")] * 2)
+        td.set("prompt_id", torch.tensor([7, 7]))
+        assert policy(td) is td
+        assert td["prompt_id"].tolist() == [7, 7] and len(td.get(("tokens", "response"), as_list=True)) == 2
+        assert policy.generate_seconds > 0
+    assert not model.training and "generate" not in vars(model)  # the model is left as it was
+
+
+def test_a_batch_of_many_dimensions_goes_through_torchrl_back_into_the_rollout_path(
+    vllm_engine, tiny_model_dir
+):
+    """TorchRL's forward flattens a 2-D batch and calls ``forward`` again: the outputs keep the
+    batch's shape and still carry what only the rollout path writes."""
+    tok = load_tokenizer(str(tiny_model_dir))
+    policy = make_vllm_policy(vllm_engine, tok, Sampling(max_new_tokens=8))
+    prompts = [render_prompt(f"What is {i} + 2?") for i in range(6)]
+    out = policy(_prompt_td(prompts).reshape(2, 3))
+    assert out.batch_size == (2, 3)
+    assert out.get(keys.FINISH_REASON).batch_size == (2, 3)
+    prompt_ids = out.reshape(-1).get(("tokens", "prompt"), as_list=True)
+    assert [ids.tolist() for ids in prompt_ids] == [tok(p)["input_ids"] for p in prompts]
+
+
+@pytest.mark.parametrize("backend", ["vllm", "transformers"])
+def test_a_call_the_rollout_path_does_not_serve_is_torchrls_own(backend, tiny_model_dir, request):
+    """``pad_output=True`` (one of TorchRL's options orz-rl does not use) is TorchRL's forward: padded
+    tokens, and none of what only the rollout path writes."""
+    tok = load_tokenizer(str(tiny_model_dir))
+    sampling = Sampling(max_new_tokens=8)
+    if backend == "vllm":
+        policy = make_vllm_policy(request.getfixturevalue("vllm_engine"), tok, sampling)
+    else:
+        policy = make_transformers_policy(load_causal_lm(str(tiny_model_dir)).eval(), tok, sampling)
+    padded = policy.get_new_version(pad_output=True)
+    assert type(padded) is type(policy)
+    out = padded(_prompt_td([render_prompt("What is 1 + 2?"), render_prompt("What is 10 + 20?")]))
+    assert isinstance(out.get(("tokens", "response")), torch.Tensor) and out["tokens"].padded
+    assert keys.FINISH_REASON not in out.keys()
 
 
 class _PadAt:
@@ -175,9 +245,7 @@ def test_a_pad_token_sampled_mid_response_stays_and_every_token_keeps_its_own_lo
     pad_at = LogitsProcessorList([_PadAt(prompt_len, 3, tok.pad_token_id)])
     policy.generate_kwargs = {**policy.generate_kwargs, "logits_processor": pad_at}
     torch.manual_seed(0)
-    out = policy._generate_from_text(
-        NonTensorStack(*prompts), None, TensorDict(batch_size=[2]).to_lazystack(0)
-    )
+    out = policy(_prompt_td(prompts))
     responses = out.get(("tokens", "response"), as_list=True)
     log_probs = out.get(("log_probs", "response"), as_list=True)
     with torch.no_grad():

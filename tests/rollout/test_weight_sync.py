@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 from orz_rl import keys
@@ -72,3 +73,46 @@ def test_vllm_log_probs_equal_the_actors_before_and_after_an_update_and_a_sync(t
     finally:
         collector.update_policy_weights_(original)  # the engine is shared by the session
         collector.shutdown()
+
+
+class _RecordingEngine:
+    """Stands in for ``vllm.LLM`` (and for RayvLLMEngines): records what a push hands it."""
+
+    def __init__(self) -> None:
+        self.loaded: list[tuple[str, torch.Tensor]] = []
+        self.prefix_cache_resets = 0
+
+    def collective_rpc(self, method: str, kwargs: dict) -> None:
+        assert method == "reload_weights"
+        self.loaded = list(kwargs["weights_iterator"])
+
+    def reset_prefix_cache(self) -> None:
+        self.prefix_cache_resets += 1
+
+    def push_weights(self, weights: list[tuple[str, torch.Tensor]]) -> float:
+        self.loaded = weights
+        return 0.5
+
+
+def test_the_updaters_take_a_causal_lm_by_its_checkpoint_names_through_torchrls_push(tiny_model_dir):
+    """``update_policy_weights_(model)`` with a plain transformers model (not a TensorDict module,
+    which TorchRL's own mapping refuses): both updaters hand on its state dict's names and tensors,
+    detached, and a TensorDict of them the same; anything else is one clear TypeError."""
+    from tensordict import TensorDict
+
+    from orz_rl.rollout.ray_engines import RayEngineUpdater
+
+    model = load_causal_lm(str(tiny_model_dir))
+    expected = model.state_dict()
+    for updater_cls in (vLLMInProcessUpdater, RayEngineUpdater):
+        engine = _RecordingEngine()
+        updater = updater_cls(engine)
+        updater(policy_or_weights=model)  # what the collector's update_policy_weights_ calls
+        assert [name for name, _ in engine.loaded] == list(expected)
+        assert all(torch.equal(t, expected[n]) and not t.requires_grad for n, t in engine.loaded)
+    engine = _RecordingEngine()
+    vLLMInProcessUpdater(engine).push_weights(TensorDict.from_dict(dict(expected)).unflatten_keys("."))
+    assert sorted(name for name, _ in engine.loaded) == sorted(expected)
+    assert engine.prefix_cache_resets == 1
+    with pytest.raises(TypeError, match="causal LM or a mapping of its weights"):
+        vLLMInProcessUpdater(_RecordingEngine()).push_weights([1, 2, 3])
