@@ -136,12 +136,23 @@ def _gib(n: int | None) -> float | None:
     return None if n is None else n / GIB
 
 
-def _resumable_copy(run_dir: Path, copy: Path, step: int) -> None:
-    """``run_dir`` as a run killed just after saving ``step_{step}`` leaves it: its files copied, the
-    checkpoints after that step left out (the rest hard-linked: a save never writes in place)."""
+def _resumable_copy(run_dir: Path, copy: Path, checkpoint: str) -> None:
+    """``run_dir`` as a run killed just after saving ``checkpoint`` leaves it: its files copied, the
+    checkpoints after it left out (the rest hard-linked: a save never writes in place)."""
     shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("checkpoints"))
-    source = run_dir / "checkpoints" / f"step_{step}"
+    source = run_dir / "checkpoints" / checkpoint
     shutil.copytree(source, copy / "checkpoints" / source.name, copy_function=os.link)
+
+
+def _keep_only(run_dir: Path, *kept: str) -> None:
+    """Remove ``run_dir``'s checkpoints but ``kept`` (paths under ``checkpoints/``): at full width
+    each checkpoint is 3.8 GiB, and six of them filled a CI runner's disk."""
+    checkpoints, hold = run_dir / "checkpoints", run_dir / "kept"
+    for path in kept:
+        (hold / path).parent.mkdir(parents=True, exist_ok=True)
+        (checkpoints / path).rename(hold / path)
+    shutil.rmtree(checkpoints)
+    hold.rename(checkpoints)
 
 
 def _checkpoint_seconds(checkpoint: Path, scratch: Path) -> tuple[float, float]:
@@ -158,7 +169,9 @@ def _checkpoint_seconds(checkpoint: Path, scratch: Path) -> tuple[float, float]:
     tokenizer = load_tokenizer(str(checkpoint / "actor"))
     start = time.perf_counter()
     save_checkpoint(scratch / "checkpoints" / "again", tokenizer, state, {"actor": actor, "critic": critic})
-    return loaded, time.perf_counter() - start
+    saved = time.perf_counter() - start
+    shutil.rmtree(scratch)
+    return loaded, saved
 
 
 def _largest_difference(a: Path, b: Path) -> float:
@@ -184,13 +197,16 @@ def run(cfg: RealShapeBench) -> dict:
         whole, resumed = work / "whole" / "run", work / "resumed" / "run"
         args = _train_args(cfg, model, whole, cfg.steps)
         seconds = {"build": built, "whole run": _orz(args)}
-        _resumable_copy(whole, resumed, cfg.steps - 1)
-        seconds["resumed run"] = _orz(_train_args(cfg, model, resumed, cfg.steps))
-        rows = _metrics(whole)
-        last = rows[-1]
-        checkpoint = whole / "checkpoints" / "step_1"
+        cut = f"step_{cfg.steps - 1}"
+        _resumable_copy(whole, resumed, cut)
+        _keep_only(whole, cut, "final/actor")
+        checkpoint = whole / "checkpoints" / cut
         size = sum(p.stat().st_size for p in checkpoint.rglob("*") if p.is_file())
         load_s, save_s = _checkpoint_seconds(checkpoint, work / "scratch")
+        seconds["resumed run"] = _orz(_train_args(cfg, model, resumed, cfg.steps))
+        _keep_only(resumed, "final/actor")
+        rows = _metrics(whole)
+        last = rows[-1]
         peak = max(r["system/peak_rss_gib"] for r in rows) * GIB
         training = _plan(args)
         planned = training.total
