@@ -12,6 +12,8 @@ and nothing leaks across the end of a response.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from tensordict import TensorDict, TensorDictBase
 from torchrl.objectives.value import GAE
@@ -165,6 +167,22 @@ def token_steps(batch: TensorDict) -> TensorDict:
         },
         batch_size=[n, r],
     )
+
+
+def to_token_steps(
+    batch: TensorDict, value_operator: Callable[[TensorDictBase], TensorDictBase], reward_clip: float = 10.0
+) -> TensorDict:
+    """A training batch made ready for TorchRL's ``GAE`` and PPO losses, in one call.
+
+    ``value_operator`` (the critic as a TensorDict module writing ``state_value``, as
+    :func:`orz_rl.ppo.critic.make_value_operator` makes it) scores every response token, without
+    gradients. ``batch`` gets the critic's values, the sparse token rewards, the done flags and
+    the valid-token mask (:func:`set_token_rewards`, :func:`set_next_values`); the returned
+    ``[N, R]`` TensorDict is its response tokens as TorchRL's value estimators read them, sharing
+    ``batch``'s tensors. Run ``GAE`` on it and copy ``advantage`` and ``value_target`` back."""
+    with torch.no_grad():
+        value_operator(batch)
+    return token_steps(set_next_values(set_token_rewards(batch, reward_clip)))
 
 
 def gae_advantages(batch: TensorDict, gae: GAE, normalize: bool = True) -> TensorDict:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
+from torch import nn
 from torchrl.objectives.value import GAE
 
 from orz_rl import keys
@@ -15,6 +17,7 @@ from orz_rl.advantages.token_gae import (
     normalize_advantages,
     set_next_values,
     set_token_rewards,
+    to_token_steps,
 )
 
 
@@ -74,6 +77,35 @@ def test_gae_with_unit_gamma_lambda_is_reward_minus_value():
     mask = batch.get(keys.RESPONSE_MASK)
     expected = batch.get(keys.EPISODE_REWARD)[:, None] - values
     torch.testing.assert_close(batch.get(keys.ADVANTAGE).squeeze(-1)[mask], expected[mask], atol=1e-6, rtol=0)
+
+
+class _Values(nn.Module):
+    """V(s_t) = w (t + 1): a critic with a parameter, so that gradients could flow from it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(0.25))
+
+    def forward(self, mask: torch.Tensor) -> torch.Tensor:
+        return (self.w * torch.arange(1, mask.shape[1] + 1)).expand(mask.shape).unsqueeze(-1)
+
+
+def test_to_token_steps_makes_a_batch_ready_for_stock_gae_with_the_critics_values():
+    batch = _random_batch(seed=4).exclude(keys.STATE_VALUE)
+    critic = TensorDictModule(_Values(), in_keys=[keys.RESPONSE_MASK], out_keys=[keys.STATE_VALUE])
+    steps = to_token_steps(batch, critic)
+    assert steps.batch_size == batch.get(keys.RESPONSE_MASK).shape
+    assert not steps.get(keys.STATE_VALUE).requires_grad  # advantages are targets: no gradient
+    GAE(gamma=1.0, lmbda=1.0, value_network=None)(steps)
+    mask = batch.get(keys.RESPONSE_MASK)
+    assert torch.equal(batch.get(keys.LOSS_MASK).squeeze(-1), mask)  # where stock losses look
+    for i in range(batch.shape[0]):
+        n = int(mask[i].sum())
+        rewards = [0.0] * (n - 1) + [float(batch.get(keys.EPISODE_REWARD)[i])]
+        values = [0.25 * (t + 1) for t in range(n)]
+        expected = torch.tensor(_reverse_loop_gae(rewards, values, 1.0, 1.0))
+        torch.testing.assert_close(steps.get("advantage")[i, :n, 0], expected, atol=1e-6, rtol=0)
+        assert (steps.get("advantage")[i, n:] == 0).all(), "padding must get zero advantage"
 
 
 def test_token_rewards_sit_on_the_last_valid_token_only():
