@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,27 +130,18 @@ def _written_into(policy: RolloutWrapper, td: TensorDictBase, out: TensorDictBas
     return td.exclude(*policy.out_keys, inplace=True).update(out, keys_to_update=policy.out_keys)
 
 
-class vLLMRolloutWrapper(vLLMWrapper):
-    """TorchRL's ``vLLMWrapper`` plus what RL needs from each vLLM ``RequestOutput``.
+class _RolloutPath:
+    """What both wrappers add to TorchRL's: ``forward`` serves the rollout call itself
+    (:func:`_serves`) through ``_rollout``, inside ``_generating``; TorchRL's forward takes any
+    other call. First in the bases, before the TorchRL wrapper."""
 
-    It samples from an in-process ``vllm.LLM`` or from several engines in Ray actors
-    (:class:`orz_rl.rollout.ray_engines.RayvLLMEngines`, which only the rollout path drives).
-    Besides TorchRL's text-mode outputs it writes ``("tokens", "prompt")``, the ids vLLM
-    conditioned on, and ``finish_reason`` (``"stop"``: a stop string or EOS ended the response;
-    ``"length"``: the token limit cut it), which TorchRL's text mode drops. One sample per env
-    element: the env repeats each prompt ``samples_per_prompt`` times.
-
-    Args:
-        model: the engine; ``device`` and every other keyword: ``vLLMWrapper``'s.
-    """
-
-    #: Wall-clock seconds spent in the engine's ``generate`` so far (the model's own work, as
-    #: against the conversions around it; ``bench/step.py`` reads it). The rollout path counts.
+    #: Wall-clock seconds spent in the model's ``generate`` so far (its own work, as against the
+    #: conversions around it; ``bench/step.py`` reads it). The rollout path counts.
     generate_seconds: float = 0.0
 
     def __init__(self, model: Any, *, device: torch.device | str | None = None, **kwargs: Any) -> None:
         super().__init__(model, device=device, **kwargs)
-        #: The ``device`` asked for: TorchRL's forward places the outputs there.
+        #: The ``device`` asked for: TorchRL's forward places inputs and outputs there.
         self.requested_device = device
 
     @set_list_to_stack(True)
@@ -164,11 +155,37 @@ class vLLMRolloutWrapper(vLLMWrapper):
     ) -> TensorDictBase:
         """Sample one response per element of ``tensordict`` (the rollout path), or TorchRL's
         forward for any call that path does not serve."""
-        if not _serves(self, tensordict, tensordict_out, logits_only, kwargs):
+        with self._generating():
+            if _serves(self, tensordict, tensordict_out, logits_only, kwargs):
+                return self._rollout(tensordict, _prompt_list(tensordict.get(self.input_key)))
             return super().forward(
                 tensordict, tensordict_out=tensordict_out, logits_only=logits_only, **kwargs
             )
-        prompts = _prompt_list(tensordict.get(self.input_key))
+
+    def _generating(self) -> AbstractContextManager:
+        """The context both paths run in."""
+        return nullcontext()
+
+    def _rollout(self, tensordict: TensorDictBase, prompts: list[str]) -> TensorDictBase:
+        """``tensordict`` with one sampled response per prompt written into it."""
+        raise NotImplementedError
+
+
+class vLLMRolloutWrapper(_RolloutPath, vLLMWrapper):
+    """TorchRL's ``vLLMWrapper`` plus what RL needs from each vLLM ``RequestOutput``.
+
+    It samples from an in-process ``vllm.LLM`` or from several engines in Ray actors
+    (:class:`orz_rl.rollout.ray_engines.RayvLLMEngines`, which only the rollout path drives).
+    Besides TorchRL's text-mode outputs it writes ``("tokens", "prompt")``, the ids vLLM
+    conditioned on, and ``finish_reason`` (``"stop"``: a stop string or EOS ended the response;
+    ``"length"``: the token limit cut it), which TorchRL's text mode drops. One sample per env
+    element: the env repeats each prompt ``samples_per_prompt`` times.
+
+    Args:
+        model: the engine; ``device`` and every other keyword: ``vLLMWrapper``'s.
+    """
+
+    def _rollout(self, tensordict: TensorDictBase, prompts: list[str]) -> TensorDictBase:
         start = time.perf_counter()
         # One progress bar per rollout step is noise in a training log.
         requests = self.model.generate(prompts, sampling_params=self.sampling_params, use_tqdm=False)
@@ -236,7 +253,7 @@ def before_fill(response: torch.Tensor, pad: int) -> torch.Tensor:
     return torch.arange(width) < length[:, None]
 
 
-class TransformersRolloutWrapper(TransformersWrapper):
+class TransformersRolloutWrapper(_RolloutPath, TransformersWrapper):
     """TorchRL's ``TransformersWrapper``, timing the model's ``generate`` as
     :class:`vLLMRolloutWrapper` times the engine's (``generate_seconds``).
 
@@ -251,35 +268,11 @@ class TransformersRolloutWrapper(TransformersWrapper):
         model: the causal LM; ``device`` and every other keyword: ``TransformersWrapper``'s.
     """
 
-    #: Wall-clock seconds spent in the model's ``generate`` so far.
-    generate_seconds: float = 0.0
-
-    def __init__(self, model: nn.Module, *, device: torch.device | str | None = None, **kwargs: Any) -> None:
-        super().__init__(model, device=device, **kwargs)
-        #: The ``device`` asked for: TorchRL's forward moves inputs and outputs there.
-        self.requested_device = device
-
-    @set_list_to_stack(True)
-    def forward(
-        self,
-        tensordict: TensorDictBase,
-        *,
-        tensordict_out: TensorDictBase | None = None,
-        logits_only: bool = False,
-        **kwargs: Any,
-    ) -> TensorDictBase:
-        """Sample one response per element of ``tensordict`` (the rollout path), or TorchRL's
-        forward for any call that path does not serve."""
-        with self._timed_eval_generate():
-            if _serves(self, tensordict, tensordict_out, logits_only, kwargs):
-                prompts = _prompt_list(tensordict.get(self.input_key))
-                return _written_into(self, tensordict, self._sample_text(prompts, tensordict.batch_size))
-            return super().forward(
-                tensordict, tensordict_out=tensordict_out, logits_only=logits_only, **kwargs
-            )
+    def _rollout(self, tensordict: TensorDictBase, prompts: list[str]) -> TensorDictBase:
+        return _written_into(self, tensordict, self._sample_text(prompts, tensordict.batch_size))
 
     @contextmanager
-    def _timed_eval_generate(self) -> Iterator[None]:
+    def _generating(self) -> Iterator[None]:
         """Time the model's ``generate``, in eval mode, while this policy runs (the same module
         trains between rollouts); TorchRL's forward, calling back into ``forward``, is timed once."""
         if "generate" in vars(self.model):
