@@ -423,6 +423,9 @@ class TrainConfig:
     """Stop after this many generation steps (-1: run all episodes)."""
     max_minutes: Annotated[float, RESUMABLE] = -1.0
     """Stop after this much wall-clock time (-1: no limit)."""
+    stop_at_reward: Annotated[float | None, RESUMABLE] = None
+    """Stop once the mean ``reward/mean`` of the last 10 steps reaches this (None: no target),
+    with the final checkpoint saved."""
     save_interval: Annotated[int, AT_LEAST_0, RESUMABLE] = 50
     """Checkpoint every this many steps (and at the end, and on SIGINT/SIGTERM); 0: only those."""
     keep_last: Annotated[int, AT_LEAST_1, RESUMABLE] = 3

@@ -292,7 +292,10 @@ class Trainer:
                     if cfg.save_interval > 0 and self.step % cfg.save_interval == 0:
                         self.save(f"step_{self.step}")
                     late = cfg.max_minutes > 0 and time.monotonic() - started > cfg.max_minutes * 60
-                    if self.dist.any(late):
+                    reached = _target_reached(self.history, cfg.stop_at_reward) if main else None
+                    if reached:
+                        print(f"orz-rl: step {self.step}: {reached}")
+                    if self.dist.any(late or reached is not None):
                         break
         finally:
             bar.close()
@@ -300,3 +303,16 @@ class Trainer:
                 self.rollouts.close()
         self.save("final")
         return history
+
+
+#: Steps whose mean ``reward/mean`` is held against ``stop_at_reward``.
+REWARD_WINDOW = 10
+
+
+def _target_reached(history: list[dict[str, float]], target: float | None) -> str | None:
+    """What to print if the last :data:`REWARD_WINDOW` steps' mean reward reached ``target``."""
+    rewards = [m["reward/mean"] for m in history[-REWARD_WINDOW:] if "reward/mean" in m]
+    mean = sum(rewards) / REWARD_WINDOW
+    if target is None or len(rewards) < REWARD_WINDOW or mean < target:
+        return None
+    return f"the last {REWARD_WINDOW} steps' mean reward, {mean:.3f}, reached {target}"
