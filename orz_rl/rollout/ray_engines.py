@@ -35,16 +35,14 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from torch import nn
-from torchrl.collectors import WeightUpdaterBase
 
 from orz_rl.models.loading import check_model_path
 from orz_rl.rollout.engines import BackendUnavailableError, make_vllm_engine
-from orz_rl.rollout.weight_sync import checkpoint_weights, vLLMInProcessUpdater
+from orz_rl.rollout.weight_sync import CheckpointWeightUpdater, vLLMInProcessUpdater
 from orz_rl.runtime.metrics import resident_bytes
 
 
@@ -241,7 +239,7 @@ def _model_bytes(path: str) -> int:
     return sum(f.stat().st_size for f in Path(path).glob("*.safetensors"))
 
 
-class RayEngineUpdater(WeightUpdaterBase):
+class RayEngineUpdater(CheckpointWeightUpdater):
     """TorchRL weight updater pushing a causal LM's weights to every engine of a :class:`RayvLLMEngines`.
 
     Attributes:
@@ -251,15 +249,6 @@ class RayEngineUpdater(WeightUpdaterBase):
     def __init__(self, engines: RayvLLMEngines) -> None:
         self.engines = engines
         self.last_sync_seconds = 0.0
-
-    def push_weights(
-        self,
-        policy_or_weights: nn.Module | Mapping[str, torch.Tensor] | None = None,
-        worker_ids: int | list[int] | None = None,
-    ) -> None:
-        """Load ``policy_or_weights`` (a causal LM or its state dict) into every engine;
-        ``collector.update_policy_weights_(model)`` calls this."""
-        super().push_weights(checkpoint_weights(policy_or_weights), worker_ids)
 
     def _sync_weights_with_worker(
         self, *, worker_id: int | None = None, server_weights: dict[str, torch.Tensor]

@@ -62,7 +62,22 @@ def checkpoint_weights(
     return {name: tensor.detach() for name, tensor in weights.items()}
 
 
-class vLLMInProcessUpdater(WeightUpdaterBase):
+class CheckpointWeightUpdater(WeightUpdaterBase):
+    """A TorchRL weight updater that takes a causal LM, its state dict or a TensorDict of it and
+    hands its subclass's ``_sync_weights_with_worker`` the weights by checkpoint name
+    (:func:`checkpoint_weights`)."""
+
+    def push_weights(
+        self,
+        policy_or_weights: nn.Module | Mapping[str, torch.Tensor] | TensorDictBase | None = None,
+        worker_ids: int | list[int] | None = None,
+    ) -> None:
+        """Load ``policy_or_weights`` (a causal LM, its state dict, or a TensorDict of it) into the
+        engine(s); ``collector.update_policy_weights_(model)`` calls this."""
+        super().push_weights(checkpoint_weights(policy_or_weights), worker_ids)
+
+
+class vLLMInProcessUpdater(CheckpointWeightUpdater):
     """Pushes a Hugging Face causal LM's weights into an in-process ``vllm.LLM``.
 
     Args:
@@ -77,15 +92,6 @@ class vLLMInProcessUpdater(WeightUpdaterBase):
         _quiet_reload()
         self.llm = llm
         self.last_sync_seconds = 0.0
-
-    def push_weights(
-        self,
-        policy_or_weights: nn.Module | Mapping[str, torch.Tensor] | TensorDictBase | None = None,
-        worker_ids: int | list[int] | None = None,
-    ) -> None:
-        """Load ``policy_or_weights`` (a causal LM, its state dict, or a TensorDict of it) into the
-        engine; ``collector.update_policy_weights_(model)`` calls this."""
-        super().push_weights(checkpoint_weights(policy_or_weights), worker_ids)
 
     def _sync_weights_with_worker(
         self, *, worker_id: int | None = None, server_weights: dict[str, torch.Tensor]
