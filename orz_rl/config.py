@@ -35,6 +35,8 @@ class Bound:
         return above and below
 
     def __str__(self) -> str:
+        if self.low == -math.inf and self.high == math.inf and self.low_open and self.high_open:
+            return "a finite number"
         if self.high == math.inf:
             return f"above {self.low:g}" if self.low_open else f"at least {self.low:g}"
         left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
@@ -47,6 +49,8 @@ AT_LEAST_0 = Bound(0)
 AT_LEAST_1 = Bound(1)
 UNIT = Bound(0, 1)
 """A share or a probability: ``[0, 1]``."""
+FINITE = Bound(-math.inf, math.inf, low_open=True, high_open=True)
+"""Any number but ``nan`` and the infinities."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ def bound_problems(cfg: Any, prefix: str = "") -> list[str]:
         value, name = getattr(cfg, f.name), prefix + f.name
         if is_dataclass(value):
             problems += bound_problems(value, name + ".")
+            continue
+        if value is None:  # an optional field, off
             continue
         for bound in (m for m in _metadata(hints[f.name]) if isinstance(m, Bound)):
             values = value if isinstance(value, tuple) else (value,)
@@ -423,7 +429,7 @@ class TrainConfig:
     """Stop after this many generation steps (-1: run all episodes)."""
     max_minutes: Annotated[float, RESUMABLE] = -1.0
     """Stop after this much wall-clock time (-1: no limit)."""
-    stop_at_reward: Annotated[float | None, RESUMABLE] = None
+    stop_at_reward: Annotated[float | None, FINITE, RESUMABLE] = None
     """Stop once the mean ``reward/mean`` of the last 10 steps reaches this (None: no target),
     with the final checkpoint saved."""
     save_interval: Annotated[int, AT_LEAST_0, RESUMABLE] = 50

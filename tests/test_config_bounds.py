@@ -79,9 +79,18 @@ def cases():
             current = getattr_path(cfg, path)
             kind = type(current[0] if isinstance(current, tuple) and current else current)
             kind = int if kind is tuple else kind  # an empty tuple of ints (pass_k)
+            if current is None:  # an optional field, off: its other type (stop_at_reward's float)
+                (kind,) = [t for t in typing.get_args(field_type(cfg, path)) if t is not type(None)]
             for value in outside(bound, kind):
                 bad = (value,) * (len(current) or 1) if isinstance(current, tuple) else value
                 yield pytest.param(cfg, path, name, bad, id=f"{command}:{name}={bad}")
+
+
+def field_type(cfg, path):
+    """The type of the field at ``path``, without its ``Annotated`` metadata."""
+    for part in path[:-1]:
+        cfg = getattr(cfg, part)
+    return typing.get_type_hints(type(cfg))[path[-1]]
 
 
 def getattr_path(cfg, path):
@@ -109,7 +118,7 @@ def test_the_train_cli_names_every_bad_field_at_once_before_loading_a_model(tmp_
         *("train", "cpu-default", "--run-dir", str(tmp_path / "run"), "--model.path", str(tmp_path / "none")),
         *("--ppo.clip-epsilon", "-0.2", "--ppo.gamma", "5", "--ppo.lmbda", "-3", "--reward.workers", "-2"),
         *("--reward.timeout", "0", "--rollout.top-p", "0", "--optim.actor-lr", "nan"),
-        *("--optim.betas", "2", "2", "--model.no-build-tiny-if-missing"),
+        *("--optim.betas", "2", "2", "--stop-at-reward", "inf", "--model.no-build-tiny-if-missing"),
     )
     assert out.returncode == 1 and "Traceback" not in out.stderr
     for line in (
@@ -121,6 +130,7 @@ def test_the_train_cli_names_every_bad_field_at_once_before_loading_a_model(tmp_
         "rollout.top_p = 0.0: must be in (0, 1]",
         "optim.actor_lr = nan: must be above 0",
         "optim.betas = (2.0, 2.0): must be in [0, 1)",
+        "stop_at_reward = inf: must be a finite number",
     ):
         assert line in out.stderr, out.stderr
     assert not (tmp_path / "run").exists()

@@ -312,7 +312,9 @@ REWARD_WINDOW = 10
 def _target_reached(history: list[dict[str, float]], target: float | None) -> str | None:
     """What to print if the last :data:`REWARD_WINDOW` steps' mean reward reached ``target``."""
     rewards = [m["reward/mean"] for m in history[-REWARD_WINDOW:] if "reward/mean" in m]
+    if target is None or len(rewards) < REWARD_WINDOW:
+        return None
     mean = sum(rewards) / REWARD_WINDOW
-    if target is None or len(rewards) < REWARD_WINDOW or mean < target:
+    if mean < target:
         return None
     return f"the last {REWARD_WINDOW} steps' mean reward, {mean:.3f}, reached {target}"
