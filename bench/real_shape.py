@@ -146,7 +146,7 @@ def _resumable_copy(run_dir: Path, copy: Path, checkpoint: str) -> None:
 
 def _keep_only(run_dir: Path, *kept: str) -> None:
     """Remove ``run_dir``'s checkpoints but ``kept`` (paths under ``checkpoints/``): at full width
-    each checkpoint is 3.8 GiB, and six of them filled a CI runner's disk."""
+    each checkpoint is 3.8 GiB, and four kept at once filled a CI runner's disk."""
     checkpoints, hold = run_dir / "checkpoints", run_dir / "kept"
     for path in kept:
         (hold / path).parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import torch
 import tyro
@@ -25,6 +26,7 @@ from torchrl.objectives.value import GAE
 from torchrl.record.loggers.csv import CSVLogger
 
 from orz_rl.advantages.token_gae import to_token_steps
+from orz_rl.config import AT_LEAST_1, POSITIVE, bound_problems
 from orz_rl.models.loading import load_causal_lm, load_tokenizer
 from orz_rl.ppo.actor import make_training_actor
 from orz_rl.ppo.critic import Critic, make_value_operator
@@ -33,6 +35,7 @@ from orz_rl.rollout.engines import make_vllm_engine
 from orz_rl.rollout.policies import Sampling, make_vllm_policy
 from orz_rl.rollout.training_batch import ToTrainingBatch
 from orz_rl.rollout.weight_sync import vLLMInProcessUpdater
+from orz_rl.runtime.preflight import ConfigError, raise_if_any
 
 
 @dataclass(frozen=True)
@@ -44,15 +47,15 @@ class ReuseExample:
     tiny one)."""
     log_dir: Path = Path("runs/reuse-in-torchrl")
     """Where TorchRL's CSVLogger writes its scalars."""
-    envs: int = 4
+    envs: Annotated[int, AT_LEAST_1] = 4
     """Countdown problems per rollout."""
-    rollouts: int = 3
+    rollouts: Annotated[int, AT_LEAST_1] = 3
     """Rollouts collected (each followed by one PPO pass over the buffer)."""
-    max_new_tokens: int = 24
+    max_new_tokens: Annotated[int, AT_LEAST_1] = 24
     """Response length limit."""
-    mini_batch: int = 4
+    mini_batch: Annotated[int, AT_LEAST_1] = 4
     """Responses per PPO step, sampled from the buffer without replacement."""
-    lr: float = 1e-5
+    lr: Annotated[float, POSITIVE] = 1e-5
     """Adam's learning rate, actor and critic."""
     seed: int = 0
     """Seed of torch, the engine and the Countdown problems."""
@@ -60,7 +63,9 @@ class ReuseExample:
 
 def run(cfg: ReuseExample, llm=None) -> tuple[dict[str, float], ReplayBuffer]:
     """Train for ``cfg.rollouts`` rollouts; ``llm``: an in-process vLLM engine to sample from (else
-    one is made). Returns the last PPO step's scalars and the buffer."""
+    one is made). Returns the last PPO step's scalars and the buffer. A field out of its range is
+    a ``ConfigError`` naming it, before anything loads."""
+    raise_if_any(bound_problems(cfg))
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(str(cfg.model))
     actor_model = load_causal_lm(str(cfg.model))
@@ -114,4 +119,7 @@ def run(cfg: ReuseExample, llm=None) -> tuple[dict[str, float], ReplayBuffer]:
 
 
 if __name__ == "__main__":
-    print(run(tyro.cli(ReuseExample))[0])
+    try:
+        print(run(tyro.cli(ReuseExample))[0])
+    except ConfigError as e:
+        raise SystemExit(f"examples/reuse_in_torchrl.py: {e}") from None

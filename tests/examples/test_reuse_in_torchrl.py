@@ -8,10 +8,12 @@ import csv
 import importlib.util
 import sys
 
+import pytest
 import torch
 
 from orz_rl.models.loading import load_causal_lm
 from orz_rl.rollout.weight_sync import vLLMInProcessUpdater
+from orz_rl.runtime.preflight import ConfigError
 
 from ..conftest import REPO
 
@@ -51,3 +53,11 @@ def test_the_example_trains_ppo_with_a_critic_from_orz_rls_collector_with_stock_
         assert written[name][-1] == scalars[name]
     assert all(torch.isfinite(torch.tensor(v)).all() for v in written.values())
     assert min(written["loss_critic"]) > 0  # the critic's values are regressed on GAE's targets
+
+
+def test_the_example_names_a_field_out_of_its_range_before_anything_loads(monkeypatch, tmp_path):
+    example = _example(monkeypatch)
+    cfg = example.ReuseExample(model=tmp_path / "no-model", log_dir=tmp_path, mini_batch=0)
+    with pytest.raises(ConfigError, match=r"mini_batch = 0: must be at least 1"):
+        example.run(cfg)
+    assert not (tmp_path / "reuse").exists()
