@@ -1,14 +1,17 @@
-"""Running policy-written programs: the sandbox against a bare ``python -c pass``.
+"""Running policy-written programs: the warm sandbox and a fresh interpreter per program,
+against the same program run bare.
 
     python bench/sandbox.py [--programs 1000] [--workers 0]
 
 ``--programs`` distinct small programs (half correct, half wrong; half stdio
 tests, half assert tests on a function) are scored through
 :class:`orz_rl.rewards.code_judge.CodeJudge`, in parallel over the sandbox's workers,
-as a training step scores them. The baseline, measured in the same run with the
-same interpreter, is a bare ``python -c pass`` subprocess: the least any
-one-process-per-program runner can cost. Printed: programs per second, the
-sandbox's per-program latency run one at a time, the baseline's, and their ratio.
+as a training step scores them: once by a warm sandbox (each program forked from a
+ready interpreter, the default) and once by a cold one (``sandbox.warm=False``: a fresh
+interpreter per program). The baseline, measured in the same run with the same
+interpreter, interleaved with the sandboxed runs, is the same small stdio program as a
+bare ``python -I -c`` subprocess: no isolation and no limits. Printed: programs per
+second, one run's latency, and its ratio to the bare run.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import statistics
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import tyro
 
@@ -55,37 +58,51 @@ def batch(n: int) -> tuple[list[str], list[CodeTests]]:
     return responses, tests
 
 
+def _throughput(sandbox: Sandbox, n: int) -> float:
+    """Seconds to score ``n`` distinct programs through the judge, as a training step does."""
+    judge = CodeJudge(sandbox)
+    responses, tests = batch(n)
+    judge.score(responses[:8], [True] * 8, tests[:8])  # warm the page cache and the pool
+    start = time.perf_counter()
+    rewards = judge.score(responses, [True] * len(responses), tests)
+    elapsed = time.perf_counter() - start
+    judge.close()
+    assert rewards.sum().item() == n // 2, "half the programs are correct"
+    return elapsed
+
+
 def main(args: Args) -> None:
-    with Sandbox(SandboxConfig(workers=args.workers)) as sandbox:
-        judge = CodeJudge(sandbox)
-        responses, tests = batch(args.programs)
-        judge.score(responses[:8], [True] * 8, tests[:8])  # warm the page cache and the pool
-        start = time.perf_counter()
-        rewards = judge.score(responses, [True] * len(responses), tests)
-        elapsed = time.perf_counter() - start
-        judge.close()
-        assert rewards.sum().item() == args.programs // 2, "half the programs are correct"
+    cfg = SandboxConfig(workers=args.workers)
+    with Sandbox(cfg) as warm, Sandbox(replace(cfg, warm=False)) as cold:
+        assert warm.warm, f"the warm start failed here: {warm.description}"
+        warm.start_servers()
+        elapsed = {name: _throughput(sb, args.programs) for name, sb in (("warm", warm), ("cold", cold))}
 
         program = "a, b = map(int, input().split())\nprint(a + b)"
-        sandboxed = []
-        for _ in range(args.latency_runs):
+        times = {"warm": [], "cold": [], "bare": []}
+        for _ in range(args.latency_runs):  # interleaved, so that drift touches all three alike
+            for name, sb in (("warm", warm), ("cold", cold)):
+                t = time.perf_counter()
+                assert sb.run(program, "3 4\n").stdout == b"7\n"
+                times[name].append(time.perf_counter() - t)
             t = time.perf_counter()
-            assert sandbox.run(program, "3 4\n").stdout == b"7\n"
-            sandboxed.append(time.perf_counter() - t)
-        bare = []
-        for _ in range(args.latency_runs):
-            t = time.perf_counter()
-            subprocess.run([sandbox.python, "-c", "pass"], check=True)
-            bare.append(time.perf_counter() - t)
+            out = subprocess.run([warm.python, "-I", "-c", program], input=b"3 4\n", capture_output=True)
+            times["bare"].append(time.perf_counter() - t)
+            assert out.stdout == b"7\n"
 
-    per_sandbox, per_bare = statistics.median(sandboxed), statistics.median(bare)
-    print(f"sandbox: {sandbox.description}")
-    print("| measure | value |\n|---|---|")
-    print(f"| programs scored ({args.programs}, {sandbox.workers} workers) | {elapsed:.2f} s |")
-    print(f"| throughput | {args.programs / elapsed:.0f} programs/s |")
-    print(f"| one sandboxed run (median of {args.latency_runs}) | {per_sandbox * 1e3:.1f} ms |")
-    print(f"| bare `python -c pass` subprocess (median of {args.latency_runs}) | {per_bare * 1e3:.1f} ms |")
-    print(f"| sandbox / bare | {per_sandbox / per_bare:.2f}x (+{(per_sandbox - per_bare) * 1e3:.1f} ms) |")
+    median = {name: statistics.median(ts) for name, ts in times.items()}
+    print(f"sandbox: {warm.description}")
+    print("| measure | warm | cold (fresh interpreter) |\n|---|---|---|")
+    row = " | ".join(f"{elapsed[n]:.2f} s" for n in ("warm", "cold"))
+    print(f"| {args.programs} programs scored, {warm.workers} workers | {row} |")
+    row = " | ".join(f"{args.programs / elapsed[n]:.0f} programs/s" for n in ("warm", "cold"))
+    print(f"| throughput | {row} |")
+    row = " | ".join(f"{median[n] * 1e3:.1f} ms" for n in ("warm", "cold"))
+    print(f"| one run (median of {args.latency_runs}) | {row} |")
+    bare = median["bare"]
+    row = " | ".join(f"{median[n] / bare:.2f}x (+{(median[n] - bare) * 1e3:.1f} ms)" for n in elapsed)
+    print(f"| one run / the same program bare, `python -I -c` ({bare * 1e3:.1f} ms) | {row} |")
+    print(f"| throughput, warm / cold | {elapsed['cold'] / elapsed['warm']:.2f}x | |")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orz_rl.config import SandboxConfig
-from orz_rl.rewards import sandbox_runner
+from orz_rl.rewards import sandbox_runner, sandbox_server
+from orz_rl.rewards.sandbox_warm import WarmRun, WarmServer, WarmServerFailed
 
 #: Statuses of a :class:`RunResult`.
 STATUSES = ("ok", "error", "syntax_error", "timeout", "memory", "output_limit", "sandbox_error")
@@ -68,15 +69,19 @@ for d in /tmp /var/tmp /dev/shm /run/lock; do
   if [ -d "$d" ]; then mount -t tmpfs -o "size=${2}m,mode=1777" tmpfs "$d"; fi
 done
 mkdir /tmp/w
-chown "$1:$1" /tmp/w
+[ "$1" = - ] || chown "$1:$1" /tmp/w
 cd /tmp/w
 uid=$1
 shift 2
+if [ "$uid" = - ]; then "$@"; exit; fi  # the warm server: it drops to the uid per program
 setpriv --reuid "$uid" --regid "$uid" --clear-groups --no-new-privs -- "$@"
 """
 
+# It lists the standard library's folder: a warm server's imports are done before the program's
+# user exists, so an interpreter whose files that user cannot read would pass an import test.
 _PROBE = (
     "import json, os, socket, sys\n"
+    "os.listdir(os.path.dirname(os.__file__))\n"
     "print(json.dumps({'uid': os.getuid(), 'interfaces': [n for _, n in socket.if_nameindex()],"
     " 'python': sys.version.split()[0]}))\n"
 )
@@ -86,6 +91,22 @@ _PROBE = (
 def _runner_source() -> str:
     """The runner every sandboxed process starts with (read once, on first use)."""
     return Path(sandbox_runner.__file__).read_text(encoding="utf-8")
+
+
+@functools.cache
+def _server_source() -> str:
+    """The warm server: the runner, then the server, whose ``serve`` returns in each program's
+    process to run the runner's ``main``."""
+    server = Path(sandbox_server.__file__).read_text(encoding="utf-8")
+    return f"{_runner_source()}\n{server}\nserve()\nmain()\n"
+
+
+@dataclass
+class _Slot:
+    """A worker slot: its uid (as root) and, once used warm, its server."""
+
+    uid: int | None
+    server: WarmServer | None = None
 
 
 class SandboxUnavailable(RuntimeError):
@@ -230,10 +251,13 @@ class Sandbox:
             )
         self._root = os.geteuid() == 0
         self._locks = []
-        self._slots: queue.Queue[int | None] = queue.Queue()
+        self._slots: queue.Queue[_Slot] = queue.Queue()
+        self._all_slots = [_Slot(uid) for uid in self._reserve_uids()]
         self._pairing = threading.Lock()
-        for uid in self._reserve_uids():
-            self._slots.put(uid)
+        for slot in self._all_slots:
+            self._slots.put(slot)
+        self.warm = cfg.warm
+        self._warm_failure = ""
         try:
             self.isolation, self.python = self._choose()
         except SandboxUnavailable:
@@ -287,7 +311,7 @@ class Sandbox:
                 continue
             for python in self._pythons():
                 self.isolation, self.python = isolation, python
-                result = self.run(_PROBE)
+                result = self._probe_run()
                 if result.status != "ok":
                     err = result.stderr.decode(errors="replace").strip().splitlines()
                     failures.append(f"{isolation} with {python}: {result.status} {err[-1:] or ''}")
@@ -303,6 +327,20 @@ class Sandbox:
             f"no sandbox isolation works here, so untrusted code will not run{hint}: {'; '.join(failures)}"
         )
 
+    def _probe_run(self) -> RunResult:
+        """The probe, warm if configured; where a warm start fails, again cold, saying why."""
+        self.warm = self.cfg.warm
+        result = self.run(_PROBE)
+        if self.warm and result.status != "ok":
+            self._close_servers()
+            self.warm = False
+            cold = self.run(_PROBE)
+            if cold.status == "ok":
+                err = result.stderr.decode(errors="replace").strip().splitlines()
+                self._warm_failure = f"{result.status} {err[-1] if err else ''}".strip()
+                return cold
+        return result
+
     def _describe(self) -> str:
         c = self.cfg
         if self.isolation == "none":
@@ -310,8 +348,13 @@ class Sandbox:
         else:
             user = f"uids {self.cfg.uid_base}+" if self._root else "the invoking user"
             what = f"{self.isolation}: no network, own PID and mount namespaces, read-only /, as {user}"
+        start = (
+            "warm: each program forked from a ready interpreter" if self.warm else "cold: a fresh interpreter"
+        )
+        if self._warm_failure:
+            start += f" (the warm start failed: {self._warm_failure})"
         return (
-            f"{what}; python {self._probe['python']} ({self.python}); {self.workers} workers, "
+            f"{what}; {start}; python {self._probe['python']} ({self.python}); {self.workers} workers, "
             f"{c.timeout:g} s, {c.memory_mb} MiB, {c.max_processes} processes, "
             f"output cap {c.max_output_kib} KiB"
         )
@@ -337,8 +380,9 @@ class Sandbox:
             _runner_source(),
         ]
 
-    def _command(self, uid: int | None, seconds: float) -> list[str]:
-        inner = self._limits(seconds)
+    def _command(self, uid: int | None, seconds: float, warm: bool = False) -> list[str]:
+        """The command that runs a program (``warm``: a slot's server) in the chosen isolation."""
+        inner = [self.python, "-I", "-B", "-c", _server_source(), "serve"] if warm else self._limits(seconds)
         # SIGKILL to the launcher when the trainer dies, however it dies: the launcher's death
         # then takes the whole sandbox with it (unshare --kill-child, bwrap --die-with-parent).
         orphan_guard = [self._tools["setpriv"], "--pdeathsig", "KILL", "--"]
@@ -348,7 +392,7 @@ class Sandbox:
                 self._tools["unshare"],
                 *("--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child", "--mount-proc"),
                 *("--propagation", "private", "--", "/bin/sh", "-c", _UNSHARE_SETUP, "sh"),
-                str(uid),
+                "-" if warm else str(uid),
                 str(self.cfg.tmpfs_mb),
                 *inner,
             ]
@@ -371,27 +415,27 @@ class Sandbox:
         return [*drop, *inner]
 
     @contextmanager
-    def _slots_taken(self, count: int) -> Iterator[list[int | None]]:
+    def _slots_taken(self, count: int) -> Iterator[list[_Slot]]:
         """``count`` worker slots, taken together: one taker at a time holds part of a set, so
         takers of two never wait on each other for ever."""
         with self._pairing:
-            uids = [self._slots.get() for _ in range(count)]
+            slots = [self._slots.get() for _ in range(count)]
         try:
-            yield uids
+            yield slots
         finally:
-            for uid in uids:
-                self._slots.put(uid)
+            for slot in slots:
+                self._slots.put(slot)
 
     @contextmanager
     def _process(
-        self, mode: str, source: str, uid: int | None = None, seconds: float | None = None
+        self, mode: str, source: str, slot: _Slot | None = None, seconds: float | None = None
     ) -> Iterator[_Pipes]:
-        """One sandboxed process running the runner in ``mode`` on ``source``, in slot ``uid``
-        (a slot of its own if ``None``), for ``seconds`` (``cfg.timeout`` if ``None``) at most."""
+        """One sandboxed process running the runner in ``mode`` on ``source``, in ``slot``
+        (one of its own if ``None``), for ``seconds`` (``cfg.timeout`` if ``None``) at most."""
         seconds = self.cfg.timeout if seconds is None else seconds
-        if uid is None:
-            with self._slots_taken(1) as (uid,):
-                with self._process(mode, source, uid, seconds) as pipes:
+        if slot is None:
+            with self._slots_taken(1) as (slot,):
+                with self._process(mode, source, slot, seconds) as pipes:
                     yield pipes
             return
         workdir = None
@@ -400,19 +444,22 @@ class Sandbox:
             env = dict(_ENV)
             if self.isolation == "none":
                 workdir = tempfile.mkdtemp(prefix="orz-rl-sandbox-")
-                if uid is not None:
-                    os.chown(workdir, uid, uid)
+                if slot.uid is not None:
+                    os.chown(workdir, slot.uid, slot.uid)
                 env["HOME"] = workdir
             deadline = time.monotonic() + seconds
-            proc = subprocess.Popen(
-                self._command(uid, seconds),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                cwd=workdir or "/",
-                process_group=0,
-            )
+            if self.warm:
+                proc = self._start_warm(slot, seconds, workdir)
+            else:
+                proc = subprocess.Popen(
+                    self._command(slot.uid, seconds),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=env,
+                    cwd=workdir or "/",
+                    process_group=0,
+                )
             pipes = _Pipes(proc, deadline, self.cfg.max_output_kib << 10)
             code = source.encode("utf-8", "surrogatepass")
             if len(code) > _MAX_SOURCE_BYTES:
@@ -427,7 +474,45 @@ class Sandbox:
             if workdir is not None:
                 shutil.rmtree(workdir, ignore_errors=True)
 
-    def _kill(self, proc: subprocess.Popen) -> None:
+    def _start_warm(self, slot: _Slot, seconds: float, workdir: str | None) -> WarmRun:
+        """A program's process forked by the slot's server (started, or started again, here)."""
+        c = self.cfg
+        request = {
+            "ns": {"unshare": "root", "bwrap": "user"}.get(self.isolation, "none"),
+            "uid": slot.uid if self.isolation == "unshare" else None,
+            "workdir": workdir or "/tmp/w",
+            "tmpfs_mb": c.tmpfs_mb,
+            "cpu": int(seconds) + 1,
+            "as": c.memory_mb << 20,
+            "fsize": c.max_file_mb << 20,
+            "nofile": c.max_open_files,
+            "nproc": c.max_processes,
+        }
+        for attempt in (1, 2):
+            try:
+                return self._server(slot).start(request)
+            except WarmServerFailed as e:
+                if slot.server is not None:
+                    slot.server.close()
+                    slot.server = None
+                if attempt == 2:  # a run that never started: sandbox_error, as a cold one's
+                    return WarmRun.unstarted(str(e))
+        raise AssertionError("unreachable")
+
+    def _server(self, slot: _Slot) -> WarmServer:
+        """The slot's server, started (again, if it died) here."""
+        if slot.server is not None and not slot.server.alive:
+            slot.server.close()
+            slot.server = None
+        if slot.server is None:
+            slot.server = WarmServer(self._command(slot.uid, 0.0, warm=True), dict(_ENV))
+        return slot.server
+
+    def _kill(self, proc: subprocess.Popen | WarmRun) -> None:
+        if isinstance(proc, WarmRun):  # its server kills it, and its namespace with it
+            proc.kill()
+            proc.wait()
+            return
         # Killing the launcher kills the sandbox's PID 1 (unshare --kill-child, bwrap
         # --die-with-parent), and with it every process in the namespace.
         if proc.poll() is None:
@@ -499,14 +584,29 @@ class Sandbox:
         The judge gets a few seconds more than the program, so that a program that runs out of
         time is seen to, by its own deadline, before the judge's."""
         judge_seconds = (self.cfg.timeout if seconds is None else seconds) + _JUDGE_EXTRA_SECONDS
-        with self._slots_taken(2) as (program_uid, judge_uid):
+        with self._slots_taken(2) as (program_slot, judge_slot):
             with (
-                self._process("function", source, program_uid, seconds) as program,
-                self._process("judge", harness, judge_uid, judge_seconds) as judge,
+                self._process("function", source, program_slot, seconds) as program,
+                self._process("judge", harness, judge_slot, judge_seconds) as judge,
             ):
                 yield FunctionSession(self, program), JudgeProcess(self, judge)
 
+    def start_servers(self) -> None:
+        """Start every worker slot's warm server now rather than at its first program (a no-op
+        when not warm): the first batch then pays no start-up, and the open files stay as they are."""
+        if self.warm:
+            with self._slots_taken(len(self._all_slots)) as slots:
+                for slot in slots:
+                    self._server(slot)
+
+    def _close_servers(self) -> None:
+        for slot in self._all_slots:
+            if slot.server is not None:
+                slot.server.close()
+                slot.server = None
+
     def close(self) -> None:
+        self._close_servers()
         for lock in self._locks:
             lock.close()
         self._locks.clear()

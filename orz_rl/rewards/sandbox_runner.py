@@ -214,5 +214,5 @@ def main():
     _serve(code)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1:] != ["serve"]:  # "serve": the warm server's source follows
     main()

@@ -72,6 +72,7 @@ def test_outputs_compare_exactly_by_default_and_loosely_when_asked(got, expected
 @pytest.fixture(scope="module", params=ISOLATIONS)
 def sandbox(request):
     with Sandbox(SandboxConfig(isolation=request.param, timeout=2, workers=2, max_output_kib=256)) as sb:
+        sb.start_servers()  # the open files each test counts are then the same before and after
         yield sb
 
 

@@ -6,20 +6,35 @@ import collections
 import math
 import os
 import pickle
+import shutil
 import subprocess
 import sys
+import types
 
 import pytest
 
 from orz_rl.config import SandboxConfig
+from orz_rl.rewards import sandbox_runner, sandbox_server
 from orz_rl.rewards.sandbox import Sandbox, SandboxUnavailable
 from orz_rl.rewards.sandbox_runner import dumps_line, loads_data
+from tests.conftest import REPO
 from tests.sandbox_helpers import ISOLATIONS, sandbox_processes
 
 
-@pytest.fixture(scope="module", params=ISOLATIONS)
+@pytest.fixture(scope="module", params=[(i, w) for i in ISOLATIONS for w in ("warm", "cold")], ids="-".join)
 def sandbox(request):
-    with Sandbox(SandboxConfig(isolation=request.param, timeout=3, workers=2)) as sb:
+    isolation, start = request.param
+    with Sandbox(SandboxConfig(isolation=isolation, timeout=3, workers=2, warm=start == "warm")) as sb:
+        assert sb.warm == (start == "warm"), sb.description
+        yield sb
+    assert not sandbox_processes()
+
+
+@pytest.fixture(scope="module", params=ISOLATIONS)
+def warm(request):
+    """A warm sandbox of one worker; its two slots (a program and its judge) serve runs in turn."""
+    with Sandbox(SandboxConfig(isolation=request.param, timeout=3, workers=1), announce=False) as sb:
+        assert sb.warm, sb.description
         yield sb
     assert not sandbox_processes()
 
@@ -144,3 +159,82 @@ def test_a_trainer_killed_mid_run_leaves_no_sandboxed_process(isolation):
     trainer.kill()
     trainer.wait()
     assert not sandbox_processes()  # ...and gone with its trainer
+
+
+# --- the warm sandbox: a run forked from a ready interpreter is as isolated as a fresh one ---------
+
+
+def test_no_run_sees_the_files_an_earlier_run_left(warm):
+    leave = (
+        "import os\nfor d in ('/tmp/w', '/tmp', '/var/tmp', '/dev/shm'):\n"
+        "    open(os.path.join(d, 'left-behind'), 'w').write('secret')\nprint('written')"
+    )
+    look = (
+        "import os\nprint(sorted(os.path.join(d, n) for d in ('/tmp/w', '/tmp', '/var/tmp', '/dev/shm')"
+        " for n in os.listdir(d)))"
+    )
+    slots = len(warm._all_slots)  # runs take the slots in turn: each slot leaves files, then looks
+    assert [warm.run(leave).stdout for _ in range(slots)] == [b"written\n"] * slots
+    assert [warm.run(look).stdout for _ in range(slots)] == [b"['/tmp/w']\n"] * slots  # w, empty
+
+
+def test_nothing_a_run_started_outlives_it_and_it_cannot_reach_the_server(warm):
+    daemon = (
+        "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+        "        time.sleep(60)\n    os._exit(0)\nprint(sorted(os.listdir('/proc/self/fd')))"
+    )
+    result = warm.run(daemon)
+    assert (result.status, result.stdout) == ("ok", b"['0', '1', '2', '3']\n")  # 3: the listing's own
+    assert not sandbox_processes()
+    warm.start_servers()
+    servers = [slot.server for slot in warm._all_slots]
+    for hostile in ("os.kill(os.getppid(), 9)", "os.kill(-1, 9)", "os.kill(1, 9)", "os.killpg(0, 9)"):
+        for _ in servers:  # each contained in its run, whatever it did there
+            assert warm.run(f"import os\n{hostile}").status in ("ok", "error")
+    assert all(server.alive for server in servers)
+    assert [warm.run("print(7)").stdout for _ in servers] == [b"7\n"] * len(servers)
+    assert [slot.server for slot in warm._all_slots] == servers
+
+
+def test_each_run_draws_its_own_random_numbers(warm):
+    draws = {warm.run("import random; print(random.random())").stdout for _ in range(3)}
+    assert len(draws) == 3
+
+
+def test_a_server_that_died_is_started_again_for_the_next_run(warm):
+    warm.start_servers()
+    for slot in warm._all_slots:
+        os.killpg(slot.server.proc.pid, 9)
+        slot.server.proc.wait()
+    assert warm.run("print(6 * 7)").stdout == b"42\n"
+
+
+def test_the_runner_and_the_server_share_no_name():
+    # The server runs as the runner's text followed by its own, in one namespace.
+    def own(module: types.ModuleType) -> set[str]:
+        return {
+            n
+            for n, v in vars(module).items()
+            if not n.startswith("__") and not isinstance(v, types.ModuleType)
+        }
+
+    assert own(sandbox_runner) & own(sandbox_server) == set()
+
+
+def test_a_user_other_than_root_gets_the_warm_sandbox_under_bubblewrap():
+    # Once, every run of a user's sandbox waited for ever: its slots all read "no uid".
+    script = (
+        "from orz_rl.config import SandboxConfig\nfrom orz_rl.rewards.sandbox import Sandbox\n"
+        "with Sandbox(SandboxConfig(workers=1, timeout=3), announce=False) as sb:\n"
+        "    print(sb.isolation, sb.warm, sb.run('import os; print(os.getuid())').stdout.decode().strip())\n"
+    )
+    if os.geteuid() == 0:  # as nobody, with the system's interpreter (this one is under /root)
+        python = shutil.which("python3", path="/usr/bin:/bin")
+        assert python, "this test needs a system python3 in /usr/bin or /bin to run as nobody"
+        command = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", python, "-c", script]
+    else:
+        command = [sys.executable, "-c", script]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(REPO)})
+    assert out.stdout.split() == ["bwrap", "True", str(65534 if os.geteuid() == 0 else os.geteuid())], (
+        out.stderr
+    )
