@@ -9,7 +9,10 @@ key                           shape        meaning
 ``prompt_tokens``             [N, P]       prompt token ids, left-padded with the pad id
 ``prompt_mask``               [N, P]       True on real prompt tokens
 ``action``                    [N, R]       sampled response token ids, right-padded
-``response_mask``             [N, R]       True on real response tokens
+``response_mask``             [N, R]       True on real response tokens (a tool's output included)
+``assistant_mask``            [N, R]       True on the tokens the policy sampled: the ones trained on
+                                           (``response_mask`` less a tool's output; the same in a
+                                           single-turn batch, and taken to be where it is absent)
 ``generation_log_prob``       [N, R]       log-probs reported by the generation backend
 ``action_log_prob``           [N, R]       log-probs of the actor before the update (PPO's old)
 ``ref_log_prob``              [N, R]       log-probs of the frozen reference model (with a KL term)
@@ -18,7 +21,7 @@ key                           shape        meaning
 ``("next", "reward")``        [N, R, 1]    episode reward on the last response token, 0 elsewhere
 ``("next", "done")``          [N, R, 1]    True on the last response token and on padding
 ``("next", "terminated")``    [N, R, 1]    same as done (episodes end, they are never truncated)
-``("collector", "mask")``     [N, R, 1]    ``response_mask`` where TorchRL's losses look for a mask
+``("collector", "mask")``     [N, R, 1]    ``assistant_mask`` where TorchRL's losses look for a mask
 ``advantage``                 [N, R, 1]    GAE advantage, normalised over the batch's valid tokens
 ``value_target``              [N, R, 1]    GAE return, the critic's regression target
 ``episode_reward``            [N]          the environment's reward of the response
@@ -39,6 +42,7 @@ PROMPT_TOKENS = "prompt_tokens"
 PROMPT_MASK = "prompt_mask"
 ACTION = "action"
 RESPONSE_MASK = "response_mask"
+ASSISTANT_MASK = "assistant_mask"
 GENERATION_LOG_PROB = "generation_log_prob"
 ACTION_LOG_PROB = "action_log_prob"
 REF_LOG_PROB = "ref_log_prob"
@@ -60,3 +64,9 @@ RESPONSE_LENGTH = "response_length"
 PROMPT_TEXT = "prompt_text"
 RESPONSE_TEXT = "response_text"
 ANSWER = "answer"
+
+
+def assistant_mask(td):
+    """The tokens trained on: ``assistant_mask``, or ``response_mask`` in a batch without one."""
+    mask = td.get(ASSISTANT_MASK, None)
+    return td.get(RESPONSE_MASK) if mask is None else mask

@@ -82,8 +82,8 @@ class AdvantageEstimator:
 
 
 def set_response_scores(batch: TensorDict, score: torch.Tensor) -> None:
-    """Every valid token of response ``i`` gets ``score[i]``; padding 0."""
-    mask = batch.get(keys.RESPONSE_MASK)
+    """Every sampled token of response ``i`` gets ``score[i]``; padding and a tool's output 0."""
+    mask = keys.assistant_mask(batch)
     batch.set(keys.ADVANTAGE, torch.where(mask, score[:, None], 0.0).unsqueeze(-1))
 
 
@@ -98,8 +98,8 @@ def valueless_gae(
     """GAE over per-token rewards from ``reward`` ``[N]`` with a critic that predicts 0 (the run's
     gamma; ``lmbda`` in place of the run's where given), into ``batch``'s ``advantage``."""
     gae = inputs.gae if lmbda is None else make_gae(float(inputs.gae.gamma), lmbda)
-    mask = batch.get(keys.RESPONSE_MASK)
-    steps = batch.select(keys.RESPONSE_MASK).set(keys.EPISODE_REWARD, reward)
+    mask = keys.assistant_mask(batch)
+    steps = batch.select(keys.RESPONSE_MASK).set(keys.ASSISTANT_MASK, mask).set(keys.EPISODE_REWARD, reward)
     steps.set(keys.STATE_VALUE, torch.zeros(*mask.shape, 1))
     set_token_rewards(steps, inputs.reward_clip)
     if inputs.kl_penalty is not None:

@@ -38,8 +38,8 @@ def kl_estimate(log_prob: torch.Tensor, ref_log_prob: torch.Tensor, estimator: K
 
 
 def penalise_token_rewards(batch: TensorDict, coef: float, estimator: KLEstimator) -> TensorDict:
-    """Subtract ``coef`` x the KL estimate of the old log-probs from each valid token's reward."""
-    mask = batch.get(keys.RESPONSE_MASK)
+    """Subtract ``coef`` x the KL estimate of the old log-probs from each sampled token's reward."""
+    mask = keys.assistant_mask(batch)
     kl = kl_estimate(batch.get(keys.ACTION_LOG_PROB), batch.get(keys.REF_LOG_PROB), estimator)
     penalty = torch.where(mask, coef * kl, 0.0).unsqueeze(-1)
     batch.set(keys.REWARD, batch.get(keys.REWARD) - penalty)

@@ -8,6 +8,13 @@ the whole rollout batch.
 Padding is expressed in GAE's own terms: every padded position is a terminal
 one-step episode with zero reward and zero values, so its advantage is exactly 0
 and nothing leaks across the end of a response.
+
+GAE's steps are the tokens the policy sampled (``assistant_mask``): in a multi-turn response
+the tool's output between two turns is context, not steps. Such a batch is reordered per row
+so that the sampled tokens come first (:func:`assistant_first`), GAE runs there, and its results
+go back to their positions; the reward sits on the last sampled token, and V(s_{t+1}) is the
+value before the next sampled token, across the tool's output. A single-turn batch, whose
+sampled tokens come first already, is not reordered.
 """
 
 from __future__ import annotations
@@ -111,15 +118,30 @@ def make_gae(gamma: float = 1.0, lmbda: float = 1.0) -> GAE:
     return TokenGAE(gamma=gamma, lmbda=lmbda, value_network=None, vectorized=False)
 
 
+def assistant_first(mask: torch.Tensor) -> torch.Tensor | None:
+    """Per row of ``mask`` ([N, R]), the positions of its True entries in order, then the others:
+    the order in which GAE's steps are the sampled tokens only. ``None`` where they come first
+    already (every single-turn batch)."""
+    prefix = torch.arange(mask.shape[-1], device=mask.device) < mask.sum(-1, keepdim=True)
+    if torch.equal(mask, prefix):
+        return None
+    return torch.sort((~mask).to(torch.int8), dim=-1, stable=True).indices
+
+
+def _last_true(mask: torch.Tensor) -> torch.Tensor:
+    """``[N, R]``: True on each row's last True entry of ``mask``."""
+    r = mask.shape[-1]
+    index = torch.arange(r, device=mask.device).expand_as(mask)
+    last_index = torch.where(mask, index, -1).amax(-1, keepdim=True)
+    return (index == last_index) & mask
+
+
 def set_token_rewards(batch: TensorDict, reward_clip: float = 10.0) -> TensorDict:
-    """Write the sparse per-token reward and the done flags of :mod:`orz_rl.keys`, and the valid
-    tokens where TorchRL's losses look for them (``("collector", "mask")``)."""
-    mask = batch.get(keys.RESPONSE_MASK)
-    n, r = mask.shape
-    length = mask.sum(-1)
-    last = torch.zeros_like(mask)
-    has = length > 0
-    last[has.nonzero(as_tuple=True)[0], (length[has] - 1)] = True
+    """Write the sparse per-token reward (on the last sampled token) and the done flags of
+    :mod:`orz_rl.keys`, and the tokens trained on where TorchRL's losses look for them
+    (``("collector", "mask")``)."""
+    mask = keys.assistant_mask(batch)
+    last = _last_true(mask)
     episode = batch.get(keys.EPISODE_REWARD).clamp(-reward_clip, reward_clip)
     reward = torch.where(last, episode[:, None], torch.zeros(()))
     done = last | ~mask
@@ -131,20 +153,26 @@ def set_token_rewards(batch: TensorDict, reward_clip: float = 10.0) -> TensorDic
 
 
 def set_next_values(batch: TensorDict) -> TensorDict:
-    """V(s_{t+1}) from V(s_t): the next token's value, 0 after the last token and on padding."""
+    """V(s_{t+1}) from V(s_t): the next sampled token's value, 0 after the last one, on padding
+    and on a tool's output."""
     value = batch.get(keys.STATE_VALUE).squeeze(-1)
-    mask = batch.get(keys.RESPONSE_MASK)
+    mask = keys.assistant_mask(batch)
     value = torch.where(mask, value, torch.zeros(()))
+    order = assistant_first(mask)
+    steps = value if order is None else value.gather(-1, order)
     # Padding holds 0, so the shifted values are already 0 past each response's end.
-    nxt = torch.zeros_like(value)
-    nxt[:, :-1] = value[:, 1:]
+    nxt = torch.zeros_like(steps)
+    nxt[:, :-1] = steps[:, 1:]
+    if order is not None:
+        nxt = torch.zeros_like(nxt).scatter_(-1, order, nxt)
     batch.set(keys.STATE_VALUE, value.unsqueeze(-1))
     batch.set(keys.NEXT_STATE_VALUE, nxt.unsqueeze(-1))
     return batch
 
 
 def normalize_advantages(advantage: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """(A - mean) / std over the valid tokens of the whole batch; padding stays 0."""
+    """(A - mean) / std over the tokens of ``mask`` (those trained on) of the whole batch; the
+    others stay 0."""
     valid = advantage[mask]
     if valid.numel() < 2:
         return torch.where(mask, advantage - valid.mean() if valid.numel() else advantage, 0.0)
@@ -153,9 +181,11 @@ def normalize_advantages(advantage: torch.Tensor, mask: torch.Tensor, eps: float
 
 
 def token_steps(batch: TensorDict) -> TensorDict:
-    """The batch as TorchRL's value estimators read it: ``[N, R]`` steps, one per response token."""
-    n, r = batch.get(keys.RESPONSE_MASK).shape
-    return TensorDict(
+    """The batch as TorchRL's value estimators read it: ``[N, R]`` steps, one per sampled token,
+    each row's in order and first (:func:`assistant_first`), then padding."""
+    mask = keys.assistant_mask(batch)
+    n, r = mask.shape
+    steps = TensorDict(
         {
             keys.STATE_VALUE: batch.get(keys.STATE_VALUE),
             "next": {
@@ -167,6 +197,10 @@ def token_steps(batch: TensorDict) -> TensorDict:
         },
         batch_size=[n, r],
     )
+    order = assistant_first(mask)
+    if order is None:
+        return steps
+    return steps.apply(lambda x: x.gather(1, order.unsqueeze(-1).expand_as(x)))
 
 
 def to_token_steps(
@@ -190,10 +224,15 @@ def gae_advantages(batch: TensorDict, gae: GAE, normalize: bool = True) -> Tenso
     tokens = token_steps(batch)
     with torch.no_grad():
         gae(tokens)
-    mask = batch.get(keys.RESPONSE_MASK)
+    mask = keys.assistant_mask(batch)
     advantage = tokens.get(gae.tensor_keys.advantage).squeeze(-1)
+    value_target = tokens.get(gae.tensor_keys.value_target).squeeze(-1)
+    order = assistant_first(mask)
+    if order is not None:  # each step's result back to its token's position
+        advantage = torch.zeros_like(advantage).scatter_(-1, order, advantage)
+        value_target = torch.zeros_like(value_target).scatter_(-1, order, value_target)
     if normalize:
         advantage = normalize_advantages(advantage, mask)
     batch.set(keys.ADVANTAGE, torch.where(mask, advantage, 0.0).unsqueeze(-1))
-    batch.set(keys.VALUE_TARGET, tokens.get(gae.tensor_keys.value_target))
+    batch.set(keys.VALUE_TARGET, value_target.unsqueeze(-1))
     return batch

@@ -111,13 +111,25 @@ def clipped_value_loss(
     return loss, moved.abs() > clip_value
 
 
+def _trained_tokens(tensordict: TensorDictBase, key: NestedKey) -> torch.Tensor:
+    """The mask at ``key``; ``response_mask`` where that is ``assistant_mask`` and the batch has
+    none (a single-turn batch, all of whose response tokens were sampled)."""
+    mask = tensordict.get(key, None)
+    if mask is None and key == keys.ASSISTANT_MASK:
+        return tensordict.get(keys.RESPONSE_MASK)
+    if mask is None:
+        raise KeyError(f"the batch has no mask at {key!r}")
+    return mask
+
+
 class TokenClipPPOLoss(LossModule):
-    """PPO's clipped objective over response tokens, padding masked out (ORZ: eps 0.2, no entropy
-    bonus, no KL).
+    """PPO's clipped objective over the sampled tokens, padding and a tool's output masked out
+    (ORZ: eps 0.2, no entropy bonus, no KL).
 
     Reads ``action``, ``action_log_prob`` (PPO's old log-probs, [N, R]), ``advantage``
-    ([N, R, 1]) and ``response_mask``; runs the actor for the current log-probs; returns
-    ``loss_objective`` (aggregated), the masked ``clip_fraction`` and ``approx_kl``.
+    ([N, R, 1]) and ``assistant_mask`` (``response_mask`` if absent); runs the actor for the
+    current log-probs; returns ``loss_objective`` (aggregated), the masked ``clip_fraction`` and
+    ``approx_kl``.
 
     With ``on_policy_without_old_log_probs``, a batch without ``action_log_prob`` takes it from
     this forward pass, detached: right when the actor has not moved since the rollout (ORZ's one
@@ -141,7 +153,7 @@ class TokenClipPPOLoss(LossModule):
         action: NestedKey = keys.ACTION
         sample_log_prob: NestedKey = keys.ACTION_LOG_PROB
         advantage: NestedKey = keys.ADVANTAGE
-        mask: NestedKey = keys.RESPONSE_MASK
+        mask: NestedKey = keys.ASSISTANT_MASK
         generation_log_prob: NestedKey = keys.GENERATION_LOG_PROB
         ref_log_prob: NestedKey = keys.REF_LOG_PROB
 
@@ -178,7 +190,7 @@ class TokenClipPPOLoss(LossModule):
         self, tensordict: TensorDictBase, num_sequences: int | None = None, num_tokens: int | None = None
     ) -> TensorDict:
         k = self.tensor_keys
-        mask = tensordict.get(k.mask)
+        mask = _trained_tokens(tensordict, k.mask)
 
         def reduce(loss: torch.Tensor) -> torch.Tensor:
             return aggregate_token_loss(
@@ -188,15 +200,19 @@ class TokenClipPPOLoss(LossModule):
         # The actor writes its outputs into what it reads: run it on a shallow copy.
         dist = self.actor_network.get_dist(tensordict.clone(False))
         log_prob = dist.log_prob(tensordict.get(k.action))
-        old = self._old_log_prob(tensordict, log_prob)
+        # A masked position (padding, a tool's output) may hold anything: made inert here, since
+        # torch.where's backward would turn an inf there into a NaN gradient (0 * inf).
+        inert = log_prob.detach()
+        old = torch.where(mask, self._old_log_prob(tensordict, log_prob), inert)
         engine = tensordict.get(k.generation_log_prob, None)
         log_is_weight = None
         if engine is not None:
+            engine = torch.where(mask, engine, old)
             self.mismatch.add(old, engine, mask)
             if self.tis_cap > 0:
                 # Capped above, so finite everywhere (padding included, which the mask drops).
                 log_is_weight = (old - engine).clamp_max(math.log(self.tis_cap))
-        advantage = tensordict.get(k.advantage).reshape(mask.shape)
+        advantage = torch.where(mask, tensordict.get(k.advantage).reshape(mask.shape), 0.0)
         bounds = clip_bounds(self.clip_epsilon)
         loss, log_weight = clipped_surrogate(log_prob, old, advantage, bounds, log_is_weight)
         out = {"loss_objective": reduce(loss)}
@@ -211,7 +227,7 @@ class TokenClipPPOLoss(LossModule):
             out["loss_entropy"] = reduce(-self.entropy_coef * dist.entropy())
         ref = tensordict.get(k.ref_log_prob, None)
         if ref is not None:
-            kl = kl_estimate(log_prob, ref, self.kl_estimator)
+            kl = kl_estimate(log_prob, torch.where(mask, ref, inert), self.kl_estimator)
             with torch.no_grad():
                 out["kl_ref"] = torch.where(mask, kl, 0.0).sum() / valid
             if self.kl_coef > 0:
@@ -249,7 +265,7 @@ class ClippedValueLoss(LossModule):
 
         value: NestedKey = keys.STATE_VALUE
         value_target: NestedKey = keys.VALUE_TARGET
-        mask: NestedKey = keys.RESPONSE_MASK
+        mask: NestedKey = keys.ASSISTANT_MASK
 
     default_keys = _AcceptedKeys
     tensor_keys: _AcceptedKeys
@@ -274,7 +290,7 @@ class ClippedValueLoss(LossModule):
         self, tensordict: TensorDictBase, num_sequences: int | None = None, num_tokens: int | None = None
     ) -> TensorDict:
         k = self.tensor_keys
-        mask = tensordict.get(k.mask)
+        mask = _trained_tokens(tensordict, k.mask)
         old = tensordict.get(k.value).squeeze(-1)
         target = tensordict.get(k.value_target).squeeze(-1)
         # The critic writes its output under the same key: run it on a shallow copy.

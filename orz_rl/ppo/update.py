@@ -103,7 +103,7 @@ def optimise(
     for _ in range(steps):
         sample = buffer.sample(batch_size=mini)
         n_seq = sample.shape[0]
-        n_tok = int(sample.get(keys.RESPONSE_MASK).sum())
+        n_tok = int(keys.assistant_mask(sample).sum())
         optim.zero_grad(set_to_none=True)
         for micro, weight in micro_batches(sample, n_seq, ppo.micro_batch_size, dist):
             with clock("forward_backward"):  # with the loss on the model's outputs

@@ -64,7 +64,7 @@ def training_batch_metrics(batch: TensorDict) -> dict[str, float]:
     """The batch's values and raw advantages (``V_target - V``) over valid tokens, and the newest
     policy version that sampled it. Without a critic (a critic-free ``ppo.advantage``) the advantages
     are the estimator's own, and there are no values."""
-    mask = batch.get(keys.RESPONSE_MASK)
+    mask = keys.assistant_mask(batch)
     out = {"data/policy_version": batch.get(keys.POLICY_VERSION).max().item()}
     if keys.STATE_VALUE not in batch.keys():
         advantage = batch.get(keys.ADVANTAGE).squeeze(-1)

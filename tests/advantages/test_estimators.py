@@ -125,3 +125,33 @@ def test_rloo_is_the_group_mean_baseline_scaled_by_g_over_g_minus_1():
     centred = (r.view(-1, g) - r.view(-1, g).mean(-1, keepdim=True)).reshape(-1)
     torch.testing.assert_close(leave_one_out(r, g), centred * g / (g - 1))
     assert not math.isclose(float(leave_one_out(r, g).abs().sum()), 0.0)
+
+
+@pytest.mark.parametrize("name", [e for e in ESTIMATORS if e != "gae"])
+def test_a_tools_output_inside_a_response_is_as_if_it_were_not_there(name):
+    # Each response gets two tool tokens after its first token (where it has more than one):
+    # the sampled tokens' advantages are those of the same responses without them, the tool's 0.
+    rewards, lengths = _random_groups(seed=3)
+    gamma = 0.9 if name == "reinforce_pp" else 1.0
+    plain = _batch(rewards, lengths)
+    estimate_advantages(plain, name, make_gae(gamma, 1.0), group_size=G)
+    width = 9
+    response = torch.arange(width)[None, :] < torch.tensor([n + 2 * (n > 1) for n in lengths])[:, None]
+    tool = torch.zeros_like(response)
+    tool[torch.tensor(lengths) > 1, 1:3] = True
+    with_tool = TensorDict(
+        {
+            keys.EPISODE_REWARD: torch.tensor(rewards),
+            keys.RESPONSE_MASK: response,
+            keys.ASSISTANT_MASK: response & ~tool,
+        },
+        batch_size=[len(rewards)],
+    )
+    estimate_advantages(with_tool, name, make_gae(gamma, 1.0), group_size=G)
+    advantage = with_tool.get(keys.ADVANTAGE).squeeze(-1)
+    assert (advantage[tool] == 0).all()
+    expected = plain.get(keys.ADVANTAGE).squeeze(-1)
+    for i, n in enumerate(lengths):
+        torch.testing.assert_close(
+            advantage[i][response[i] & ~tool[i]], expected[i, :n], atol=1e-5, rtol=1e-5
+        )

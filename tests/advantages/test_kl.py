@@ -87,3 +87,26 @@ def test_a_kl_reward_penalty_enters_every_tokens_return():
     torch.testing.assert_close(batch[keys.ADVANTAGE].squeeze(-1), torch.where(mask, expected, 0.0))
     with pytest.raises(ValueError, match="grpo scores whole responses"):
         estimate_advantages(batch, "grpo", make_gae(), group_size=2, kl_penalty=(0.1, "k1"))
+
+
+def test_a_kl_reward_penalty_falls_on_the_sampled_tokens_only():
+    # Token 1 of row 0 is a tool's output: no penalty there, whatever its log-probs hold.
+    response = torch.tensor([[True, True, True], [True, True, False]])
+    sampled = torch.tensor([[True, False, True], [True, True, False]])
+    old = torch.tensor([[-1.0, -9.0, -0.5], [-0.3, -0.2, 0.0]])
+    ref = torch.tensor([[-1.5, -0.1, -0.5], [-0.3, -0.9, 0.0]])
+    batch = TensorDict(
+        {
+            keys.RESPONSE_MASK: response,
+            keys.ASSISTANT_MASK: sampled,
+            keys.EPISODE_REWARD: torch.tensor([1.0, 0.0]),
+            keys.ACTION_LOG_PROB: old,
+            keys.REF_LOG_PROB: ref,
+            keys.STATE_VALUE: torch.zeros(2, 3, 1),
+        },
+        batch_size=[2],
+    )
+    estimate_advantages(batch, "gae", make_gae(), group_size=1, normalize=False, kl_penalty=(0.1, "k1"))
+    kl = (old - ref) * sampled
+    expected = torch.tensor([1.0, 0.0])[:, None] - 0.1 * kl.flip(-1).cumsum(-1).flip(-1)
+    torch.testing.assert_close(batch[keys.ADVANTAGE].squeeze(-1), torch.where(sampled, expected, 0.0))

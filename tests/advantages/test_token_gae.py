@@ -183,3 +183,91 @@ def test_other_gamma_and_lambda_take_torchrls_path():
     expected = _torchrl_path(0.9, 0.95)(data.clone())
     got = make_gae(0.9, 0.95)(data.clone())
     torch.testing.assert_close(got["advantage"], expected["advantage"])
+
+
+# --- a multi-turn response: the tool's output between two turns is context, not steps --------
+
+#: Row 0: turn one (3 tokens), the tool's output (2), turn two (2), padding (1). Row 1: one
+#: turn of 4 tokens, then padding. Row 2: a tool's output right after turn one's single token.
+_TOOL = torch.tensor(
+    [
+        [0, 0, 0, 1, 1, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 1, 1, 1, 0, 0, 0, 0],
+    ],
+    dtype=torch.bool,
+)
+_LENGTHS = torch.tensor([7, 4, 6])
+
+
+def _two_turn_batch(seed: int = 0) -> TensorDict:
+    g = torch.Generator().manual_seed(seed)
+    response = torch.arange(8)[None] < _LENGTHS[:, None]
+    return TensorDict(
+        {
+            keys.RESPONSE_MASK: response,
+            keys.ASSISTANT_MASK: response & ~_TOOL,
+            keys.EPISODE_REWARD: torch.tensor([1.0, 0.0, 1.0]),
+            # Garbage on the tool's output and on padding: neither may leak into anything.
+            keys.STATE_VALUE: torch.randn(3, 8, 1, generator=g) * 3,
+        },
+        batch_size=[3],
+    )
+
+
+def _sampled_steps(batch: TensorDict, i: int) -> tuple[list[int], list[float], list[float]]:
+    """Row ``i``'s sampled positions, by hand, with their rewards and values (reward on the last)."""
+    positions = [t for t in range(8) if t < int(_LENGTHS[i]) and not bool(_TOOL[i, t])]
+    rewards = [0.0] * (len(positions) - 1) + [float(batch.get(keys.EPISODE_REWARD)[i])]
+    values = [float(batch.get(keys.STATE_VALUE)[i, t, 0]) for t in positions]
+    return positions, rewards, values
+
+
+@pytest.mark.parametrize("gamma,lmbda", [(1.0, 1.0), (0.9, 0.7)])
+def test_gae_across_turns_runs_over_the_sampled_tokens_only(gamma, lmbda):
+    batch = _two_turn_batch()
+    expected = {i: _sampled_steps(batch, i) for i in range(3)}  # before the values are zeroed
+    set_next_values(set_token_rewards(batch))
+    gae_advantages(batch, make_gae(gamma, lmbda), normalize=False)
+    advantage = batch.get(keys.ADVANTAGE).squeeze(-1)
+    target = batch.get(keys.VALUE_TARGET).squeeze(-1)
+    for i, (positions, rewards, values) in expected.items():
+        reference = _reverse_loop_gae(rewards, values, gamma, lmbda)
+        torch.testing.assert_close(advantage[i, positions], torch.tensor(reference), atol=1e-5, rtol=0)
+        returns = [a + v for a, v in zip(reference, values, strict=True)]
+        torch.testing.assert_close(target[i, positions], torch.tensor(returns), atol=1e-5, rtol=0)
+        others = [t for t in range(8) if t not in positions]
+        assert (advantage[i, others] == 0).all() and (target[i, others] == 0).all()
+    reward = batch.get(keys.REWARD).squeeze(-1)
+    assert reward[0, 6] == 1.0 and reward[2, 5] == 1.0 and reward.sum() == 2.0  # on the last sampled token
+    assert torch.equal(batch.get(keys.LOSS_MASK).squeeze(-1), batch.get(keys.ASSISTANT_MASK))
+
+
+def test_across_turns_v_next_is_the_value_before_the_next_sampled_token():
+    batch = set_next_values(_two_turn_batch(seed=1))
+    value = batch.get(keys.STATE_VALUE).squeeze(-1)
+    nxt = batch.get(keys.NEXT_STATE_VALUE).squeeze(-1)
+    assert nxt[0, 2] == value[0, 5], "turn one's last token looks past the tool's output"
+    assert nxt[2, 0] == value[2, 4]
+    assert nxt[0, 6] == 0 and nxt[1, 3] == 0 and nxt[2, 5] == 0, "0 after the last sampled token"
+    assert (value[_TOOL] == 0).all() and (nxt[_TOOL] == 0).all()
+
+
+def test_normalisation_across_turns_is_over_the_sampled_tokens_of_the_batch():
+    batch = set_next_values(set_token_rewards(_two_turn_batch(seed=2)))
+    gae_advantages(batch, make_gae(), normalize=True)
+    raw = set_next_values(set_token_rewards(_two_turn_batch(seed=2)))
+    gae_advantages(raw, make_gae(), normalize=False)
+    mask = batch.get(keys.ASSISTANT_MASK)
+    sampled = raw.get(keys.ADVANTAGE).squeeze(-1)[mask]
+    expected = (sampled - sampled.mean()) / sampled.std(unbiased=False)
+    torch.testing.assert_close(batch.get(keys.ADVANTAGE).squeeze(-1)[mask], expected)
+    assert (batch.get(keys.ADVANTAGE).squeeze(-1)[~mask] == 0).all()
+
+
+def test_a_single_turn_batch_is_not_reordered():
+    from orz_rl.advantages.token_gae import assistant_first
+
+    mask = torch.arange(8)[None] < _LENGTHS[:, None]
+    assert assistant_first(mask) is None
+    assert torch.equal(assistant_first(mask & ~_TOOL)[0, :5], torch.tensor([0, 1, 2, 5, 6]))

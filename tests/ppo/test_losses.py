@@ -222,3 +222,77 @@ def test_a_batch_without_old_log_probs_is_an_error_unless_the_loss_takes_its_own
         TokenClipPPOLoss(_actor(module))(batch)
     out = TokenClipPPOLoss(_actor(module), on_policy_without_old_log_probs=True)(batch)
     assert out["clip_fraction"] == 0 and out["approx_kl"] == 0
+
+
+# --- a multi-turn response: the tool's output is masked out of every term -------------------
+
+#: Tool-output tokens inside the responses of :func:`_batch` (lengths 6, 2, 4, 1).
+_TOOL = torch.zeros(N, R, dtype=torch.bool)
+_TOOL[0, 2:4] = True
+_TOOL[2, 1] = True
+
+
+def _two_turn_batch(module: _LeafLogits) -> TensorDict:
+    """:func:`_batch` with a tool's output inside two responses, and garbage in every input there."""
+    batch = _batch(seed=2)
+    response = batch[keys.RESPONSE_MASK]
+    sampled = response & ~_TOOL
+    batch[keys.ASSISTANT_MASK] = sampled
+    g = torch.Generator().manual_seed(5)
+    logp = torch.log_softmax(module.logits.detach(), -1).gather(-1, batch[keys.ACTION][..., None]).squeeze(-1)
+    batch[keys.ACTION_LOG_PROB] = torch.where(_TOOL, -1e4, logp + 0.3 * torch.randn(N, R, generator=g))
+    batch[keys.GENERATION_LOG_PROB] = torch.where(_TOOL, 50.0, batch[keys.ACTION_LOG_PROB] - 0.1)
+    batch[keys.REF_LOG_PROB] = torch.where(_TOOL, -1e4, logp - 0.2 * torch.rand(N, R, generator=g))
+    batch[keys.ADVANTAGE] = batch[keys.ADVANTAGE].masked_fill(_TOOL[..., None], 1e4)
+    return batch
+
+
+def test_the_policy_loss_its_entropy_kl_and_metrics_count_the_sampled_tokens_only():
+    module = _LeafLogits()
+    loss = TokenClipPPOLoss(_actor(module), clip_epsilon=0.2, entropy_coef=0.01, kl_coef=0.5)
+    batch = _two_turn_batch(module)
+    sampled = batch[keys.ASSISTANT_MASK]
+    out = loss(batch)
+    logits = module.logits.detach()
+    logp = torch.log_softmax(logits, -1).gather(-1, batch[keys.ACTION][..., None]).squeeze(-1)
+    ratio = (logp - batch[keys.ACTION_LOG_PROB]).exp()
+    adv = batch[keys.ADVANTAGE].squeeze(-1)
+    surrogate = -torch.minimum(ratio * adv, ratio.clamp(0.8, 1.2) * adv)
+    entropy = torch.distributions.Categorical(logits=logits).entropy()
+    log_ratio = logp - batch[keys.REF_LOG_PROB]
+    k3 = torch.expm1(-log_ratio) + log_ratio
+
+    def by_hand(per_token: torch.Tensor) -> torch.Tensor:  # each sequence's sampled tokens, then sequences
+        return torch.stack([per_token[i][sampled[i]].mean() for i in range(N)]).mean()
+
+    torch.testing.assert_close(out["loss_objective"], by_hand(surrogate))
+    torch.testing.assert_close(out["loss_entropy"], by_hand(-0.01 * entropy))
+    torch.testing.assert_close(out["loss_kl"], 0.5 * by_hand(k3))
+    torch.testing.assert_close(out["kl_ref"], k3[sampled].mean())
+    clipped = ((ratio < 0.8) | (ratio > 1.2)) & sampled
+    torch.testing.assert_close(out["clip_fraction"], clipped.sum() / sampled.sum())
+    d = batch[keys.ACTION_LOG_PROB][sampled] - batch[keys.GENERATION_LOG_PROB][sampled]
+    mismatch = loss.mismatch.take()
+    assert mismatch["rollout/logprob_abs_diff_max"] == pytest.approx(d.abs().max().item())
+    sum(v for k, v in out.items() if k.startswith("loss_")).backward()
+    grad = module.logits.grad.abs().sum(-1)
+    assert (grad[_TOOL] == 0).all() and (grad[sampled] > 0).all()
+
+
+def test_the_value_loss_counts_the_sampled_tokens_only():
+    head = _LeafValues()
+    critic = TensorDictModule(head, in_keys=[keys.ACTION], out_keys=[keys.STATE_VALUE])
+    batch = _batch(seed=3)
+    sampled = batch[keys.RESPONSE_MASK] & ~_TOOL
+    batch[keys.ASSISTANT_MASK] = sampled
+    old = head.values.detach() + torch.randn(N, R, 1) * 0.5
+    target = torch.randn(N, R, 1).masked_fill(_TOOL[..., None], 1e4)
+    batch[keys.STATE_VALUE], batch[keys.VALUE_TARGET] = old, target
+    out = ClippedValueLoss(critic, clip_value=0.2, coeff=0.5)(batch)
+    v, o, t = head.values.detach().squeeze(-1), old.squeeze(-1), target.squeeze(-1)
+    per_token = 0.5 * torch.maximum((o + (v - o).clamp(-0.2, 0.2) - t) ** 2, (v - t) ** 2)
+    expected = torch.stack([per_token[i][sampled[i]].mean() for i in range(N)]).mean()
+    torch.testing.assert_close(out["loss_critic"], expected)
+    out["loss_critic"].backward()
+    assert (head.values.grad.squeeze(-1)[_TOOL] == 0).all()
+
