@@ -30,11 +30,12 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from tensordict import MetaData, NonTensorStack, TensorDict, TensorDictBase, set_list_to_stack
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
 from torchrl.modules.llm import LogProbs, Masks, Text, Tokens, TransformersWrapper, vLLMWrapper
 
 from orz_rl import keys
@@ -61,13 +62,13 @@ def _prompt_list(text) -> list[str]:
 def _serves(
     policy: RolloutWrapper, td: TensorDictBase, td_out: TensorDictBase | None, logits_only: bool, kwargs: dict
 ) -> bool:
-    """Whether the rollout path serves a call: text-mode generation of one unpadded response for
+    """Whether the rollout path serves a call: text- or tokens-mode generation of one unpadded response for
     each element of a 1-D batch, written into it with the wrapper's own sampling parameters and
     output keys. TorchRL's forward takes any other call (it reshapes other batches to 1-D and
     calls ``forward`` again)."""
     own = {policy.text_key, policy.masks_key, policy.tokens_key, policy.log_probs_key}
     return (
-        policy.input_mode == "text"
+        policy.input_mode in ("text", "tokens")
         and policy.generate
         and policy.num_samples is None
         and not policy.pad_output
@@ -157,6 +158,9 @@ class _RolloutPath:
         forward for any call that path does not serve."""
         with self._generating():
             if _serves(self, tensordict, tensordict_out, logits_only, kwargs):
+                if self.input_mode == "tokens":  # token in, token out: nothing is re-tokenised
+                    ids = [t.reshape(-1).long() for t in tensordict.get(self.input_key, as_list=True)]
+                    return self._rollout_tokens(tensordict, ids)
                 return self._rollout(tensordict, _prompt_list(tensordict.get(self.input_key)))
             return super().forward(
                 tensordict, tensordict_out=tensordict_out, logits_only=logits_only, **kwargs
@@ -168,6 +172,10 @@ class _RolloutPath:
 
     def _rollout(self, tensordict: TensorDictBase, prompts: list[str]) -> TensorDictBase:
         """``tensordict`` with one sampled response per prompt written into it."""
+        raise NotImplementedError
+
+    def _rollout_tokens(self, tensordict: TensorDictBase, prompt_ids: list[torch.Tensor]) -> TensorDictBase:
+        """:meth:`_rollout` for prompts given as token ids, each conditioned on exactly them."""
         raise NotImplementedError
 
 
@@ -186,6 +194,14 @@ class vLLMRolloutWrapper(_RolloutPath, vLLMWrapper):
     """
 
     def _rollout(self, tensordict: TensorDictBase, prompts: list[str]) -> TensorDictBase:
+        return self._generate(tensordict, prompts, prompts)
+
+    def _rollout_tokens(self, tensordict: TensorDictBase, prompt_ids: list[torch.Tensor]) -> TensorDictBase:
+        texts = self.tokenizer.batch_decode([ids.tolist() for ids in prompt_ids], skip_special_tokens=False)
+        return self._generate(tensordict, [{"prompt_token_ids": ids.tolist()} for ids in prompt_ids], texts)
+
+    def _generate(self, tensordict: TensorDictBase, prompts: list, texts: list[str]) -> TensorDictBase:
+        """Sample for ``prompts`` (strings, or vLLM's token prompts), whose text is ``texts``."""
         start = time.perf_counter()
         # One progress bar per rollout step is noise in a training log.
         requests = self.model.generate(prompts, sampling_params=self.sampling_params, use_tqdm=False)
@@ -194,7 +210,7 @@ class vLLMRolloutWrapper(_RolloutPath, vLLMWrapper):
         ids = [torch.tensor(list(c.token_ids), dtype=torch.int64) for c in completions]
         values = [_sampled_log_probs(c) for c in completions] if self.return_log_probs else None
         prompt_ids = [torch.as_tensor(r.prompt_token_ids, dtype=torch.int64) for r in requests]
-        out = _text_outputs(self, tensordict.batch_size, prompts, ids, values, prompt_ids)
+        out = _text_outputs(self, tensordict.batch_size, texts, ids, values, prompt_ids)
         result = _written_into(self, tensordict, out)
         result.set(keys.FINISH_REASON, NonTensorStack(*[c.finish_reason for c in completions]))
         return result
@@ -216,17 +232,23 @@ class Sampling:
     """Strings that end a response, kept in its text."""
 
 
-# Both TorchRL wrappers: text in, sampled tokens and their log-probs out, unpadded.
-_TEXT_POLICY = dict(input_mode="text", generate=True, return_log_probs=True, pad_output=False)
+# Both TorchRL wrappers: text (or token ids) in, sampled tokens and their log-probs out, unpadded.
+_POLICY = dict(generate=True, return_log_probs=True, pad_output=False)
+
+#: What a policy reads: ``("text", "prompt")``, or ``("tokens", "prompt")`` (token in, token out).
+InputMode = Literal["text", "tokens"]
 
 
-def make_vllm_policy(llm, tokenizer, sampling: Sampling) -> vLLMRolloutWrapper:
+def make_vllm_policy(
+    llm, tokenizer, sampling: Sampling, input_mode: InputMode = "text"
+) -> vLLMRolloutWrapper:
     """A vLLM policy over the engine ``llm`` (:func:`make_vllm_engine`, or the Ray-hosted engines of
-    :class:`orz_rl.rollout.ray_engines.RayvLLMEngines`)."""
+    :class:`orz_rl.rollout.ray_engines.RayvLLMEngines`), reading ``input_mode``'s prompt."""
     return vLLMRolloutWrapper(
         llm,
         tokenizer=tokenizer,
-        **_TEXT_POLICY,
+        input_mode=input_mode,
+        **_POLICY,
         generate_kwargs={
             "max_new_tokens": sampling.max_new_tokens,
             "temperature": sampling.temperature,
@@ -271,6 +293,16 @@ class TransformersRolloutWrapper(_RolloutPath, TransformersWrapper):
     def _rollout(self, tensordict: TensorDictBase, prompts: list[str]) -> TensorDictBase:
         return _written_into(self, tensordict, self._sample_text(prompts, tensordict.batch_size))
 
+    def _rollout_tokens(self, tensordict: TensorDictBase, prompt_ids: list[torch.Tensor]) -> TensorDictBase:
+        pad = self.tokenizer.pad_token_id
+        input_ids = pad_sequence(prompt_ids, batch_first=True, padding_value=pad, padding_side="left")
+        width = input_ids.shape[-1]
+        lengths = torch.tensor([len(ids) for ids in prompt_ids])
+        attention_mask = (torch.arange(width) >= (width - lengths)[:, None]).long()
+        texts = self.tokenizer.batch_decode([ids.tolist() for ids in prompt_ids], skip_special_tokens=False)
+        out = self._sample(texts, input_ids, attention_mask, tensordict.batch_size)
+        return _written_into(self, tensordict, out)
+
     @contextmanager
     def _generating(self) -> Iterator[None]:
         """Time the model's ``generate``, in eval mode, while this policy runs (the same module
@@ -299,10 +331,20 @@ class TransformersRolloutWrapper(_RolloutPath, TransformersWrapper):
     def _sample_text(self, prompts: list[str], batch_size: torch.Size) -> TensorDictBase:
         """One response per prompt: the outputs of :func:`_text_outputs`."""
         encoded = self.tokenizer(prompts, **(self.tokenizer_kwargs | {"padding": True}))
+        return self._sample(prompts, encoded["input_ids"], encoded["attention_mask"], batch_size)
+
+    def _sample(
+        self,
+        prompts: list[str],
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        batch_size: torch.Size,
+    ) -> TensorDictBase:
+        """One response per row of the left-padded ``input_ids`` (whose text is ``prompts``)."""
         generated = self.model.generate(
-            input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], **self.generate_kwargs
+            input_ids=input_ids, attention_mask=attention_mask, **self.generate_kwargs
         )
-        response = generated["sequences"][:, encoded["input_ids"].shape[-1] :]
+        response = generated["sequences"][:, input_ids.shape[-1] :]
         keep = before_fill(response, self.tokenizer.pad_token_id)
         ids = [row[mask] for row, mask in zip(response, keep, strict=True)]
         values = None
@@ -310,19 +352,19 @@ class TransformersRolloutWrapper(_RolloutPath, TransformersWrapper):
             logits = torch.stack(list(generated["logits"]), 1).float()
             log_probs = logits.log_softmax(-1).gather(-1, response.unsqueeze(-1)).squeeze(-1)
             values = [row[mask] for row, mask in zip(log_probs, keep, strict=True)]
-        prompt_ids = [
-            row[mask]
-            for row, mask in zip(encoded["input_ids"], encoded["attention_mask"].bool(), strict=True)
-        ]
+        prompt_ids = [row[mask] for row, mask in zip(input_ids, attention_mask.bool(), strict=True)]
         return _text_outputs(self, batch_size, prompts, ids, values, prompt_ids)
 
 
-def make_transformers_policy(model: nn.Module, tokenizer, sampling: Sampling) -> TransformersRolloutWrapper:
-    """TorchRL's TransformersWrapper generating with ``model`` itself."""
+def make_transformers_policy(
+    model: nn.Module, tokenizer, sampling: Sampling, input_mode: InputMode = "text"
+) -> TransformersRolloutWrapper:
+    """TorchRL's TransformersWrapper generating with ``model`` itself, reading ``input_mode``'s prompt."""
     policy = TransformersRolloutWrapper(
         model,
         tokenizer=tokenizer,
-        **_TEXT_POLICY,
+        input_mode=input_mode,
+        **_POLICY,
         generate_kwargs={
             "do_sample": True,
             "temperature": sampling.temperature,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tensordict import NonTensorStack, TensorDict
+from tensordict import NonTensorStack, TensorDict, lazy_stack
 from torchrl.modules.llm import TransformersWrapper, vLLMWrapper
 
 from orz_rl import keys
@@ -264,3 +264,47 @@ def test_before_fill_keeps_everything_up_to_the_trailing_pads():
     response = torch.tensor([[5, 1, 6, 0, 1, 1], [5, 6, 7, 8, 9, 4], [1, 1, 1, 1, 1, 1], [5, 1, 1, 1, 1, 1]])
     expected = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0]])
     assert torch.equal(before_fill(response, pad), expected.bool())
+
+
+def _off_canonical_ids(tok, texts: list[str]) -> list[torch.Tensor]:
+    """Each text's ids with its last word spelt letter by letter: ids its text would never
+    tokenise back to, so a policy conditioned on its text instead would show it."""
+    out = []
+    for text in texts:
+        head, _, word = text.rpartition(" ")
+        ids = tok(head + " ")["input_ids"] + [
+            i for c in word for i in tok(c, add_special_tokens=False)["input_ids"]
+        ]
+        assert ids != tok(tok.decode(ids))["input_ids"], "the test needs ids their text does not give back"
+        out.append(torch.tensor(ids))
+    return out
+
+
+@pytest.mark.parametrize("backend", ["vllm", "transformers"])
+def test_in_tokens_mode_the_policy_is_conditioned_on_exactly_the_ids_it_is_given(
+    backend, tiny_model_dir, request
+):
+    """Token in, token out (a multi-turn env hands the policy what it sampled before, never
+    re-tokenised text): the prompt ids come back as given, and each response token's log-prob is
+    the model's after exactly those ids."""
+    tok = load_tokenizer(str(tiny_model_dir))
+    sampling = Sampling(max_new_tokens=12)
+    model = load_causal_lm(str(tiny_model_dir)).eval()
+    if backend == "vllm":
+        tokens_policy = make_vllm_policy(request.getfixturevalue("vllm_engine"), tok, sampling, "tokens")
+    else:
+        tokens_policy = make_transformers_policy(model, tok, sampling, "tokens")
+    assert tokens_policy.input_key == ("tokens", "prompt")
+    prompt_ids = _off_canonical_ids(tok, [render_prompt("What is 1 + 2? Think"), "Say hello please"])
+    td = lazy_stack([TensorDict({("tokens", "prompt"): ids}) for ids in prompt_ids])
+    out = tokens_policy(td)
+    for given, got in zip(prompt_ids, out.get(("tokens", "prompt"), as_list=True), strict=True):
+        assert torch.equal(got, given)
+    responses = out.get(("tokens", "response"), as_list=True)
+    log_probs = out.get(("log_probs", "response"), as_list=True)
+    for given, response, lp in zip(prompt_ids, responses, log_probs, strict=True):
+        full = torch.cat([given, response])[None]
+        with torch.no_grad():
+            scored = model(full).logits[0, len(given) - 1 : -1].float().log_softmax(-1)
+        expected = scored.gather(-1, response[:, None]).squeeze(-1)
+        torch.testing.assert_close(lp.float(), expected, atol=2e-3, rtol=0)
