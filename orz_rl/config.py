@@ -216,6 +216,23 @@ class SandboxConfig:
 
 
 @dataclass(frozen=True)
+class ToolConfig:
+    """The Python tool of a multi-turn rollout (``orz_rl.envs.python_tool``): its budgets."""
+
+    max_turns: Annotated[int, AT_LEAST_1] = 4
+    """Model turns a trajectory may take; a tool call in its last one ends it with reward 0."""
+    max_output_tokens: Annotated[int, AT_LEAST_1] = 64
+    """Tokens of one tool output appended to the trajectory (its head; the rest is cut)."""
+    seconds: Annotated[float, POSITIVE] = 5.0
+    """Wall-clock seconds one tool call may run."""
+    max_tool_seconds: Annotated[float, POSITIVE] = 20.0
+    """Tool seconds a trajectory may spend in all; past them it ends with reward 0."""
+    max_total_tokens: Annotated[int, AT_LEAST_1] = 1024
+    """Tokens after the prompt (the model's and the tool's) a trajectory may reach; past them it
+    ends with reward 0, as ORZ treats a response cut by the length limit."""
+
+
+@dataclass(frozen=True)
 class RewardConfig:
     """The math reward's checker (``orz_rl.rewards.math_grader``)."""
 

@@ -76,6 +76,10 @@ class ToTrainingBatch:
         if responses:
             action[response_mask] = torch.cat(responses)
             log_prob[response_mask] = torch.cat(gen_lp).float()
+        sampled = None
+        if keys.ASSISTANT_MASK in td.keys():  # a multi-turn rollout: the env's insertions are not
+            sampled = torch.zeros_like(response_mask)
+            sampled[response_mask] = torch.cat(leaves(td.get(keys.ASSISTANT_MASK, as_list=True)))
         stopped, reasons = stop_verdicts(td, n)
         # The collector's tag, at the top level as TorchRL's PolicyVersion documents it: the
         # version that sampled the response. Untracked, every response counts as version 0's.
@@ -101,4 +105,6 @@ class ToTrainingBatch:
         )
         if keys.ANSWER in td.keys():
             batch.set(keys.ANSWER, _strings(td, keys.ANSWER))
+        if sampled is not None:
+            batch.set(keys.ASSISTANT_MASK, sampled)
         return batch

@@ -1,0 +1,215 @@
+"""A multi-turn text environment: the model calls a Python tool, runs in the sandbox, between turns.
+
+Any task's single-turn env (a :class:`~orz_rl.envs.rule_reward.RuleRewardEnv`: math, code,
+countdown, one's own) becomes multi-turn under :class:`PythonToolEnv`. A turn that ends on
+``</code>`` is a tool call: the last ``<code>...</code>`` block runs in the sandbox (its own
+time, memory and output limits), and its output, as ``<output>...</output>`` tokenised once and
+cut to ``tool.max_output_tokens``, is appended; the model's next turn continues from exactly
+those tokens. Any other turn ends the trajectory, whose whole text the task's rule grades.
+
+Token in, token out: the observation is ``("tokens", "prompt")``, every id so far (the prompt
+as tokenised at reset, then the model's sampled ids and the tool's, appended as they came);
+nothing is re-tokenised. So the policy runs in ``input_mode="tokens"``. Each step also writes
+``("tokens", "tool")``, the tool's ids it appended, for the collector to mark as not trained on.
+
+Budgets (:class:`~orz_rl.config.ToolConfig`): turns, tokens after the prompt, tool seconds; a
+trajectory over one ends with reward 0, as ORZ scores a response cut by the length limit.
+
+TorchRL's ``ChatEnv`` and its tool transforms (``PythonInterpreter``, ``ExecuteToolsInOrder``)
+work on chat histories, rendered with a chat template and tokenised again at each turn: a base
+model with ORZ's plain template has no chat template, token-in/token-out needs the ids as
+sampled, and TorchRL's interpreter runs code in an unisolated subprocess. So this is an
+``EnvBase`` of its own, with the sandbox as its tool.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import torch
+from tensordict import TensorDict, TensorDictBase, lazy_stack
+from torchrl.data import Bounded, Composite, NonTensor, Unbounded
+from torchrl.envs import EnvBase
+
+from orz_rl import keys
+from orz_rl.config import ToolConfig
+from orz_rl.envs.rule_reward import RuleRewardEnv
+from orz_rl.problems.prompts import STOP_STRINGS, as_strings
+from orz_rl.rewards.sandbox import RunResult, Sandbox
+
+CALL_END = "</code>"
+#: The stop strings of a policy that may call the tool: ORZ's, and the end of a code block.
+TOOL_STOP_STRINGS: tuple[str, ...] = (*STOP_STRINGS, CALL_END)
+_CODE = re.compile(r"<code>(.*?)</code>\s*$", re.DOTALL)
+#: Counted per step (``last_tool_stats``): trajectories, turns, tool calls, those that failed,
+#: tool seconds, tool tokens appended, trajectories ended by a budget.
+STAT_NAMES = ("turns", "tool_calls", "tool_errors", "tool_seconds", "tool_output_tokens", "ended_by_budget")
+
+
+def tool_call(response: str) -> str | None:
+    """The program of a turn that ends on a code block, else ``None`` (a final turn)."""
+    match = _CODE.search(response)
+    return match.group(1).strip("\n") if match else None
+
+
+def tool_output(result: RunResult) -> str:
+    """What the model reads back: the program's stdout, or its error's last line."""
+    if result.status == "ok":
+        text = result.stdout.decode("utf-8", "replace")
+    else:
+        lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        text = f"{result.status}: {lines[-1]}" if lines else result.status
+    return f"\n<output>\n{text.strip()}\n</output>\n"
+
+
+class PythonToolEnv(EnvBase):
+    """The multi-turn form of ``task_env``'s task, with a Python tool in ``sandbox``.
+
+    Args:
+        task_env: the task's single-turn env: its prompts, problems and rule.
+        tokenizer: the policy's tokenizer: the prompt and each tool output are tokenised once.
+        sandbox: where tool calls run (each with ``tool.seconds``, the sandbox's other limits).
+        tool: the budgets.
+    """
+
+    batch_locked = True
+
+    def __init__(self, task_env: RuleRewardEnv, tokenizer: Any, sandbox: Sandbox, tool: ToolConfig) -> None:
+        super().__init__(batch_size=task_env.batch_size)
+        self.task_env, self.tokenizer, self.sandbox, self.tool = task_env, tokenizer, sandbox, tool
+        self.last_tool_stats: dict[str, float] = dict.fromkeys(STAT_NAMES, 0.0)
+        shape = self.batch_size
+        self.observation_spec = Composite(
+            tokens=Composite(prompt=NonTensor(example_data=torch.zeros(1), shape=shape), shape=shape),
+            **{
+                keys.PROMPT_ID: Unbounded(shape=shape, dtype=torch.int64),
+                keys.ANSWER: NonTensor(example_data="", shape=shape),
+            },
+            shape=shape,
+        )
+        self.action_spec = Composite(
+            tokens=Composite(response=NonTensor(example_data=torch.zeros(1), shape=shape), shape=shape),
+            shape=shape,
+        )
+        self.reward_spec = Bounded(low=0.0, high=1.0, shape=(*shape, 1), dtype=torch.float32)
+        self._state: list[dict[str, Any]] = []
+
+    @property
+    def sampler(self):
+        """The task env's prompt sampler (what a run checkpoints to resume exactly)."""
+        return self.task_env.sampler
+
+    def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
+        base = self.task_env.reset()
+        prompts = as_strings(base.get(("text", "prompt")))
+        ids = [torch.tensor(self.tokenizer(p)["input_ids"], dtype=torch.int64) for p in prompts]
+        self._state = [
+            {"prompt_len": len(i), "texts": [], "turns": 0, "tool_seconds": 0.0, "done": False} for i in ids
+        ]
+        self.last_tool_stats = dict.fromkeys(STAT_NAMES, 0.0)
+        return self._observation(ids, base, torch.zeros(len(ids), dtype=torch.bool))
+
+    def _observation(
+        self, ids: list[torch.Tensor], base: TensorDictBase, done: torch.Tensor
+    ) -> TensorDictBase:
+        out = lazy_stack([TensorDict({("tokens", "prompt"): i}) for i in ids])
+        out.set(keys.PROMPT_ID, base.get(keys.PROMPT_ID))
+        out.set(keys.ANSWER, base.get(keys.ANSWER))
+        out.set(("text", "prompt"), base.get(("text", "prompt")))
+        out.set("done", done.unsqueeze(-1))
+        out.set("terminated", done.unsqueeze(-1).clone())
+        return out
+
+    def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
+        prefix = tensordict.get(("tokens", "prompt"), as_list=True)
+        responses = tensordict.get(("tokens", "response"), as_list=True)
+        n = len(prefix)
+        reward = torch.zeros(n)
+        stopped = torch.zeros(n, dtype=torch.bool)
+        tool_ids = [torch.zeros(0, dtype=torch.int64) for _ in range(n)]
+        calls, finals = {}, []
+        live = [i for i in range(n) if not self._state[i]["done"]]
+        texts = self.tokenizer.batch_decode([responses[i].tolist() for i in live], skip_special_tokens=False)
+        for i, text in zip(live, texts, strict=True):
+            state = self._state[i]
+            state["texts"].append(text)
+            state["turns"] += 1
+            self.last_tool_stats["turns"] += 1
+            program = tool_call(text)
+            if program is None:
+                finals.append(i)
+            elif state["turns"] >= self.tool.max_turns:
+                self._end_by_budget(i)
+            else:
+                calls[i] = program
+        self._score(finals, reward, stopped, tensordict)
+        self._call_tools(calls, tool_ids)
+        ids = []
+        for i in range(n):
+            new = torch.cat([prefix[i].reshape(-1), responses[i].reshape(-1), tool_ids[i]])
+            state = self._state[i]
+            if i in calls and len(new) - state["prompt_len"] >= self.tool.max_total_tokens:
+                self._end_by_budget(i)
+            ids.append(new)
+        done = torch.tensor([s["done"] for s in self._state])
+        out = self._observation(ids, tensordict, done)
+        tools = lazy_stack([TensorDict({("tokens", "tool"): t}) for t in tool_ids])
+        out.set(("tokens", "tool"), tools.get(("tokens", "tool")))
+        out.set("reward", reward.unsqueeze(-1))
+        out.set(keys.STOPPED, stopped)
+        return out
+
+    def _end_by_budget(self, i: int) -> None:
+        self._state[i]["done"] = True
+        self.last_tool_stats["ended_by_budget"] += 1
+
+    def _score(
+        self, finals: list[int], reward: torch.Tensor, stopped: torch.Tensor, td: TensorDictBase
+    ) -> None:
+        """The task's rule on each finished trajectory's whole text (its turns and the tool's outputs)."""
+        if not finals:
+            return
+        reasons = td.get(keys.FINISH_REASON, None)
+        reasons = as_strings(reasons) if reasons is not None else None
+        texts = ["".join(self._state[i]["texts"]) for i in finals]
+        ended = [
+            reasons[i] == "stop" if reasons is not None else texts[k].endswith(self.task_env.stop_strings)
+            for k, i in enumerate(finals)
+        ]
+        problems = [self.task_env.problems[int(td.get(keys.PROMPT_ID)[i])] for i in finals]
+        scores = self.task_env.score(texts, torch.tensor(ended), problems).to(torch.float32)
+        for k, i in enumerate(finals):
+            reward[i], stopped[i] = scores[k], ended[k]
+            self._state[i]["done"] = True
+
+    def _call_tools(self, calls: dict[int, str], tool_ids: list[torch.Tensor]) -> None:
+        """Run every call of this step in parallel over the sandbox's workers; append each output."""
+        if not calls:
+            return
+        stats = self.last_tool_stats
+        with ThreadPoolExecutor(max_workers=self.sandbox.workers) as pool:
+            results = dict(zip(calls, pool.map(self._run, calls.values()), strict=True))
+        for i, (result, seconds) in results.items():
+            state = self._state[i]
+            state["tool_seconds"] += seconds
+            output = tool_output(result)
+            ids = self.tokenizer(output, add_special_tokens=False)["input_ids"][: self.tool.max_output_tokens]
+            tool_ids[i] = torch.tensor(ids, dtype=torch.int64)
+            state["texts"].append(self.tokenizer.decode(ids, skip_special_tokens=False))
+            stats["tool_calls"] += 1
+            stats["tool_errors"] += result.status != "ok"
+            stats["tool_seconds"] += seconds
+            stats["tool_output_tokens"] += len(ids)
+            if state["tool_seconds"] > self.tool.max_tool_seconds:
+                self._end_by_budget(i)
+
+    def _run(self, program: str) -> tuple[RunResult, float]:
+        start = time.perf_counter()
+        result = self.sandbox.run(program, seconds=self.tool.seconds)
+        return result, time.perf_counter() - start
+
+    def _set_seed(self, seed: int | None) -> None:
+        self.task_env.set_seed(seed)

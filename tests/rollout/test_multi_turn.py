@@ -1,0 +1,163 @@
+"""Multi-turn rollouts with the Python tool: the trajectory's tokens, masks, rewards and budgets.
+
+The policy here is scripted (its next turn is a function of the text it has read), so that
+every token can be checked; the env, its sandbox, the task's rule, the tokenizer, the collector
+and the training batch are the real ones.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tensordict import TensorDictBase
+
+from orz_rl import keys
+from orz_rl.config import SandboxConfig, ToolConfig
+from orz_rl.envs.math import MathEnv
+from orz_rl.envs.python_tool import PythonToolEnv, tool_call
+from orz_rl.models.loading import load_tokenizer
+from orz_rl.problems.problem import Problem
+from orz_rl.rewards.sandbox import Sandbox
+from orz_rl.rollout.multi_turn import MultiTurnCollector
+from orz_rl.rollout.training_batch import ToTrainingBatch
+from tests.sandbox_helpers import ISOLATIONS, sandbox_processes
+
+CALL = "<code>\nprint(6 * 7)\n</code>"
+ANSWER = " So it is 42. </think> <answer>\\boxed{42}</answer>"
+
+
+class ScriptedPolicy:
+    """Writes ``respond(text read so far)`` as each live trajectory's next turn, with log-probs
+    -0.25, -0.5, ... so that they can be followed into the batch."""
+
+    #: What it writes, as TorchRL's LLM wrappers declare it (a collector reads it at start-up).
+    out_keys = [("tokens", "response"), ("log_probs", "response")]
+
+    def __init__(self, tokenizer, respond) -> None:
+        self.tokenizer, self.respond = tokenizer, respond
+        self.calls: list[int] = []
+
+    def __call__(self, td: TensorDictBase) -> TensorDictBase:
+        prefixes = td.get(("tokens", "prompt"), as_list=True)
+        self.calls.append(len(prefixes))
+        for k, ids in enumerate(prefixes):
+            text = self.respond(self.tokenizer.decode(ids.tolist()))
+            response = torch.tensor(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            td[k].set(("tokens", "response"), response)
+            td[k].set(("log_probs", "response"), -0.25 * torch.arange(1, len(response) + 1))
+        return td
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model_dir):
+    return load_tokenizer(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox(SandboxConfig(isolation=ISOLATIONS[0], workers=2, timeout=3), announce=False) as sb:
+        yield sb
+
+
+def _collector(tokenizer, sandbox, respond, tool: ToolConfig | None = None, samples: int = 2):
+    problems = [Problem(question="What is 6 times 7?", answer="42"), Problem(question="6 * 7?", answer="42")]
+    task = MathEnv(problems, prompts_per_step=2, samples_per_prompt=samples)
+    env = PythonToolEnv(task, tokenizer, sandbox, tool or ToolConfig())
+    policy = ScriptedPolicy(tokenizer, respond)
+    return (
+        MultiTurnCollector(env, policy=policy, postproc=ToTrainingBatch(tokenizer.pad_token_id)),
+        env,
+        policy,
+    )
+
+
+def _ids(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def test_a_code_block_at_the_end_of_a_turn_is_a_call_and_anything_else_is_final():
+    assert tool_call("Let me compute. <code>\nprint(1)\n</code>") == "print(1)"
+    assert tool_call("<code>a = 1</code>\n") == "a = 1"
+    assert tool_call("<code>print(1)</code> so <answer>1</answer>") is None
+    assert tool_call("<answer>3</answer>") is None
+
+
+def test_a_two_turn_trajectory_is_the_sampled_ids_and_the_tools_output_as_tokenised_once(tokenizer, sandbox):
+    def respond(read: str) -> str:
+        return ANSWER if "<output>" in read else CALL
+
+    collector, env, policy = _collector(tokenizer, sandbox, respond)
+    batch = collector.multi_turn_rollout()
+    batch = collector.postproc(batch)
+    assert policy.calls == [4, 4], "one policy call per turn for every live trajectory"
+    call, answer = _ids(tokenizer, CALL), _ids(tokenizer, ANSWER)
+    output = _ids(tokenizer, "\n<output>\n42\n</output>\n")
+    expected = call + output + answer
+    mask = batch.get(keys.RESPONSE_MASK)
+    sampled = batch.get(keys.ASSISTANT_MASK)
+    for i in range(4):
+        assert batch.get(keys.ACTION)[i][mask[i]].tolist() == expected
+        assert sampled[i][mask[i]].tolist() == [True] * len(call) + [False] * len(output) + [True] * len(
+            answer
+        )
+        log_probs = batch.get(keys.GENERATION_LOG_PROB)[i][mask[i]]
+        want = [-0.25 * (t + 1) for t in range(len(call))] + [0.0] * len(output)
+        want += [-0.25 * (t + 1) for t in range(len(answer))]
+        torch.testing.assert_close(log_probs, torch.tensor(want))
+    assert batch.get(keys.EPISODE_REWARD).tolist() == [1.0] * 4
+    assert batch.get(keys.STOPPED).all()
+    stats = env.last_tool_stats
+    assert (stats["turns"], stats["tool_calls"], stats["tool_errors"], stats["ended_by_budget"]) == (
+        8,
+        4,
+        0,
+        0,
+    )
+    assert stats["tool_output_tokens"] == 4 * len(output) and stats["tool_seconds"] > 0
+
+
+def test_a_trajectory_that_keeps_calling_ends_at_its_turn_budget_with_reward_0(tokenizer, sandbox):
+    collector, env, policy = _collector(tokenizer, sandbox, lambda read: CALL, ToolConfig(max_turns=3))
+    batch = collector.postproc(collector.multi_turn_rollout())
+    assert policy.calls == [4, 4, 4]
+    assert batch.get(keys.EPISODE_REWARD).tolist() == [0.0] * 4
+    assert env.last_tool_stats["ended_by_budget"] == 4 and env.last_tool_stats["tool_calls"] == 8
+
+
+def test_a_tool_output_is_cut_to_its_token_budget(tokenizer, sandbox):
+    flood = "<code>\nprint('7' * 5000)\n</code>"
+
+    def respond(read: str) -> str:
+        return ANSWER if "<output>" in read else flood
+
+    collector, env, _ = _collector(tokenizer, sandbox, respond, ToolConfig(max_output_tokens=10))
+    batch = collector.postproc(collector.multi_turn_rollout())
+    inserted = ~batch.get(keys.ASSISTANT_MASK) & batch.get(keys.RESPONSE_MASK)
+    assert inserted.sum(-1).tolist() == [10] * 4
+    assert env.last_tool_stats["tool_output_tokens"] == 40
+
+
+@pytest.mark.parametrize(
+    ("program", "status"),
+    [
+        ("while True:\n    pass", "timeout"),
+        ("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", "timeout"),
+        ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(-1, signal.SIGKILL)", "error"),
+        ("open('/etc/passwd', 'a').write('x')", "error"),
+    ],
+)
+def test_a_hostile_tool_call_is_an_error_observation_and_the_trajectory_goes_on(
+    tokenizer, sandbox, program, status
+):
+    hostile = f"<code>\n{program}\n</code>"
+
+    def respond(read: str) -> str:
+        return ANSWER if "<output>" in read else hostile
+
+    collector, env, _ = _collector(tokenizer, sandbox, respond, ToolConfig(seconds=1.0), samples=1)
+    batch = collector.postproc(collector.multi_turn_rollout())
+    texts = batch.get(keys.RESPONSE_TEXT).tolist()
+    assert all(f"<output>\n{status}" in t for t in texts), texts
+    assert batch.get(keys.EPISODE_REWARD).tolist() == [1.0, 1.0], "it answered after the error"
+    assert env.last_tool_stats["tool_errors"] == 2
+    assert not sandbox_processes(), "nothing a tool call started survives it"
