@@ -12,8 +12,10 @@ as tokenised at reset, then the model's sampled ids and the tool's, appended as 
 nothing is re-tokenised. So the policy runs in ``input_mode="tokens"``. Each step also writes
 ``("tokens", "tool")``, the tool's ids it appended, for the collector to mark as not trained on.
 
-Budgets (:class:`~orz_rl.config.ToolConfig`): turns, tokens after the prompt, tool seconds; a
-trajectory over one ends with reward 0, as ORZ scores a response cut by the length limit.
+Budgets (:class:`~orz_rl.config.ToolConfig`): turns, tokens after the prompt (after a tool call
+there must be room for a whole turn of ``turn_tokens``), tool seconds; a trajectory over one
+ends with reward 0, as ORZ scores a response cut by the length limit. Its step metrics are the
+task env's, and ``tool/<name>`` of :data:`STAT_NAMES` summed over the rollout.
 
 TorchRL's ``ChatEnv`` and its tool transforms (``PythonInterpreter``, ``ExecuteToolsInOrder``)
 work on chat histories, rendered with a chat template and tokenised again at each turn: a base
@@ -37,16 +39,13 @@ from torchrl.envs import EnvBase
 from orz_rl import keys
 from orz_rl.config import ToolConfig
 from orz_rl.envs.rule_reward import RuleRewardEnv
-from orz_rl.problems.prompts import STOP_STRINGS, as_strings
+from orz_rl.problems.prompts import as_strings
 from orz_rl.rewards.sandbox import RunResult, Sandbox
 
-CALL_END = "</code>"
-#: The stop strings of a policy that may call the tool: ORZ's, and the end of a code block.
-TOOL_STOP_STRINGS: tuple[str, ...] = (*STOP_STRINGS, CALL_END)
 _CODE = re.compile(r"<code>(.*?)</code>\s*$", re.DOTALL)
 #: Counted per step (``last_tool_stats``): trajectories, turns, tool calls, those that failed,
 #: tool seconds, tool tokens appended, trajectories ended by a budget.
-STAT_NAMES = ("turns", "tool_calls", "tool_errors", "tool_seconds", "tool_output_tokens", "ended_by_budget")
+STAT_NAMES = ("turns", "calls", "errors", "seconds", "output_tokens", "ended_by_budget")
 
 
 def tool_call(response: str) -> str | None:
@@ -73,13 +72,17 @@ class PythonToolEnv(EnvBase):
         tokenizer: the policy's tokenizer: the prompt and each tool output are tokenised once.
         sandbox: where tool calls run (each with ``tool.seconds``, the sandbox's other limits).
         tool: the budgets.
+        turn_tokens: the most tokens one turn may sample (the policy's ``max_new_tokens``).
     """
 
     batch_locked = True
 
-    def __init__(self, task_env: RuleRewardEnv, tokenizer: Any, sandbox: Sandbox, tool: ToolConfig) -> None:
+    def __init__(
+        self, task_env: RuleRewardEnv, tokenizer: Any, sandbox: Sandbox, tool: ToolConfig, turn_tokens: int
+    ) -> None:
         super().__init__(batch_size=task_env.batch_size)
         self.task_env, self.tokenizer, self.sandbox, self.tool = task_env, tokenizer, sandbox, tool
+        self.turn_tokens = turn_tokens
         self.last_tool_stats: dict[str, float] = dict.fromkeys(STAT_NAMES, 0.0)
         shape = self.batch_size
         self.observation_spec = Composite(
@@ -96,11 +99,22 @@ class PythonToolEnv(EnvBase):
         )
         self.reward_spec = Bounded(low=0.0, high=1.0, shape=(*shape, 1), dtype=torch.float32)
         self._state: list[dict[str, Any]] = []
+        self._score_seconds = 0.0
 
     @property
     def sampler(self):
         """The task env's prompt sampler (what a run checkpoints to resume exactly)."""
         return self.task_env.sampler
+
+    @property
+    def last_score_stats(self) -> dict[str, float]:
+        """The step metrics: the task env's counts and the tool's (``tool/<name>``)."""
+        return self.task_env.last_score_stats | {f"tool/{k}": v for k, v in self.last_tool_stats.items()}
+
+    @property
+    def last_score_seconds(self) -> float:
+        """Seconds the rule and the tool took over the rollout (the collector's scoring time)."""
+        return self._score_seconds + self.last_tool_stats["seconds"]
 
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
         base = self.task_env.reset()
@@ -110,6 +124,7 @@ class PythonToolEnv(EnvBase):
             {"prompt_len": len(i), "texts": [], "turns": 0, "tool_seconds": 0.0, "done": False} for i in ids
         ]
         self.last_tool_stats = dict.fromkeys(STAT_NAMES, 0.0)
+        self._score_seconds = 0.0
         return self._observation(ids, base, torch.zeros(len(ids), dtype=torch.bool))
 
     def _observation(
@@ -151,7 +166,8 @@ class PythonToolEnv(EnvBase):
         for i in range(n):
             new = torch.cat([prefix[i].reshape(-1), responses[i].reshape(-1), tool_ids[i]])
             state = self._state[i]
-            if i in calls and len(new) - state["prompt_len"] >= self.tool.max_total_tokens:
+            room = self.tool.max_total_tokens - (len(new) - state["prompt_len"])
+            if i in calls and not state["done"] and room < self.turn_tokens:
                 self._end_by_budget(i)
             ids.append(new)
         done = torch.tensor([s["done"] for s in self._state])
@@ -180,7 +196,9 @@ class PythonToolEnv(EnvBase):
             for k, i in enumerate(finals)
         ]
         problems = [self.task_env.problems[int(td.get(keys.PROMPT_ID)[i])] for i in finals]
+        start = time.perf_counter()
         scores = self.task_env.score(texts, torch.tensor(ended), problems).to(torch.float32)
+        self._score_seconds += time.perf_counter() - start
         for k, i in enumerate(finals):
             reward[i], stopped[i] = scores[k], ended[k]
             self._state[i]["done"] = True
@@ -199,10 +217,10 @@ class PythonToolEnv(EnvBase):
             ids = self.tokenizer(output, add_special_tokens=False)["input_ids"][: self.tool.max_output_tokens]
             tool_ids[i] = torch.tensor(ids, dtype=torch.int64)
             state["texts"].append(self.tokenizer.decode(ids, skip_special_tokens=False))
-            stats["tool_calls"] += 1
-            stats["tool_errors"] += result.status != "ok"
-            stats["tool_seconds"] += seconds
-            stats["tool_output_tokens"] += len(ids)
+            stats["calls"] += 1
+            stats["errors"] += result.status != "ok"
+            stats["seconds"] += seconds
+            stats["output_tokens"] += len(ids)
             if state["tool_seconds"] > self.tool.max_tool_seconds:
                 self._end_by_budget(i)
 
@@ -213,3 +231,17 @@ class PythonToolEnv(EnvBase):
 
     def _set_seed(self, seed: int | None) -> None:
         self.task_env.set_seed(seed)
+
+
+def with_python_tool(
+    task_env: EnvBase, tokenizer: Any, sandbox: Sandbox, tool: ToolConfig, turn_tokens: int
+) -> PythonToolEnv:
+    """A task's env with the tool (``--rollout.tools python``, ``orz-rl eval --tools python``); a
+    task env that is not rule-rewarded (a :class:`RuleRewardEnv`, whose prompts, problems and rule
+    the tool env reads) is an error."""
+    if not isinstance(task_env, RuleRewardEnv):
+        raise TypeError(
+            f"the Python tool runs on a task whose env is a RuleRewardEnv; "
+            f"{type(task_env).__name__} is not one"
+        )
+    return PythonToolEnv(task_env, tokenizer, sandbox, tool, turn_tokens)

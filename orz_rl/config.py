@@ -142,6 +142,24 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class ToolConfig:
+    """The Python tool of a multi-turn rollout (``orz_rl.envs.python_tool``): its budgets."""
+
+    max_turns: Annotated[int, AT_LEAST_1] = 4
+    """Model turns a trajectory may take; a tool call in its last one ends it with reward 0."""
+    max_output_tokens: Annotated[int, AT_LEAST_1] = 64
+    """Tokens of one tool output appended to the trajectory (its head; the rest is cut)."""
+    seconds: Annotated[float, POSITIVE] = 5.0
+    """Wall-clock seconds one tool call may run."""
+    max_tool_seconds: Annotated[float, POSITIVE] = 20.0
+    """Tool seconds a trajectory may spend in all; past them it ends with reward 0."""
+    max_total_tokens: Annotated[int, AT_LEAST_1] = 1024
+    """Tokens after the prompt (the model's and the tool's) a trajectory may hold: after a tool
+    call, one with too few left for a whole turn (``rollout.max_new_tokens``) ends with reward
+    0, as ORZ scores a response cut by the length limit."""
+
+
+@dataclass(frozen=True)
 class RolloutConfig:
     """Sampling of responses."""
 
@@ -175,10 +193,26 @@ class RolloutConfig:
     that tokens the engine sampled more readily than the trainer would are not over-weighted
     (``orz_rl.ppo.mismatch``; Yao et al. 2025 use 2)."""
 
+    tools: Literal["none", "python"] = "none"
+    """``python``: multi-turn rollouts in which the model may run Python in the sandbox between
+    turns (``orz_rl.envs.python_tool``, ``docs/tools.md``); ``none``: one turn, as ORZ."""
+    tool: ToolConfig = field(default_factory=ToolConfig)
+    """The Python tool's budgets (with ``tools python``)."""
+
+    @property
+    def response_tokens(self) -> int:
+        """Tokens of the longest response: ``max_new_tokens``, or with a tool
+        ``tool.max_total_tokens`` (every turn and tool output)."""
+        return (
+            max(self.max_new_tokens, self.tool.max_total_tokens)
+            if self.tools != "none"
+            else self.max_new_tokens
+        )
+
     @property
     def seq_len(self) -> int:
-        """Tokens of the longest sequence: ``max_prompt_tokens + max_new_tokens``."""
-        return self.max_prompt_tokens + self.max_new_tokens
+        """Tokens of the longest sequence: ``max_prompt_tokens + response_tokens``."""
+        return self.max_prompt_tokens + self.response_tokens
 
 
 @dataclass(frozen=True)
@@ -213,23 +247,6 @@ class SandboxConfig:
     warm: bool = True
     """Fork each program from a ready interpreter kept per worker slot inside the same isolation,
     in namespaces of the program's own (a few ms a program); false: a fresh interpreter a program."""
-
-
-@dataclass(frozen=True)
-class ToolConfig:
-    """The Python tool of a multi-turn rollout (``orz_rl.envs.python_tool``): its budgets."""
-
-    max_turns: Annotated[int, AT_LEAST_1] = 4
-    """Model turns a trajectory may take; a tool call in its last one ends it with reward 0."""
-    max_output_tokens: Annotated[int, AT_LEAST_1] = 64
-    """Tokens of one tool output appended to the trajectory (its head; the rest is cut)."""
-    seconds: Annotated[float, POSITIVE] = 5.0
-    """Wall-clock seconds one tool call may run."""
-    max_tool_seconds: Annotated[float, POSITIVE] = 20.0
-    """Tool seconds a trajectory may spend in all; past them it ends with reward 0."""
-    max_total_tokens: Annotated[int, AT_LEAST_1] = 1024
-    """Tokens after the prompt (the model's and the tool's) a trajectory may reach; past them it
-    ends with reward 0, as ORZ treats a response cut by the length limit."""
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,18 @@ import torch
 
 from orz_rl import keys
 from orz_rl.advantages.grpo import grpo_scores
-from orz_rl.config import EvalDuringTrainingConfig, OptimConfig, PPOConfig, RolloutConfig, TrainConfig
+from orz_rl.config import (
+    EvalDuringTrainingConfig,
+    OptimConfig,
+    PPOConfig,
+    RolloutConfig,
+    ToolConfig,
+    TrainConfig,
+)
 from orz_rl.models.loading import load_causal_lm, load_tokenizer
 from orz_rl.ppo.critic import Critic
 from orz_rl.problems.problem import Problem
-from orz_rl.problems.prompts import render_prompt
+from orz_rl.problems.prompts import CALL_END, render_prompt
 from orz_rl.recipes import RECIPES
 from orz_rl.rollout.weight_sync import vLLMInProcessUpdater
 from orz_rl.runtime.preflight import length_problems
@@ -352,3 +359,25 @@ def test_prompts_over_the_limit_and_lengths_over_the_model_are_one_error_naming_
     (problem,) = check(long_responses, short)
     assert re.fullmatch(over_model, problem)
     assert check(cpu, short) == []
+
+
+def test_a_run_with_the_python_tool_samples_token_in_token_out_turns_and_logs_the_tools_figures(
+    tiny_model_dir, vllm_engine, tmp_path
+):
+    # The embedded model was never taught the tool (cpu-tools' model is): its turns end on
+    # ORZ's stop strings, so each trajectory is one turn, through the multi-turn path.
+    cfg = _small_cpu_default(tiny_model_dir, tmp_path, max_steps=1)
+    tool = ToolConfig(max_total_tokens=48)
+    cfg = replace(cfg, rollout=replace(cfg.rollout, tools="python", tool=tool))
+    trainer = Trainer(cfg, llm=vllm_engine)
+    try:
+        assert trainer.rollouts.generation.policy.input_mode == "tokens"
+        assert CALL_END in trainer.rollouts.generation.policy.sampling_params.stop
+        [row] = trainer.train()
+    finally:
+        base = load_causal_lm(str(tiny_model_dir))
+        vLLMInProcessUpdater(vllm_engine).push_weights(base)  # the engine is shared by the session
+    assert row["tool/turns"] == 16 and row["tool/calls"] == 0 and row["tool/ended_by_budget"] == 0
+    assert row["rollout/logprob_abs_diff_max"] < 0.05, "the engine sampled what the trainer scores"
+    rows = trainer.last_buffer[:]
+    assert torch.equal(rows[keys.ASSISTANT_MASK], rows[keys.RESPONSE_MASK])

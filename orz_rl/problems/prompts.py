@@ -48,6 +48,12 @@ CODE_TEMPLATE = (
 #: ORZ stops generation on any of these and keeps the stop string in the output.
 STOP_STRINGS: tuple[str, ...] = ("User:", "Human:", "Assistant:", "</answer>")
 
+#: The end of a tool call: a turn ending on ``<code>...</code>`` runs its program
+#: (``orz_rl.envs.python_tool``), whose output comes back as ``<output>...</output>``.
+CALL_END = "</code>"
+#: The stop strings of a policy that may call the tool: ORZ's, and the end of a call.
+TOOL_STOP_STRINGS: tuple[str, ...] = (*STOP_STRINGS, CALL_END)
+
 
 def render_prompt(question: str, bos: str | None = None) -> str:
     """Render the ORZ prompt for ``question``.

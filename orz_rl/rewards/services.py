@@ -29,6 +29,7 @@ class RewardServices:
         self.reward = reward
         self.sandbox_config = sandbox
         self._grader: MathGrader | None = None
+        self._sandbox: Sandbox | None = None
         self._judge: CodeJudge | None = None
 
     @property
@@ -40,10 +41,17 @@ class RewardServices:
         return self._grader
 
     @property
+    def sandbox(self) -> Sandbox:
+        """The sandbox untrusted programs run in: the code judge's, and the Python tool's."""
+        if self._sandbox is None:
+            self._sandbox = Sandbox(self.sandbox_config)
+        return self._sandbox
+
+    @property
     def code_judge(self) -> CodeJudge:
         """The code reward's judge, running programs in the sandbox."""
         if self._judge is None:
-            self._judge = CodeJudge(Sandbox(self.sandbox_config))
+            self._judge = CodeJudge(self.sandbox)
         return self._judge
 
     def close(self) -> None:
@@ -52,8 +60,9 @@ class RewardServices:
             self._grader.close()
         if self._judge is not None:
             self._judge.close()
-            self._judge.sandbox.close()
-        self._grader = self._judge = None
+        if self._sandbox is not None:
+            self._sandbox.close()
+        self._grader = self._judge = self._sandbox = None
 
     def __enter__(self) -> RewardServices:
         return self

@@ -143,6 +143,7 @@ def make_collector(
     replay_buffer: ReplayBuffer | None = None,
     weight_updater: WeightUpdaterBase | None = None,
     track_policy_version: bool = True,
+    collector_class: type[SingleTurnCollector] = SingleTurnCollector,
 ) -> SingleTurnCollector:
     """A collector producing one batch (every env element once) per iteration.
 
@@ -159,8 +160,10 @@ def make_collector(
             (:class:`orz_rl.rollout.weight_sync.vLLMInProcessUpdater` for vLLM).
         track_policy_version: tag every response with ``policy_version`` (top level),
             incremented by each weight update.
+        collector_class: :class:`~orz_rl.rollout.multi_turn.MultiTurnCollector` for an env whose
+            episodes take several turns.
     """
-    return SingleTurnCollector(
+    return collector_class(
         env,
         policy=policy,
         total_steps=total_steps,

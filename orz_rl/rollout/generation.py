@@ -19,8 +19,9 @@ from torch import nn
 from torchrl.collectors import WeightUpdaterBase
 
 from orz_rl.config import EngineBackend, TrainConfig
+from orz_rl.problems.prompts import STOP_STRINGS, TOOL_STOP_STRINGS
 from orz_rl.rollout.engines import CPU_GENERATE_UP_TO_TOKENS, make_vllm_engine
-from orz_rl.rollout.policies import Sampling, make_transformers_policy, make_vllm_policy
+from orz_rl.rollout.policies import InputMode, Sampling, make_transformers_policy, make_vllm_policy
 from orz_rl.rollout.ray_engines import RayEngineUpdater, RayvLLMEngines
 from orz_rl.rollout.weight_sync import vLLMInProcessUpdater
 
@@ -73,6 +74,7 @@ def start_sampling(
     tokenizer,
     model: nn.Module,
     sampling: Sampling,
+    input_mode: InputMode = "text",
     **engine_args: Any,
 ) -> Generation:
     """What samples from one model in this process, with ``sampling``: ``generate`` on ``model``
@@ -80,9 +82,9 @@ def start_sampling(
     (:func:`~orz_rl.rollout.engines.make_vllm_engine`'s keywords). A run's generation
     (:func:`start_generation`) and ``orz-rl eval`` both start here."""
     if backend == "transformers":
-        return Generation(make_transformers_policy(model, tokenizer, sampling), None)
+        return Generation(make_transformers_policy(model, tokenizer, sampling, input_mode), None)
     llm = make_vllm_engine(model_path, **engine_args)
-    return Generation(make_vllm_policy(llm, tokenizer, sampling), vLLMInProcessUpdater(llm), llm)
+    return Generation(make_vllm_policy(llm, tokenizer, sampling, input_mode), vLLMInProcessUpdater(llm), llm)
 
 
 def start_generation(
@@ -96,9 +98,12 @@ def start_generation(
     """Start what samples the run's rollouts from ``model_path`` (the base model or a checkpoint's
     actor). ``llm``: an in-process engine to reuse, into which the actor's weights are loaded."""
     r, layout = cfg.rollout, cfg.layout
-    sampling = Sampling(r.max_new_tokens, temperature=r.temperature, top_p=r.top_p, top_k=r.top_k)
+    stops = TOOL_STOP_STRINGS if r.tools != "none" else STOP_STRINGS
+    sampling = Sampling(r.max_new_tokens, r.temperature, r.top_p, r.top_k, stop_strings=stops)
+    # With a tool, token in and token out: each turn continues from the ids as sampled.
+    mode: InputMode = "tokens" if r.tools != "none" else "text"
     if backend == "transformers":
-        return start_sampling(backend, model_path, tokenizer, actor_model, sampling)
+        return start_sampling(backend, model_path, tokenizer, actor_model, sampling, mode)
     engine_args = dict(
         dtype=cfg.model.dtype,
         seed=cfg.seed,
@@ -114,15 +119,15 @@ def start_generation(
             ray_address=layout.ray_address,
             **engine_args,
         )
-        return Generation(make_vllm_policy(llm, tokenizer, sampling), RayEngineUpdater(llm), llm)
+        return Generation(make_vllm_policy(llm, tokenizer, sampling, mode), RayEngineUpdater(llm), llm)
     if llm is not None:
         # A reused engine may hold another run's weights. Pushed straight to the engine, not
         # through the collector: the policy version stays 0.
         updater = vLLMInProcessUpdater(llm)
         updater.push_weights(actor_model)
-        return Generation(make_vllm_policy(llm, tokenizer, sampling), updater, llm)
+        return Generation(make_vllm_policy(llm, tokenizer, sampling, mode), updater, llm)
     try:
-        return start_sampling(backend, model_path, tokenizer, actor_model, sampling, **engine_args)
+        return start_sampling(backend, model_path, tokenizer, actor_model, sampling, mode, **engine_args)
     except ValueError as e:  # vLLM's message names its own flags, not the recipe's
         field = (
             f"rollout.vllm_gpu_memory_utilization = {r.vllm_gpu_memory_utilization}"

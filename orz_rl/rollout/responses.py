@@ -16,6 +16,7 @@ from torchrl.envs import EnvBase
 from orz_rl import keys
 from orz_rl.problems.prompts import as_strings
 from orz_rl.rollout.collector import SingleTurnCollector
+from orz_rl.rollout.multi_turn import MultiTurnCollector
 from orz_rl.rollout.training_batch import leaves, stop_verdicts
 
 
@@ -58,9 +59,14 @@ def read_responses(td: TensorDictBase) -> list[Response]:
     return [Response(*row) for row in rows]
 
 
-def sample_responses(env: EnvBase, policy: Callable[[TensorDictBase], TensorDictBase]) -> list[Response]:
-    """One rollout of ``env`` (every element once) by ``policy``, through the collector."""
-    collector = SingleTurnCollector(env, policy=policy, total_steps=1, track_policy_version=False)
+def sample_responses(
+    env: EnvBase, policy: Callable[[TensorDictBase], TensorDictBase], multi_turn: bool = False
+) -> list[Response]:
+    """One rollout of ``env`` (every element once) by ``policy``, through the collector (the
+    :class:`~orz_rl.rollout.multi_turn.MultiTurnCollector` for a ``multi_turn`` env: one response
+    is then a whole trajectory)."""
+    cls = MultiTurnCollector if multi_turn else SingleTurnCollector
+    collector = cls(env, policy=policy, total_steps=1, track_policy_version=False)
     try:
         (td,) = list(collector)
     finally:

@@ -44,9 +44,12 @@ def length_problems(
     r = cfg.rollout
     problems = []
     if max_positions is not None and r.seq_len > max_positions:
+        response = "rollout.max_new_tokens"
+        if r.response_tokens != r.max_new_tokens:  # with a tool: every turn and tool output
+            response = "rollout.tool.max_total_tokens"
         problems.append(
-            f"rollout.max_prompt_tokens + rollout.max_new_tokens = {r.max_prompt_tokens} + "
-            f"{r.max_new_tokens} exceeds the model's {max_positions} positions ({cfg.model.path})"
+            f"rollout.max_prompt_tokens + {response} = {r.max_prompt_tokens} + "
+            f"{r.response_tokens} exceeds the model's {max_positions} positions ({cfg.model.path})"
         )
     if prompts:
         lengths = [len(ids) for ids in tokenizer(list(prompts))["input_ids"]]

@@ -33,7 +33,7 @@ import datetime
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -42,7 +42,8 @@ from tensordict import TensorDictBase
 from torchrl.envs import EnvBase
 
 from orz_rl import keys
-from orz_rl.config import AT_LEAST_0, AT_LEAST_1, POSITIVE, Bound, bound_problems
+from orz_rl.config import AT_LEAST_0, AT_LEAST_1, POSITIVE, Bound, ToolConfig, bound_problems
+from orz_rl.envs.python_tool import with_python_tool
 from orz_rl.envs.registry import BUILTIN, get_task
 from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.problems.benchmarks import DATA_DIR, KNOWN, benchmark_files, resolve_benchmarks
@@ -119,6 +120,11 @@ class EvalConfig:
     windows its releases against a model's training cut-off; problems without a date are kept."""
     until: str = ""
     """Only problems published on or before this date (ISO); problems without a date are kept."""
+    tools: Literal["none", "python"] = "none"
+    """``python``: the model may run Python in the sandbox between turns, as in a run trained
+    with ``--rollout.tools python`` (``docs/tools.md``); ``none``: one turn."""
+    tool: ToolConfig = field(default_factory=ToolConfig)
+    """The Python tool's budgets (with ``--tools python``)."""
     rerun: Path | None = None
     """An earlier run's ``eval.json``: run the same evaluation again (its model, files, sampling,
     seed and backend; refused if a file or the weights changed since); only ``--out-dir`` and
@@ -240,6 +246,8 @@ def evaluate_benchmark(
     pass_k: Sequence[int] = (),
     maj_k: Sequence[int] = (),
     same: Same | None = None,
+    tool: ToolConfig | None = None,
+    turn_tokens: int = 0,
 ) -> tuple[dict[str, float], list[dict]]:
     """Sample, score and summarise one benchmark: ``(figures, one record per sample)``.
 
@@ -247,7 +255,9 @@ def evaluate_benchmark(
     ``task.make_env`` with ``env_args(questions, samples)``. ``pass_k`` and ``maj_k`` default
     to ``samples``; maj@k only where the task has an answer extractor, its votes pooled over
     answers ``same`` says are equal (the math grader's ``equivalent``; None: equal strings), and
-    a multiple-choice answer's vote the letter of the option it names.
+    a multiple-choice answer's vote the letter of the option it names. With ``tool``, each env is
+    the task's with the Python tool (turns of ``turn_tokens`` at most), sampled by a tokens-mode
+    ``policy``; a response is then a whole trajectory.
     """
     pass_k, maj_k = _checked_ks(samples, pass_k, maj_k)
     tally = _Tally(torch.zeros(len(problems), samples, dtype=torch.bool))
@@ -260,8 +270,11 @@ def evaluate_benchmark(
                 progress.update((len(chunk) - len(fits)) * samples)
         if not fits:
             continue
-        env = task.make_env([problems[i] for i in fits], env_args(len(fits), samples))
-        _tally_responses(tally, task, problems, fits, _sample(task, env, policy))
+        args = env_args(len(fits), samples)
+        env = task.make_env([problems[i] for i in fits], args)
+        if tool is not None:
+            env = with_python_tool(env, tokenizer, args.services.sandbox, tool, turn_tokens)
+        _tally_responses(tally, task, problems, fits, _sample(task, env, policy, tool is not None))
         if progress is not None:
             progress.update(len(fits) * samples)
     tally.records.sort(key=lambda r: (r["item"], r["sample"]))
@@ -315,10 +328,12 @@ def _drop_too_long(
     return fits
 
 
-def _sample(task: Task, env: EnvBase, policy: Callable[[TensorDictBase], TensorDictBase]) -> list[Response]:
+def _sample(
+    task: Task, env: EnvBase, policy: Callable[[TensorDictBase], TensorDictBase], multi_turn: bool
+) -> list[Response]:
     """One rollout of ``env`` by ``policy``; a ``ValueError`` where the task's env writes no prompt ids."""
     try:
-        return sample_responses(env, policy)
+        return sample_responses(env, policy, multi_turn)
     except NoPromptIdError:
         raise ValueError(
             f"task {task.name!r}: its env writes no {keys.PROMPT_ID!r}, which evaluation needs to "
@@ -479,6 +494,8 @@ def rerun_config(cfg: EvalConfig) -> EvalConfig:
         default_value, value = getattr(default, f.name), settings[f.name]
         if isinstance(default_value, Path | tuple):  # JSON wrote them as a string and a list
             value = type(default_value)(value)
+        elif is_dataclass(default_value):  # and a dataclass as its fields
+            value = type(default_value)(**value)
         values[f.name] = value
     values["benchmarks"] = tuple(f"{name}={b['path']}" for name, b in benchmarks.items())
     return replace(EvalConfig(**values), out_dir=cfg.out_dir, progress=cfg.progress)
@@ -488,6 +505,7 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
     """``orz-rl eval``: every benchmark of ``cfg``, written to ``cfg.out_dir``; ``eval.json``
     records what it ran on (:mod:`orz_rl.tools.eval_record`)."""
     from orz_rl.models.loading import load_causal_lm, load_tokenizer
+    from orz_rl.problems.prompts import STOP_STRINGS, TOOL_STOP_STRINGS
     from orz_rl.rollout.engines import resolve_backend
     from orz_rl.rollout.generation import start_sampling
     from orz_rl.rollout.policies import Sampling
@@ -499,16 +517,21 @@ def run(cfg: EvalConfig) -> dict[str, dict[str, float]]:
     tokenizer = load_tokenizer(cfg.model)
     model = load_causal_lm(cfg.model, dtype=getattr(torch, cfg.dtype)).eval()
     max_positions, max_new_tokens, max_prompt_tokens = _token_budget(cfg, model)
-    sampling = Sampling(max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p)
+    tools = cfg.tools != "none"
+    stops = TOOL_STOP_STRINGS if tools else STOP_STRINGS
+    sampling = Sampling(max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, stop_strings=stops)
     backend = resolve_backend(cfg.backend, max_new_tokens)
     engine = dict(dtype=cfg.dtype, seed=cfg.seed, max_model_len=max_positions)
-    policy = start_sampling(backend, cfg.model, tokenizer, model, sampling, **engine).policy
+    mode = "tokens" if tools else "text"  # with the tool, each turn continues from the ids as sampled
+    policy = start_sampling(backend, cfg.model, tokenizer, model, sampling, mode, **engine).policy
 
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     # Written beside the final names and renamed at the end: a run that fails leaves an earlier
     # run's samples.jsonl and eval.json as they were, and nothing half-written under their names.
     partial = cfg.out_dir / "samples.jsonl.partial"
-    results = _sample_benchmarks(cfg, benchmarks, policy, tokenizer, max_prompt_tokens, partial)
+    results = _sample_benchmarks(
+        cfg, benchmarks, policy, tokenizer, (max_prompt_tokens, max_new_tokens), partial
+    )
     summary = _summary(cfg, benchmarks, notes, results, max_new_tokens, backend)
     record_partial = cfg.out_dir / "eval.json.partial"
     record_partial.write_text(json.dumps(summary, indent=2))
@@ -555,10 +578,13 @@ def _token_budget(cfg: EvalConfig, model: torch.nn.Module) -> tuple[int, int, in
     """The model's positions, the response limit and the room left for a prompt (none: a ``ValueError``)."""
     max_positions = getattr(model.config, "max_position_embeddings", 1 << 30)
     max_new_tokens = cfg.max_new_tokens or min(ORZ_MAX_NEW_TOKENS, max_positions // 2)
-    max_prompt_tokens = max_positions - max_new_tokens
+    response, name = max_new_tokens, "max_new_tokens"
+    if cfg.tools != "none" and cfg.tool.max_total_tokens > max_new_tokens:  # every turn and tool output
+        response, name = cfg.tool.max_total_tokens, "tool.max_total_tokens"
+    max_prompt_tokens = max_positions - response
     if max_prompt_tokens <= 0:
         raise ValueError(
-            f"max_new_tokens = {max_new_tokens} leaves no room for a prompt in the "
+            f"{name} = {response} leaves no room for a prompt in the "
             f"model's {max_positions} positions ({cfg.model})"
         )
     return max_positions, max_new_tokens, max_prompt_tokens
@@ -569,10 +595,13 @@ def _sample_benchmarks(
     benchmarks: dict[str, Benchmark],
     policy: Callable[[TensorDictBase], TensorDictBase],
     tokenizer,
-    max_prompt_tokens: int,
+    limits: tuple[int, int],
     partial: Path,
 ) -> dict[str, dict[str, float]]:
-    """Each benchmark's figures, every sample written to ``partial`` (removed if the run fails)."""
+    """Each benchmark's figures, every sample written to ``partial`` (removed if the run fails);
+    ``limits``: the prompt's and a response's (a turn's, with the tool) tokens."""
+    max_prompt_tokens, max_new_tokens = limits
+    tool = dict(tool=cfg.tool, turn_tokens=max_new_tokens) if cfg.tools != "none" else {}
     from tqdm import tqdm
 
     from orz_rl.config import RewardConfig
@@ -604,6 +633,7 @@ def _sample_benchmarks(
                     maj_k=cfg.maj_k,
                     # The math reward's equivalence pools votes where the built-in tasks score.
                     same=services.math_grader.equivalent if bench.task.name in BUILTIN else None,
+                    **tool,
                 )
                 results[name] = figures
                 for record in records:

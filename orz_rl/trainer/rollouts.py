@@ -11,14 +11,15 @@ from typing import Any
 from tensordict import TensorDict
 
 from orz_rl.config import EngineBackend, TrainConfig
+from orz_rl.envs.python_tool import with_python_tool
 from orz_rl.envs.registry import BUILTIN
-from orz_rl.envs.rule_reward import RuleRewardEnv
 from orz_rl.envs.task import EnvArgs, Task
 from orz_rl.ppo.packing import pad_share_metrics
 from orz_rl.rewards.services import RewardServices
 from orz_rl.rollout.ahead import RolloutAhead, sample_rollout
-from orz_rl.rollout.collector import make_collector
+from orz_rl.rollout.collector import SingleTurnCollector, make_collector
 from orz_rl.rollout.generation import describe_generation, start_generation
+from orz_rl.rollout.multi_turn import MultiTurnCollector
 from orz_rl.runtime import checkpoint as ckpt
 from orz_rl.runtime.metrics import rollout_metrics
 from orz_rl.runtime.run_log import RunLog, jsonable
@@ -59,7 +60,9 @@ class RolloutSide:
         # before any model loads.
         self.services = RewardServices(cfg.reward, cfg.sandbox)
         self.env = task.make_env(problems, self.env_args(r.prompts_per_step, r.samples_per_prompt))
-        self.sampler = self.env.sampler if isinstance(self.env, RuleRewardEnv) else None
+        if r.tools == "python":
+            self.env = with_python_tool(self.env, tokenizer, self.services.sandbox, r.tool, r.max_new_tokens)
+        self.sampler = getattr(self.env, "sampler", None)
         self.eval_sets: dict[str, tuple[Task, list]] = {}
         if cfg.eval.interval > 0:
             self.eval_sets = training_benchmarks(task, cfg.eval.benchmarks, cfg.eval.limit)
@@ -75,7 +78,10 @@ class RolloutSide:
         gen = start_generation(self.cfg, backend, actor_path, self.tokenizer, actor_model, llm)
         self.generation = gen
         pad = self.tokenizer.pad_token_id
-        self.collector = make_collector(self.env, gen.policy, pad, weight_updater=gen.weight_updater)
+        turns = MultiTurnCollector if self.cfg.rollout.tools != "none" else SingleTurnCollector
+        self.collector = make_collector(
+            self.env, gen.policy, pad, weight_updater=gen.weight_updater, collector_class=turns
+        )
         self._sample = partial(sample_rollout, iter(self.collector), gen.policy, self.env)
         self.ahead = RolloutAhead() if overlap else None
 
@@ -119,7 +125,10 @@ class RolloutSide:
 
     def evaluate(self) -> dict[str, float]:
         """avg@n, pass@n and maj@n on the configured benchmarks (ORZ's protocol)."""
-        out, e = {}, dict(samples=self.cfg.eval.samples, max_prompt_tokens=self.cfg.rollout.max_prompt_tokens)
+        r = self.cfg.rollout
+        out, e = {}, dict(samples=self.cfg.eval.samples, max_prompt_tokens=r.max_prompt_tokens)
+        if r.tools != "none":  # the policy reads tokens: it evaluates with the tool it trains with
+            e |= dict(tool=r.tool, turn_tokens=r.max_new_tokens)
         for name, (task, problems) in self.eval_sets.items():
             args = (self.generation.policy, self.tokenizer, task, problems, self.env_args)
             same = self.services.math_grader.equivalent if task.name in BUILTIN else None

@@ -62,7 +62,7 @@ def sandbox():
 def _collector(tokenizer, sandbox, respond, tool: ToolConfig | None = None, samples: int = 2):
     problems = [Problem(question="What is 6 times 7?", answer="42"), Problem(question="6 * 7?", answer="42")]
     task = MathEnv(problems, prompts_per_step=2, samples_per_prompt=samples)
-    env = PythonToolEnv(task, tokenizer, sandbox, tool or ToolConfig())
+    env = PythonToolEnv(task, tokenizer, sandbox, tool or ToolConfig(), turn_tokens=64)
     policy = ScriptedPolicy(tokenizer, respond)
     return (
         MultiTurnCollector(env, policy=policy, postproc=ToTrainingBatch(tokenizer.pad_token_id)),
@@ -107,13 +107,13 @@ def test_a_two_turn_trajectory_is_the_sampled_ids_and_the_tools_output_as_tokeni
     assert batch.get(keys.EPISODE_REWARD).tolist() == [1.0] * 4
     assert batch.get(keys.STOPPED).all()
     stats = env.last_tool_stats
-    assert (stats["turns"], stats["tool_calls"], stats["tool_errors"], stats["ended_by_budget"]) == (
+    assert (stats["turns"], stats["calls"], stats["errors"], stats["ended_by_budget"]) == (
         8,
         4,
         0,
         0,
     )
-    assert stats["tool_output_tokens"] == 4 * len(output) and stats["tool_seconds"] > 0
+    assert stats["output_tokens"] == 4 * len(output) and stats["seconds"] > 0
 
 
 def test_a_trajectory_that_keeps_calling_ends_at_its_turn_budget_with_reward_0(tokenizer, sandbox):
@@ -121,7 +121,7 @@ def test_a_trajectory_that_keeps_calling_ends_at_its_turn_budget_with_reward_0(t
     batch = collector.postproc(collector.multi_turn_rollout())
     assert policy.calls == [4, 4, 4]
     assert batch.get(keys.EPISODE_REWARD).tolist() == [0.0] * 4
-    assert env.last_tool_stats["ended_by_budget"] == 4 and env.last_tool_stats["tool_calls"] == 8
+    assert env.last_tool_stats["ended_by_budget"] == 4 and env.last_tool_stats["calls"] == 8
 
 
 def test_a_tool_output_is_cut_to_its_token_budget(tokenizer, sandbox):
@@ -134,7 +134,7 @@ def test_a_tool_output_is_cut_to_its_token_budget(tokenizer, sandbox):
     batch = collector.postproc(collector.multi_turn_rollout())
     inserted = ~batch.get(keys.ASSISTANT_MASK) & batch.get(keys.RESPONSE_MASK)
     assert inserted.sum(-1).tolist() == [10] * 4
-    assert env.last_tool_stats["tool_output_tokens"] == 40
+    assert env.last_tool_stats["output_tokens"] == 40
 
 
 @pytest.mark.parametrize(
@@ -159,5 +159,17 @@ def test_a_hostile_tool_call_is_an_error_observation_and_the_trajectory_goes_on(
     texts = batch.get(keys.RESPONSE_TEXT).tolist()
     assert all(f"<output>\n{status}" in t for t in texts), texts
     assert batch.get(keys.EPISODE_REWARD).tolist() == [1.0, 1.0], "it answered after the error"
-    assert env.last_tool_stats["tool_errors"] == 2
+    assert env.last_tool_stats["errors"] == 2
     assert not sandbox_processes(), "nothing a tool call started survives it"
+
+
+def test_a_call_that_leaves_no_room_for_a_whole_turn_ends_the_trajectory_with_reward_0(tokenizer, sandbox):
+    # 90 tokens after the prompt at most, turns of up to 64: after one call (45 tokens) no room.
+    def respond(read: str) -> str:
+        return ANSWER if "<output>" in read else CALL
+
+    collector, env, policy = _collector(tokenizer, sandbox, respond, ToolConfig(max_total_tokens=90))
+    batch = collector.postproc(collector.multi_turn_rollout())
+    assert policy.calls == [4]
+    assert batch.get(keys.EPISODE_REWARD).tolist() == [0.0] * 4
+    assert env.last_score_stats["tool/ended_by_budget"] == 4

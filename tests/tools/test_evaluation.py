@@ -429,3 +429,57 @@ def test_an_eval_that_fails_midway_leaves_the_earlier_run_as_it_was_and_no_parti
     assert (earlier / "samples.jsonl").read_text() == '{"item": 0}\n'
     assert (earlier / "eval.json").read_text() == '{"results": {}}'
     assert sorted(p.name for p in earlier.iterdir()) == ["eval.json", "samples.jsonl"]
+
+
+def test_with_the_python_tool_each_sample_is_a_whole_trajectory_graded_by_the_tasks_rule(tiny_model_dir):
+    from orz_rl.config import SandboxConfig, ToolConfig
+    from tests.rollout.test_multi_turn import ANSWER, CALL
+    from tests.rollout.test_multi_turn import ScriptedPolicy as TurnPolicy
+
+    tok = load_tokenizer(str(tiny_model_dir))
+    problems = [
+        Problem(question="What is 6 times 7?", answer="42"),
+        Problem(question="What is 6 * 8?", answer="48"),
+    ]
+
+    def respond(read: str) -> str:  # calls the tool, then boxes 42: right for the first question only
+        return ANSWER if "<output>" in read else CALL
+
+    with RewardServices(RewardConfig(workers=1), SandboxConfig(workers=1)) as services:
+        figures, records = evaluate_benchmark(
+            TurnPolicy(tok, respond),
+            tok,
+            get_task("math"),
+            problems,
+            env_args(tok, services),
+            samples=2,
+            max_prompt_tokens=512,
+            tool=ToolConfig(),
+            turn_tokens=64,
+        )
+    assert figures["avg@2"] == 0.5 and figures["pass@2"] == 0.5
+    assert [r["correct"] for r in records] == [True, True, False, False]
+    assert all("<code>" in r["response"] and "<output>\n42\n</output>" in r["response"] for r in records)
+
+
+def test_eval_with_the_tool_records_its_budgets_and_a_rerun_reads_them_back(tiny_model_dir, tmp_path):
+    from orz_rl.config import ToolConfig
+    from orz_rl.tools.evaluation import EvalConfig, rerun_config, run
+
+    tool = ToolConfig(max_turns=2, max_total_tokens=96)
+    cfg = EvalConfig(
+        model=str(tiny_model_dir),
+        benchmarks=("math500",),
+        samples=2,
+        limit=2,
+        max_new_tokens=32,
+        out_dir=tmp_path / "eval",
+        progress=False,
+        tools="python",
+        tool=tool,
+    )
+    run(cfg)
+    summary = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert summary["config"]["tools"] == "python" and summary["config"]["tool"]["max_turns"] == 2
+    again = rerun_config(EvalConfig(rerun=tmp_path / "eval" / "eval.json", out_dir=tmp_path / "again"))
+    assert (again.tools, again.tool) == ("python", tool)
