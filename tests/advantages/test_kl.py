@@ -66,13 +66,18 @@ def test_the_kl_loss_and_its_gradient_vanish_where_the_policy_is_the_reference()
     assert "loss_kl" not in TokenClipPPOLoss(_actor(module))(batch).keys()
 
 
-def test_a_kl_reward_penalty_enters_every_tokens_return():
-    mask = torch.tensor([[True, True, True], [True, True, False]])
-    old = torch.tensor([[-1.0, -2.0, -0.5], [-0.3, -0.2, 0.0]])
-    ref = torch.tensor([[-1.5, -1.0, -0.5], [-0.3, -0.9, 0.0]])
+_RESPONSE = torch.tensor([[True, True, True], [True, True, False]])
+#: Token 1 of row 0 a tool's output, with log-probs far apart: no penalty may fall there.
+_WITH_TOOL = torch.tensor([[True, False, True], [True, True, False]])
+
+
+@pytest.mark.parametrize("sampled", [None, _WITH_TOOL], ids=["one-turn", "tool-output-inside"])
+def test_a_kl_reward_penalty_enters_every_sampled_tokens_return(sampled):
+    old = torch.tensor([[-1.0, -9.0, -0.5], [-0.3, -0.2, 0.0]])
+    ref = torch.tensor([[-1.5, -0.1, -0.5], [-0.3, -0.9, 0.0]])
     batch = TensorDict(
         {
-            keys.RESPONSE_MASK: mask,
+            keys.RESPONSE_MASK: _RESPONSE,
             keys.EPISODE_REWARD: torch.tensor([1.0, 0.0]),
             keys.ACTION_LOG_PROB: old,
             keys.REF_LOG_PROB: ref,
@@ -80,6 +85,9 @@ def test_a_kl_reward_penalty_enters_every_tokens_return():
         },
         batch_size=[2],
     )
+    if sampled is not None:
+        batch.set(keys.ASSISTANT_MASK, sampled)
+    mask = _RESPONSE if sampled is None else sampled
     estimate_advantages(batch, "gae", make_gae(), group_size=1, normalize=False, kl_penalty=(0.1, "k1"))
     # gamma = lambda = 1, values 0: each token's return is the reward minus the penalties from it on.
     kl = (old - ref) * mask
@@ -87,26 +95,3 @@ def test_a_kl_reward_penalty_enters_every_tokens_return():
     torch.testing.assert_close(batch[keys.ADVANTAGE].squeeze(-1), torch.where(mask, expected, 0.0))
     with pytest.raises(ValueError, match="grpo scores whole responses"):
         estimate_advantages(batch, "grpo", make_gae(), group_size=2, kl_penalty=(0.1, "k1"))
-
-
-def test_a_kl_reward_penalty_falls_on_the_sampled_tokens_only():
-    # Token 1 of row 0 is a tool's output: no penalty there, whatever its log-probs hold.
-    response = torch.tensor([[True, True, True], [True, True, False]])
-    sampled = torch.tensor([[True, False, True], [True, True, False]])
-    old = torch.tensor([[-1.0, -9.0, -0.5], [-0.3, -0.2, 0.0]])
-    ref = torch.tensor([[-1.5, -0.1, -0.5], [-0.3, -0.9, 0.0]])
-    batch = TensorDict(
-        {
-            keys.RESPONSE_MASK: response,
-            keys.ASSISTANT_MASK: sampled,
-            keys.EPISODE_REWARD: torch.tensor([1.0, 0.0]),
-            keys.ACTION_LOG_PROB: old,
-            keys.REF_LOG_PROB: ref,
-            keys.STATE_VALUE: torch.zeros(2, 3, 1),
-        },
-        batch_size=[2],
-    )
-    estimate_advantages(batch, "gae", make_gae(), group_size=1, normalize=False, kl_penalty=(0.1, "k1"))
-    kl = (old - ref) * sampled
-    expected = torch.tensor([1.0, 0.0])[:, None] - 0.1 * kl.flip(-1).cumsum(-1).flip(-1)
-    torch.testing.assert_close(batch[keys.ADVANTAGE].squeeze(-1), torch.where(sampled, expected, 0.0))
