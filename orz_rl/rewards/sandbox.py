@@ -541,7 +541,15 @@ class Sandbox:
         return "ok" if exit_code == 0 else "error"
 
     def _ended(self, pipes: _Pipes) -> str:
-        """The status of a process a session gave up on: killed if still running, then read."""
+        """The status of a process a session gave up on. One that closed its output is given
+        until its deadline to end by itself (killed at once, one ending with a status of its own,
+        such as a syntax error's, would read as killed); one still running then is killed."""
+        if not pipes.failed:
+            try:
+                left = max(0.0, pipes.deadline - time.monotonic())
+                return self._status(pipes, pipes.proc.wait(timeout=left))
+            except subprocess.TimeoutExpired:
+                pipes.timed_out = True
         self._kill(pipes.proc)
         return self._status(pipes, None if pipes.failed else pipes.proc.wait())
 

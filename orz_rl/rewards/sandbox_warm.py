@@ -57,10 +57,15 @@ class WarmServer:
     def alive(self) -> bool:
         return self._control.fileno() >= 0 and self.proc.poll() is None
 
-    def _receive(self) -> bytes:
+    def _receive(self, timeout: float = _ANSWER_SECONDS) -> bytes | None:
+        """The server's next message; ``b""`` if it is gone, ``None`` if it says nothing for
+        ``timeout`` seconds."""
         try:
+            self._control.settimeout(timeout)
             return self._control.recv(256)
-        except OSError:  # a timeout, or the socket is gone
+        except TimeoutError:
+            return None
+        except OSError:  # the socket is gone
             return b""
 
     def start(self, request: dict[str, Any]) -> WarmRun:
@@ -87,11 +92,15 @@ class WarmServer:
         except OSError:
             pass
 
-    def run_ended(self) -> int:
+    def run_ended(self, timeout: float | None = None) -> int:
         """The running program's exit code (``128 + n`` after signal ``n``), once it has ended;
-        if the server cannot say, it is closed and the program counts as killed."""
-        message = self._receive()
-        if message.startswith(b"exit "):
+        if the server cannot say, it is closed and the program counts as killed. ``timeout``:
+        seconds the program may take to end, past which ``subprocess.TimeoutExpired`` (the
+        program runs on; the server stays)."""
+        message = self._receive(_ANSWER_SECONDS if timeout is None else timeout)
+        if message is None and timeout is not None:
+            raise subprocess.TimeoutExpired("the sandboxed program", timeout)
+        if message is not None and message.startswith(b"exit "):
             return int(message[5:])
         self.close()
         return _KILLED
@@ -137,9 +146,10 @@ class WarmRun:
     def poll(self) -> int | None:
         return self.returncode
 
-    def wait(self) -> int:
+    def wait(self, timeout: float | None = None) -> int:
+        """Its exit code, once it has ended (``subprocess.TimeoutExpired`` after ``timeout`` s)."""
         if self.returncode is None:
-            self.returncode = self._server.run_ended()
+            self.returncode = self._server.run_ended(timeout)
         return self.returncode
 
     def kill(self) -> None:

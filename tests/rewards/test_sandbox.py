@@ -125,6 +125,18 @@ def test_a_program_that_ends_before_loading_fails_the_session(sandbox):
         assert session.failure == "error"
 
 
+def test_a_program_that_closes_its_output_then_ends_is_read_by_how_it_ended_not_killed(sandbox):
+    # Its end comes a moment after its output's: killed at the output's end, a syntax error (or
+    # here the memory error's exit) would read as a crash.
+    program = (
+        "import os, time\nfor fd in range(1, 64):\n    try:\n        os.close(fd)\n"
+        "    except OSError:\n        pass\ntime.sleep(0.3)\nos._exit(91)\n"
+    )
+    with sandbox.session(program) as session:
+        assert session.call("f", (), {}) is None
+        assert session.failure == "memory"
+
+
 def test_no_network_isolation_is_refused_unless_opted_in():
     with pytest.raises(SandboxUnavailable, match="allow_unisolated"):
         Sandbox(SandboxConfig(isolation="none"), announce=False)
