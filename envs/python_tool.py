@@ -39,7 +39,7 @@ from torchrl.envs import EnvBase
 from orz_rl import keys
 from orz_rl.config import ToolConfig
 from orz_rl.envs.rule_reward import RuleRewardEnv
-from orz_rl.problems.prompts import as_strings
+from orz_rl.problems.prompts import as_strings, finish_reasons
 from orz_rl.rewards.sandbox import RunResult, Sandbox
 
 _CODE = re.compile(r"<code>(.*?)</code>\s*$", re.DOTALL)
@@ -148,6 +148,10 @@ class PythonToolEnv(EnvBase):
         calls, finals = {}, []
         live = [i for i in range(n) if not self._state[i]["done"]]
         texts = self.tokenizer.batch_decode([responses[i].tolist() for i in live], skip_special_tokens=False)
+        turn_texts = [""] * n
+        for i, text in zip(live, texts, strict=True):
+            turn_texts[i] = text
+        reasons = finish_reasons(tensordict, turn_texts, self.task_env.stop_strings)
         for i, text in zip(live, texts, strict=True):
             state = self._state[i]
             state["texts"].append(text)
@@ -160,7 +164,7 @@ class PythonToolEnv(EnvBase):
                 self._end_by_budget(i)
             else:
                 calls[i] = program
-        self._score(finals, reward, stopped, tensordict)
+        self._score(finals, [reasons[i] == "stop" for i in finals], reward, stopped, tensordict)
         self._call_tools(calls, tool_ids)
         ids = []
         for i in range(n):
@@ -183,19 +187,20 @@ class PythonToolEnv(EnvBase):
         self.last_tool_stats["ended_by_budget"] += 1
 
     def _score(
-        self, finals: list[int], reward: torch.Tensor, stopped: torch.Tensor, td: TensorDictBase
+        self,
+        finals: list[int],
+        ended: list[bool],
+        reward: torch.Tensor,
+        stopped: torch.Tensor,
+        td: TensorDictBase,
     ) -> None:
-        """The task's rule on each finished trajectory's whole text (its turns and the tool's outputs)."""
+        """The task's rule on each finished trajectory's whole text (its turns and the tool's
+        outputs); ``ended``: whether its last turn stopped (not cut by the length limit)."""
         if not finals:
             return
-        reasons = td.get(keys.FINISH_REASON, None)
-        reasons = as_strings(reasons) if reasons is not None else None
         texts = ["".join(self._state[i]["texts"]) for i in finals]
-        ended = [
-            reasons[i] == "stop" if reasons is not None else texts[k].endswith(self.task_env.stop_strings)
-            for k, i in enumerate(finals)
-        ]
-        problems = [self.task_env.problems[int(td.get(keys.PROMPT_ID)[i])] for i in finals]
+        prompt_ids = td.get(keys.PROMPT_ID).tolist()
+        problems = [self.task_env.problems[prompt_ids[i]] for i in finals]
         start = time.perf_counter()
         scores = self.task_env.score(texts, torch.tensor(ended), problems).to(torch.float32)
         self._score_seconds += time.perf_counter() - start
