@@ -243,10 +243,10 @@ def with_python_tool(
 ) -> PythonToolEnv:
     """A task's env with the tool (``--rollout.tools python``, ``orz-rl eval --tools python``); a
     task env that is not rule-rewarded (a :class:`RuleRewardEnv`, whose prompts, problems and rule
-    the tool env reads) is an error."""
+    the tool env reads) is a ``ValueError`` naming it: one line from the CLI, before any model loads."""
     if not isinstance(task_env, RuleRewardEnv):
-        raise TypeError(
-            f"the Python tool runs on a task whose env is a RuleRewardEnv; "
+        raise ValueError(
+            f"the Python tool (tools python) runs on a task whose env is a RuleRewardEnv; "
             f"{type(task_env).__name__} is not one"
         )
     return PythonToolEnv(task_env, tokenizer, sandbox, tool, turn_tokens)

@@ -14,7 +14,7 @@ from tensordict import TensorDictBase
 from orz_rl import keys
 from orz_rl.config import SandboxConfig, ToolConfig
 from orz_rl.envs.math import MathEnv
-from orz_rl.envs.python_tool import PythonToolEnv, tool_call
+from orz_rl.envs.python_tool import PythonToolEnv, tool_call, with_python_tool
 from orz_rl.models.loading import load_tokenizer
 from orz_rl.problems.problem import Problem
 from orz_rl.rewards.sandbox import Sandbox
@@ -80,6 +80,11 @@ def test_a_code_block_at_the_end_of_a_turn_is_a_call_and_anything_else_is_final(
     assert tool_call("<code>a = 1</code>\n") == "a = 1"
     assert tool_call("<code>print(1)</code> so <answer>1</answer>") is None
     assert tool_call("<answer>3</answer>") is None
+
+
+def test_a_task_env_that_is_not_rule_rewarded_is_one_error_naming_it(tokenizer, sandbox):
+    with pytest.raises(ValueError, match="RuleRewardEnv; dict is not one"):
+        with_python_tool({}, tokenizer, sandbox, ToolConfig(), turn_tokens=64)
 
 
 def test_a_two_turn_trajectory_is_the_sampled_ids_and_the_tools_output_as_tokenised_once(tokenizer, sandbox):
