@@ -39,7 +39,7 @@ from torchrl.envs import EnvBase
 from orz_rl import keys
 from orz_rl.config import ToolConfig
 from orz_rl.envs.rule_reward import RuleRewardEnv
-from orz_rl.problems.prompts import as_strings, finish_reasons
+from orz_rl.problems.prompts import as_strings, finish_reasons, render_tool_output
 from orz_rl.rewards.sandbox import RunResult, Sandbox
 
 _CODE = re.compile(r"<code>(.*?)</code>\s*$", re.DOTALL)
@@ -61,7 +61,7 @@ def tool_output(result: RunResult) -> str:
     else:
         lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
         text = f"{result.status}: {lines[-1]}" if lines else result.status
-    return f"\n<output>\n{text.strip()}\n</output>\n"
+    return render_tool_output(text)
 
 
 class PythonToolEnv(EnvBase):
@@ -128,9 +128,17 @@ class PythonToolEnv(EnvBase):
         return self._observation(ids, base, torch.zeros(len(ids), dtype=torch.bool))
 
     def _observation(
-        self, ids: list[torch.Tensor], base: TensorDictBase, done: torch.Tensor
+        self,
+        ids: list[torch.Tensor],
+        base: TensorDictBase,
+        done: torch.Tensor,
+        tool_ids: list[torch.Tensor] | None = None,
     ) -> TensorDictBase:
-        out = lazy_stack([TensorDict({("tokens", "prompt"): i}) for i in ids])
+        # Row by row: the rows' ids differ in length (a lazy stack cannot set a ragged key whole).
+        rows = [{("tokens", "prompt"): i} for i in ids]
+        for row, tool in zip(rows, tool_ids or [], strict=False):
+            row["tokens", "tool"] = tool
+        out = lazy_stack([TensorDict(row) for row in rows])
         out.set(keys.PROMPT_ID, base.get(keys.PROMPT_ID))
         out.set(keys.ANSWER, base.get(keys.ANSWER))
         out.set(("text", "prompt"), base.get(("text", "prompt")))
@@ -175,9 +183,7 @@ class PythonToolEnv(EnvBase):
                 self._end_by_budget(i)
             ids.append(new)
         done = torch.tensor([s["done"] for s in self._state])
-        out = self._observation(ids, tensordict, done)
-        tools = lazy_stack([TensorDict({("tokens", "tool"): t}) for t in tool_ids])
-        out.set(("tokens", "tool"), tools.get(("tokens", "tool")))
+        out = self._observation(ids, tensordict, done, tool_ids)
         out.set("reward", reward.unsqueeze(-1))
         out.set(keys.STOPPED, stopped)
         return out

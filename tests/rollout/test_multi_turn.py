@@ -121,6 +121,25 @@ def test_a_two_turn_trajectory_is_the_sampled_ids_and_the_tools_output_as_tokeni
     assert stats["output_tokens"] == 4 * len(output) and stats["seconds"] > 0
 
 
+def test_trajectories_that_call_and_ones_that_answer_at_once_share_a_turn(tokenizer, sandbox):
+    # The first question's trajectories call the tool, the second's answer in their first turn:
+    # the step's tool ids are ragged (a call's output beside nothing), as in any real rollout.
+    def respond(read: str) -> str:
+        return ANSWER if "<output>" in read or "6 * 7?" in read else CALL
+
+    collector, env, policy = _collector(tokenizer, sandbox, respond)
+    batch = collector.postproc(collector.multi_turn_rollout())
+    assert policy.calls == [4, 2], "the second turn samples only the trajectories still live"
+    call, answer = _ids(tokenizer, CALL), _ids(tokenizer, ANSWER)
+    output = _ids(tokenizer, "\n<output>\n42\n</output>\n")
+    mask, sampled = batch.get(keys.RESPONSE_MASK), batch.get(keys.ASSISTANT_MASK)
+    rows = sorted(batch.get(keys.ACTION)[i][mask[i]].tolist() for i in range(4))
+    assert rows == sorted([answer] * 2 + [call + output + answer] * 2)
+    assert sorted(int((~sampled[i][mask[i]]).sum()) for i in range(4)) == [0, 0, len(output), len(output)]
+    assert batch.get(keys.EPISODE_REWARD).tolist() == [1.0] * 4
+    assert env.last_tool_stats["calls"] == 2
+
+
 def test_a_trajectory_that_keeps_calling_ends_at_its_turn_budget_with_reward_0(tokenizer, sandbox):
     collector, env, policy = _collector(tokenizer, sandbox, lambda read: CALL, ToolConfig(max_turns=3))
     batch = collector.postproc(collector.multi_turn_rollout())
