@@ -5,7 +5,9 @@ countdown, one's own) becomes multi-turn under :class:`PythonToolEnv`. A turn th
 ``</code>`` is a tool call: the last ``<code>...</code>`` block runs in the sandbox (its own
 time, memory and output limits), and its output, as ``<output>...</output>`` tokenised once and
 cut to ``tool.max_output_tokens``, is appended; the model's next turn continues from exactly
-those tokens. Any other turn ends the trajectory, whose whole text the task's rule grades.
+those tokens. Any other turn ends the trajectory, and the task's rule grades the model's own
+text, its turns joined: a tool's output is read by the model but is never its answer (a
+program printing ``\\boxed{..}`` or a code block earns nothing).
 
 Token in, token out: the observation is ``("tokens", "prompt")``, every id so far (the prompt
 as tokenised at reset, then the model's sampled ids and the tool's, appended as they came);
@@ -113,8 +115,9 @@ class PythonToolEnv(EnvBase):
 
     @property
     def last_score_seconds(self) -> float:
-        """Seconds the rule and the tool took over the rollout (the collector's scoring time)."""
-        return self._score_seconds + self.last_tool_stats["seconds"]
+        """Wall-clock seconds the rule and the tool took over the rollout (the collector's scoring
+        time; ``tool/seconds`` sums the calls, which run in parallel)."""
+        return self._score_seconds
 
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
         base = self.task_env.reset()
@@ -200,7 +203,7 @@ class PythonToolEnv(EnvBase):
         stopped: torch.Tensor,
         td: TensorDictBase,
     ) -> None:
-        """The task's rule on each finished trajectory's whole text (its turns and the tool's
+        """The task's rule on each finished trajectory's own text (its turns, not the tool's
         outputs); ``ended``: whether its last turn stopped (not cut by the length limit)."""
         if not finals:
             return
@@ -219,15 +222,16 @@ class PythonToolEnv(EnvBase):
         if not calls:
             return
         stats = self.last_tool_stats
+        start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=self.sandbox.workers) as pool:
             results = dict(zip(calls, pool.map(self._run, calls.values()), strict=True))
+        self._score_seconds += time.perf_counter() - start
         for i, (result, seconds) in results.items():
             state = self._state[i]
             state["tool_seconds"] += seconds
             output = tool_output(result)
             ids = self.tokenizer(output, add_special_tokens=False)["input_ids"][: self.tool.max_output_tokens]
             tool_ids[i] = torch.tensor(ids, dtype=torch.int64)
-            state["texts"].append(self.tokenizer.decode(ids, skip_special_tokens=False))
             stats["calls"] += 1
             stats["errors"] += result.status != "ok"
             stats["seconds"] += seconds

@@ -55,6 +55,11 @@ CALL_END = "</code>"
 TOOL_STOP_STRINGS: tuple[str, ...] = (*STOP_STRINGS, CALL_END)
 
 
+def render_tool_output(text: str) -> str:
+    """The observation a tool call's output ``text`` comes back as, between two model turns."""
+    return f"\n<output>\n{text.strip()}\n</output>\n"
+
+
 def render_prompt(question: str, bos: str | None = None) -> str:
     """Render the ORZ prompt for ``question``.
 

@@ -7,6 +7,8 @@ and the training batch are the real ones.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 from tensordict import TensorDictBase
@@ -140,6 +142,33 @@ def test_trajectories_that_call_and_ones_that_answer_at_once_share_a_turn(tokeni
     assert env.last_tool_stats["calls"] == 2
 
 
+def test_a_tool_output_is_never_graded_as_the_models_answer(tokenizer, sandbox):
+    # The program prints the boxed answer; the model's own turns never box one.
+    smuggle = "<code>\nprint('\\\\boxed{42}')\n</code>"
+
+    def respond(read: str) -> str:
+        return " See above. </think> <answer> above </answer>" if "<output>" in read else smuggle
+
+    collector, env, _ = _collector(tokenizer, sandbox, respond)
+    batch = collector.postproc(collector.multi_turn_rollout())
+    assert env.last_tool_stats["calls"] == 4 and env.last_tool_stats["errors"] == 0
+    assert batch.get(keys.EPISODE_REWARD).tolist() == [0.0] * 4
+
+
+def test_the_scoring_time_is_wall_clock_so_parallel_calls_count_once(tokenizer, sandbox):
+    # Four calls of 0.4 s on two workers: 1.6 s of calls in about 0.8 s. The collector's
+    # generation time is its whole time less this one, so a sum of the calls made it negative.
+    def respond(read: str) -> str:
+        return ANSWER if "<output>" in read else "<code>\nimport time; time.sleep(0.4); print(42)\n</code>"
+
+    collector, env, _ = _collector(tokenizer, sandbox, respond)
+    start = time.perf_counter()
+    collector.multi_turn_rollout()
+    wall = time.perf_counter() - start
+    assert env.last_tool_stats["seconds"] >= 1.6
+    assert 0.8 <= env.last_score_seconds < wall
+
+
 def test_a_trajectory_that_keeps_calling_ends_at_its_turn_budget_with_reward_0(tokenizer, sandbox):
     collector, env, policy = _collector(tokenizer, sandbox, lambda read: CALL, ToolConfig(max_turns=3))
     batch = collector.postproc(collector.multi_turn_rollout())
@@ -197,3 +226,4 @@ def test_a_call_that_leaves_no_room_for_a_whole_turn_ends_the_trajectory_with_re
     assert policy.calls == [4]
     assert batch.get(keys.EPISODE_REWARD).tolist() == [0.0] * 4
     assert env.last_score_stats["tool/ended_by_budget"] == 4
+
