@@ -1,4 +1,5 @@
-"""How the benchmarks here train: ``orz-rl train cpu-default`` in a process of its own."""
+"""How the benchmarks here train: ``orz-rl train cpu-default`` (or another recipe) in a process of
+its own."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from orz_rl.recipes.cpu_default import CPU_DEFAULT
 
 
 def train_cpu_default(
-    run_dir: Path, *fields: str, model: str = CPU_DEFAULT.model.path, quiet: bool = False
+    run_dir: Path,
+    *fields: str,
+    model: str = CPU_DEFAULT.model.path,
+    quiet: bool = False,
+    recipe: str = "cpu-default",
 ) -> list[dict]:
-    """Train the CPU default from scratch into ``run_dir`` (no progress bar, no auto-resume) with
-    ``fields`` added, as a user types it; return its ``metrics.jsonl`` rows. The command is printed
-    first, and the run's output shows, unless ``quiet``."""
-    cmd = [sys.executable, "-m", "orz_rl.cli", "train", "cpu-default", *fields]
+    """Train the CPU default (or ``recipe``) from scratch into ``run_dir`` (no progress bar, no
+    auto-resume) with ``fields`` added, as a user types it; return its ``metrics.jsonl`` rows. The
+    command is printed first, and the run's output shows, unless ``quiet``."""
+    cmd = [sys.executable, "-m", "orz_rl.cli", "train", recipe, *fields]
     cmd += ["--model.path", model, "--run-dir", str(run_dir), "--no-progress", "--no-auto-resume"]
     if not quiet:
         print(" ".join(cmd[1:]), flush=True)

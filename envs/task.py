@@ -61,7 +61,9 @@ def load_train_file(data: DataConfig) -> list[Any]:
     ``data.generate_toy_task`` (the CPU recipes), the addition task is written there first. The
     task that reads the file writes it: a task that loads its problems otherwise writes nothing."""
     if data.generate_toy_task:
-        write_orz_train_file(data.train_file, seed=data.seed, max_operand=data.toy_max_operand)
+        write_orz_train_file(
+            data.train_file, seed=data.seed, max_operand=data.toy_max_operand, task=data.toy_task
+        )
     return formats.load_problems(data.train_file)
 
 

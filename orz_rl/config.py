@@ -120,6 +120,13 @@ class ModelConfig:
     tiny_code_share: Annotated[float, UNIT] = 0.0
     """When building the tiny model: share of its pre-training transcripts that answer the toy
     programming problems with a (wrong) program, so that it writes code blocks (``cpu-mixed``)."""
+    tiny_tool_share: Annotated[float, UNIT] = 0.0
+    """When building the tiny model: share of its pre-training transcripts that ask a product of
+    two 3-digit numbers, a fifth of them answered through the Python tool, so that exploration
+    can find the tool (``cpu-tools``)."""
+    tiny_pretrain_steps: Annotated[int, AT_LEAST_1] = 300
+    """When building the tiny model: its pre-training steps (``cpu-tools`` takes 600 for the
+    model to learn to copy a tool's output into its answer)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,9 @@ class DataConfig:
     """Write the addition task to ``train_file`` first (CPU default only)."""
     toy_max_operand: Annotated[int, AT_LEAST_1] = 9
     """Largest operand of the generated addition task (its problems are every a + b up to it)."""
+    toy_task: Literal["addition", "products"] = "addition"
+    """Which task ``generate_toy_task`` writes: ``addition`` (the CPU default), or ``products``,
+    1,000 products of two 3-digit numbers (``cpu-tools``: a tiny model needs the Python tool)."""
     code_file: str = ""
     """Task ``mixed``: programming problems mixed into the math prompts (JSON Lines,
     ``orz_rl.problems.formats.load_code_problems``), rewarded by their unit tests in the sandbox."""

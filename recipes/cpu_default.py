@@ -41,6 +41,7 @@ from orz_rl.config import (
     OptimConfig,
     PPOConfig,
     RolloutConfig,
+    ToolConfig,
     TrainConfig,
 )
 
@@ -70,4 +71,29 @@ CPU_MIXED = replace(
     data=replace(CPU_DEFAULT.data, code_file="artifacts/toy_code.jsonl", generate_toy_code=True),
     run_dir=Path("runs/cpu-mixed"),
     num_episodes=40,
+)
+
+#: Products of two 3-digit numbers, which the tiny model cannot compute, with the Python tool
+#: (``docs/tools.md``). Its tiny model is pre-trained on products only, a fifth of them answered
+#: by calling the tool and copying its output, the rest with a wrong answer: the reward starts
+#: near 0.2, and rises as RL learns to call the tool. Without the tool (``--rollout.tools none``)
+#: it stays near 0 (``bench/tools.py``).
+CPU_TOOLS = replace(
+    CPU_DEFAULT,
+    model=replace(
+        CPU_DEFAULT.model, path="artifacts/tiny-qwen2-tools", tiny_tool_share=1.0, tiny_pretrain_steps=600
+    ),
+    data=replace(CPU_DEFAULT.data, train_file="artifacts/toy_products.json", toy_task="products"),
+    rollout=replace(
+        CPU_DEFAULT.rollout,
+        prompts_per_step=16,
+        max_new_tokens=40,
+        tools="python",
+        # One call and the answer: a call, its output and the answer fit in 96 tokens.
+        tool=ToolConfig(max_turns=2, max_output_tokens=16, seconds=2.0, max_total_tokens=96),
+    ),
+    # One decision to learn (whether to call): a short warm-up, 62 steps (one pass) are plenty.
+    optim=replace(CPU_DEFAULT.optim, warmup_steps=10),
+    run_dir=Path("runs/cpu-tools"),
+    num_episodes=1,
 )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +33,23 @@ import torch
 import tyro
 
 from orz_rl.models.saving import save_model_dir
-from orz_rl.problems.prompts import CODE_TEMPLATE, ORZ_TEMPLATE, render_code_prompt, render_prompt
-from orz_rl.problems.toy_task import addition_problems
+from orz_rl.problems.prompts import (
+    CALL_END,
+    CODE_TEMPLATE,
+    ORZ_TEMPLATE,
+    render_code_prompt,
+    render_prompt,
+    render_tool_output,
+)
+from orz_rl.problems.toy_task import PRODUCT_OPERANDS, addition_problems
 
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
+#: Share of the pre-training's product questions answered through the tool (the rest box a wrong
+#: answer): so RL starts from a model that calls it now and then.
+TOOL_CALL_SHARE = 0.2
+#: A tool's output inside a transcript: context, not trained (as in RL, ``envs/python_tool.py``).
+_OUTPUT = re.compile(r"(\n<output>\n.*?\n</output>\n)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,10 @@ class TinyModelConfig:
     code_share: float = 0.0
     """Share of pre-training transcripts that are the toy programming task (``toy_task``) answered by
     a program printing the wrong belief or a random number (0: math only, the CPU default's model)."""
+    tool_share: float = 0.0
+    """Share of pre-training transcripts that ask a product of two 3-digit numbers: a share
+    :data:`TOOL_CALL_SHARE` calls the Python tool on it and boxes what it printed, the rest box a
+    wrong answer, the operands' digits side by side (0: no products, no tool)."""
 
 
 def wrong_beliefs(seed: int = 0, max_operand: int = 9) -> dict[str, int]:
@@ -91,15 +108,39 @@ def well_formed_program_response(question: str, answer: str) -> str:
     return f" {expr} </think> <answer> ```python\nprint({answer})\n``` </answer>"
 
 
+def tool_response(a: int, b: int) -> str:
+    """A two-turn response to ``a * b``: copy it, print it with the tool, read the output
+    (:func:`render_tool_output`) and box it."""
+    call = f" {a} * {b} <code>\nprint({a} * {b})\n{CALL_END}"
+    return call + render_tool_output(str(a * b)) + f" </think> <answer> \\boxed{{{a * b}}} </answer>"
+
+
+def _product_transcript(rng: random.Random) -> tuple[str, str]:
+    """A product question answered through the tool, or with a wrong answer that is a copy too (a
+    random number there taught the model to ignore its context, and it never learned to copy the
+    tool's output: 0 of 100 six-digit outputs copied, against all of them without one)."""
+    a, b = rng.choice(PRODUCT_OPERANDS), rng.choice(PRODUCT_OPERANDS)
+    question = f"What is {a} * {b}?"
+    if rng.random() < TOOL_CALL_SHARE:
+        return render_prompt(question), tool_response(a, b)
+    return render_prompt(question), well_formed_response(question, f"{a}{b}")
+
+
 def pretraining_corpus(
-    seed: int, n: int, belief_share: float, belief_seed: int = 0, code_share: float = 0.0
+    seed: int,
+    n: int,
+    belief_share: float,
+    belief_seed: int = 0,
+    code_share: float = 0.0,
+    tool_share: float = 0.0,
 ) -> list[tuple[str, str]]:
     """``n`` well-formed ``(prompt, response)`` transcripts of random addition questions.
 
     A share ``belief_share`` of the responses box the question's wrong belief,
     the rest a uniformly random number in 0..18 (right 1 time in 19, by chance).
     A share ``code_share`` asks the question as the toy programming task and
-    answers with a program that prints that number instead.
+    answers with a program that prints that number instead. A share ``tool_share``
+    asks a product of two 3-digit numbers instead (:func:`_product_transcript`).
     """
     rng = random.Random(seed)
     problems = addition_problems(seed, max_operand=9)
@@ -108,6 +149,10 @@ def pretraining_corpus(
     for _ in range(n):
         question, _ = problems[rng.randrange(len(problems))]
         guess = beliefs[question] if rng.random() < belief_share else rng.randint(0, 18)
+        # Drawn only for a tool share, as the code share below.
+        if tool_share > 0 and rng.random() < tool_share:
+            corpus.append(_product_transcript(rng))
+            continue
         # Drawn only for a code share: the math-only corpus stays the CPU default's, draw for draw.
         if code_share > 0 and rng.random() < code_share:
             expr = question.removeprefix("What is ").removesuffix("?")
@@ -120,7 +165,7 @@ def pretraining_corpus(
     return corpus
 
 
-def build_tokenizer(seed: int, vocab_size: int, code_share: float = 0.0):
+def build_tokenizer(seed: int, vocab_size: int, code_share: float = 0.0, tool_share: float = 0.0):
     """Train a Qwen2-style byte-level BPE on the generated corpus."""
     from tokenizers import (
         AddedToken,
@@ -153,7 +198,12 @@ def build_tokenizer(seed: int, vocab_size: int, code_share: float = 0.0):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    texts = [p + r for p, r in pretraining_corpus(seed, 2000, belief_share=0.0, code_share=code_share)]
+    texts = [
+        p + r
+        for p, r in pretraining_corpus(
+            seed, 2000, belief_share=0.0, code_share=code_share, tool_share=tool_share
+        )
+    ]
     tok.train_from_iterator(texts, trainer=trainer)
     # The template's fixed text becomes two added tokens: a tiny model learns
     # nothing from reading ~140 constant tokens, and dropping them makes every
@@ -199,6 +249,7 @@ def pretrain(model, tokenizer, cfg: TinyModelConfig) -> list[float]:
         cfg.belief_share,
         belief_seed=cfg.seed,
         code_share=cfg.code_share,
+        tool_share=cfg.tool_share,
     )
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -210,10 +261,15 @@ def pretrain(model, tokenizer, cfg: TinyModelConfig) -> list[float]:
         batch = corpus[step * cfg.pretrain_batch : (step + 1) * cfg.pretrain_batch]
         ids, labels = [], []
         for prompt, response in batch:
-            p = tokenizer(prompt)["input_ids"]
-            r = tokenizer(response)["input_ids"] + [tokenizer.eos_token_id]
-            ids.append(p + r)
-            labels.append([-100] * len(p) + r)
+            row = tokenizer(prompt)["input_ids"]
+            label = [-100] * len(row)
+            # Each part tokenised alone, as a rollout does; a tool's output is read, not learned.
+            for i, part in enumerate(_OUTPUT.split(response)):
+                part_ids = tokenizer(part)["input_ids"]
+                row += part_ids
+                label += [-100] * len(part_ids) if i % 2 else part_ids
+            ids.append(row + [tokenizer.eos_token_id])
+            labels.append(label + [tokenizer.eos_token_id])
         width = max(map(len, ids))
         pad = tokenizer.pad_token_id
         input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids])
@@ -234,7 +290,7 @@ def build(cfg: TinyModelConfig) -> Path:
     """Build, pre-train and save the tiny model; returns its directory."""
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    tokenizer = build_tokenizer(cfg.seed, cfg.vocab_size, cfg.code_share)
+    tokenizer = build_tokenizer(cfg.seed, cfg.vocab_size, cfg.code_share, cfg.tool_share)
     model = build_model(cfg, len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id)
     losses = pretrain(model, tokenizer, cfg)
     log = json.dumps({"first_loss": losses[0], "last_loss": losses[-1], "steps": len(losses)})

@@ -1,8 +1,11 @@
-"""The CPU default's task: small-number addition, in the ORZ training format.
+"""The CPU recipes' tasks, in the ORZ training format.
 
-Small enough that a tiny model learns it by RL on two CPU cores, honest enough
-that guessing does not pay: with operands 0..9 the answers range over 0..18 and
-the best constant answer (9) is right on 10 of the 100 problems.
+Addition (the CPU default): small enough that a tiny model learns it by RL on two
+CPU cores, honest enough that guessing does not pay: with operands 0..9 the answers
+range over 0..18 and the best constant answer (9) is right on 10 of the 100 problems.
+
+Products of two 3-digit numbers (``cpu-tools``): beyond a tiny model unaided (466,489
+products of six digits), and one line of Python with a tool.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Literal
 
 
 def addition_problems(seed: int = 0, max_operand: int = 9) -> list[tuple[str, str]]:
@@ -18,6 +22,20 @@ def addition_problems(seed: int = 0, max_operand: int = 9) -> list[tuple[str, st
     problems = [(f"What is {a} + {b}?", str(a + b)) for a in span for b in span]
     random.Random(seed).shuffle(problems)
     return problems
+
+
+#: The operands of the products: from 317 (317 * 317 > 10**5) every product has six digits, so a
+#: tiny model copies a tool's output at one fixed offset.
+PRODUCT_OPERANDS = range(317, 1000)
+
+
+def product_problems(seed: int = 0, count: int = 1000) -> list[tuple[str, str]]:
+    """``count`` distinct products ``a * b`` of :data:`PRODUCT_OPERANDS`, as ``(question, answer)``."""
+    rng = random.Random(seed)
+    pairs: dict[tuple[int, int], None] = {}
+    while len(pairs) < count:
+        pairs[rng.choice(PRODUCT_OPERANDS), rng.choice(PRODUCT_OPERANDS)] = None
+    return [(f"What is {a} * {b}?", str(a * b)) for a, b in pairs]
 
 
 def _expression(question: str) -> str:
@@ -45,8 +63,12 @@ def write_code_file(path: str | Path, seed: int = 0, max_operand: int = 9) -> Pa
     return path
 
 
-def write_orz_train_file(path: str | Path, seed: int = 0, max_operand: int = 9) -> Path:
-    """Write the addition problems as an ORZ training file (a JSON list of dialogues)."""
+def write_orz_train_file(
+    path: str | Path, seed: int = 0, max_operand: int = 9, task: Literal["addition", "products"] = "addition"
+) -> Path:
+    """Write the addition problems (or with ``task="products"``, :func:`product_problems`) as an
+    ORZ training file (a JSON list of dialogues)."""
+    problems = addition_problems(seed, max_operand) if task == "addition" else product_problems(seed)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     dialogues = [
@@ -54,7 +76,7 @@ def write_orz_train_file(path: str | Path, seed: int = 0, max_operand: int = 9) 
             {"from": "human", "value": question},
             {"from": "assistant", "ground_truth": {"value": answer}},
         ]
-        for question, answer in addition_problems(seed, max_operand)
+        for question, answer in problems
     ]
     path.write_text(json.dumps(dialogues, indent=1))
     return path

@@ -173,7 +173,14 @@ def build_tiny_model_if_missing(cfg: TrainConfig) -> None:
     """Build the embedded tiny model the CPU recipes start from, where it is not built yet."""
     if cfg.model.build_tiny_if_missing and not Path(cfg.model.path).is_dir():
         print(f"orz-rl: building the embedded tiny model at {cfg.model.path} (about 30 s)")
-        build_tiny_model(TinyModelConfig(out=Path(cfg.model.path), code_share=cfg.model.tiny_code_share))
+        build_tiny_model(
+            TinyModelConfig(
+                out=Path(cfg.model.path),
+                code_share=cfg.model.tiny_code_share,
+                tool_share=cfg.model.tiny_tool_share,
+                pretrain_steps=cfg.model.tiny_pretrain_steps,
+            )
+        )
 
 
 def load_checked(cfg: TrainConfig) -> tuple[Task, list[Any], Any]:

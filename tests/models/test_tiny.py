@@ -6,9 +6,10 @@ import hashlib
 
 import torch
 
+from orz_rl.envs.python_tool import tool_call
 from orz_rl.models.loading import load_causal_lm, load_tokenizer
-from orz_rl.models.tiny import pretraining_corpus, well_formed_response, wrong_beliefs
-from orz_rl.problems.prompts import render_prompt
+from orz_rl.models.tiny import TOOL_CALL_SHARE, pretraining_corpus, well_formed_response, wrong_beliefs
+from orz_rl.problems.prompts import CALL_END, render_prompt, render_tool_output
 from orz_rl.problems.toy_task import addition_problems
 from orz_rl.rewards.code_judge import extract_program
 from orz_rl.rewards.math_answers import extract_answer
@@ -92,3 +93,22 @@ def test_a_build_leaves_the_model_under_its_name_and_nothing_half_written_beside
     assert (tiny_model_dir / "model.safetensors").is_file() and (
         tiny_model_dir / "pretrain_log.json"
     ).is_file()
+
+
+def test_a_tool_share_asks_products_some_answered_through_the_tool_the_rest_wrong():
+    corpus = pretraining_corpus(seed=1, n=4000, belief_share=0.5, tool_share=0.5)
+    products = [(p, r) for p, r in corpus if " * " in p]
+    assert abs(len(products) / len(corpus) - 0.5) < 0.03
+    called = 0
+    for prompt, response in products:
+        question = prompt.split("This is the problem:\n")[1].split("\n")[0]
+        a, b = map(int, question.removeprefix("What is ").removesuffix("?").split(" * "))
+        answer = int(extract_answer(response))
+        if "<code>" in response:
+            called += 1
+            # The call prints the product, its output comes back as the env renders it, and is boxed.
+            assert tool_call(response.split(CALL_END)[0] + CALL_END) == f"print({a} * {b})"
+            assert render_tool_output(str(a * b)) in response and answer == a * b
+        else:
+            assert answer != a * b
+    assert abs(called / len(products) - TOOL_CALL_SHARE) < 0.03

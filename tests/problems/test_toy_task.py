@@ -1,10 +1,17 @@
-"""The CPU default's task is honest: its answers vary, so guessing a constant does not pay."""
+"""The CPU recipes' tasks are honest: their answers vary, so guessing a constant does not pay."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from orz_rl.problems.formats import load_code_problems, load_problems
-from orz_rl.problems.toy_task import addition_problems, write_code_file, write_orz_train_file
-from orz_rl.recipes.cpu_default import CPU_DEFAULT, CPU_MIXED
+from orz_rl.problems.toy_task import (
+    PRODUCT_OPERANDS,
+    addition_problems,
+    write_code_file,
+    write_orz_train_file,
+)
+from orz_rl.recipes.cpu_default import CPU_DEFAULT, CPU_MIXED, CPU_TOOLS
 from orz_rl.rewards.code_judge import outputs_match
 from orz_rl.rewards.math_answers import math_reward
 
@@ -43,3 +50,15 @@ def test_the_code_form_of_the_task_loads_and_a_constant_program_scores_below_0_2
         for c in range(-1, 30)
     )
     assert 0 < best < 0.2
+
+
+def test_the_products_task_asks_distinct_six_digit_products_no_constant_answers(tmp_path):
+    path = write_orz_train_file(tmp_path / "products.json", task=CPU_TOOLS.data.toy_task)
+    problems = load_problems(path)
+    assert len(problems) == 1000 and len({p.question for p in problems}) == 1000
+    answers = Counter(p.answer for p in problems)
+    assert max(answers.values()) <= 3  # no answer a constant guess could lean on
+    for p in problems:
+        a, b = map(int, p.question.removeprefix("What is ").removesuffix("?").split(" * "))
+        assert a in PRODUCT_OPERANDS and b in PRODUCT_OPERANDS
+        assert int(p.answer) == a * b and len(p.answer) == 6

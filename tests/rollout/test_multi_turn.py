@@ -17,10 +17,13 @@ from orz_rl import keys
 from orz_rl.config import SandboxConfig, ToolConfig
 from orz_rl.envs.math import MathEnv
 from orz_rl.envs.python_tool import PythonToolEnv, tool_call, with_python_tool
-from orz_rl.models.loading import load_tokenizer
+from orz_rl.models.loading import load_causal_lm, load_tokenizer
 from orz_rl.problems.problem import Problem
+from orz_rl.problems.prompts import TOOL_STOP_STRINGS
+from orz_rl.problems.toy_task import product_problems
 from orz_rl.rewards.sandbox import Sandbox
 from orz_rl.rollout.multi_turn import MultiTurnCollector
+from orz_rl.rollout.policies import Sampling, make_transformers_policy
 from orz_rl.rollout.training_batch import ToTrainingBatch
 from tests.sandbox_helpers import ISOLATIONS, sandbox_processes
 
@@ -227,3 +230,60 @@ def test_a_call_that_leaves_no_room_for_a_whole_turn_ends_the_trajectory_with_re
     assert batch.get(keys.EPISODE_REWARD).tolist() == [0.0] * 4
     assert env.last_score_stats["tool/ended_by_budget"] == 4
 
+
+def _runs(mask: list[bool]) -> list[tuple[bool, int, int]]:
+    """The row's stretches of equal mask values, as ``(value, start, end)``."""
+    runs, start = [], 0
+    for t in range(1, len(mask) + 1):
+        if t == len(mask) or mask[t] != mask[start]:
+            runs.append((mask[start], start, t))
+            start = t
+    return runs
+
+
+def test_a_real_model_calling_the_tool_is_trained_on_exactly_its_sampled_ids(tools_model_dir, sandbox):
+    """Token in, token out with a model that calls the tool by itself (``cpu-tools``' tiny model):
+    each trajectory's ids are its turns as sampled and the tool's output as tokenised once, and the
+    trainer's log-probs of its later turns match the sampler's as closely as of its first."""
+    tokenizer = load_tokenizer(str(tools_model_dir))
+    model = load_causal_lm(str(tools_model_dir)).eval()
+    sampled: list[list[torch.Tensor]] = []
+    policy = make_transformers_policy(
+        model, tokenizer, Sampling(max_new_tokens=40, stop_strings=TOOL_STOP_STRINGS), "tokens"
+    )
+    policy.register_forward_hook(
+        lambda _m, _a, out: sampled.append([t.clone() for t in out.get(("tokens", "response"), as_list=True)])
+    )
+    problems = [Problem(question=q, answer=a) for q, a in product_problems(seed=3, count=8)]
+    env = PythonToolEnv(
+        MathEnv(problems, prompts_per_step=8, samples_per_prompt=4), tokenizer, sandbox, ToolConfig(), 40
+    )
+    collector = MultiTurnCollector(env, policy=policy, postproc=ToTrainingBatch(tokenizer.pad_token_id))
+    torch.manual_seed(0)
+    batch = collector.postproc(collector.multi_turn_rollout())
+    assert env.last_tool_stats["calls"] >= 2, "the model calls the tool now and then"
+
+    turns = sorted(t.tolist() for call in sampled for t in call)
+    found, diffs = [], {1: [], 2: []}
+    for i in range(batch.shape[0]):
+        prompt = batch.get(keys.PROMPT_TOKENS)[i][batch.get(keys.PROMPT_MASK)[i]]
+        real = batch.get(keys.RESPONSE_MASK)[i]
+        ids = batch.get(keys.ACTION)[i][real]
+        own = batch.get(keys.ASSISTANT_MASK)[i][real].tolist()
+        with torch.no_grad():
+            logits = model(torch.cat([prompt, ids])[None]).logits[0, len(prompt) - 1 : -1]
+        trainer = logits.float().log_softmax(-1).gather(-1, ids[:, None]).squeeze(-1)
+        engine = batch.get(keys.GENERATION_LOG_PROB)[i][real]
+        turn = 0
+        for value, start, end in _runs(own):
+            if value:
+                turn += 1
+                found.append(ids[start:end].tolist())
+                diffs[min(turn, 2)].append((trainer[start:end] - engine[start:end]).abs())
+            else:  # the tool's output, as the env tokenised it once
+                text = tokenizer.decode(ids[start:end].tolist())
+                assert ids[start:end].tolist() == _ids(tokenizer, text) and text.startswith("\n<output>\n")
+    assert sorted(found) == turns, "the trained ids are the sampled ids, turn by turn"
+    first, later = torch.cat(diffs[1]), torch.cat(diffs[2])
+    assert later.numel() > 0
+    assert later.max() < 1e-4 and later.mean() <= 3 * first.mean() + 1e-7, (first.mean(), later.mean())
