@@ -12,10 +12,19 @@ from pathlib import Path
 import pytest
 import torch
 
+from orz_rl import keys
+from orz_rl.config import SandboxConfig, ToolConfig
 from orz_rl.envs import EnvArgs, get_task
+from orz_rl.envs.python_tool import with_python_tool
+from orz_rl.models.loading import load_tokenizer
 from orz_rl.rewards.math_answers import extract_answer
+from orz_rl.rewards.sandbox import Sandbox
+from orz_rl.rollout.multi_turn import MultiTurnCollector
+from orz_rl.rollout.training_batch import ToTrainingBatch
 
 from ..conftest import REPO, orz_cli
+from ..rollout.scripted_policy import ScriptedPolicy
+from ..sandbox_helpers import ISOLATIONS
 
 
 def countdown():
@@ -61,8 +70,37 @@ def test_a_wrong_expression_scores_zero_and_a_hostile_one_is_rejected_unevaluate
     assert not marker.exists()
 
 
+def test_countdown_runs_with_the_python_tool_and_is_graded_by_its_own_rule(tiny_model_dir):
+    # A task of one's own gets the tool without a line of it changed: its env is wrapped, the
+    # model checks its arithmetic in the sandbox, and countdown's rule grades the final answer.
+    countdown()
+    from orz_countdown.task import CountdownProblem
+
+    problems = [CountdownProblem((3, 5, 2), 16), CountdownProblem((3, 5, 2), 15)]
+    task_env = get_task("countdown").make_env(problems, EnvArgs(prompts_per_step=2, samples_per_prompt=2))
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+
+    def respond(read: str) -> str:
+        if "<output>" not in read:
+            return "<code>\nprint((3 + 5) * 2, 3 + 5 + 2)\n</code>"
+        # Right for 16; for 15 a wrong value, which countdown's own rule must tell apart.
+        return box("(3 + 5) * 2") if "make 16" in read else box("3 + 5 + 2")
+
+    config = SandboxConfig(isolation=ISOLATIONS[0], workers=2, timeout=3)
+    with Sandbox(config, announce=False) as sandbox:
+        env = with_python_tool(task_env, tokenizer, sandbox, ToolConfig(), turn_tokens=64)
+        collector = MultiTurnCollector(
+            env, policy=ScriptedPolicy(tokenizer, respond), postproc=ToTrainingBatch(tokenizer.pad_token_id)
+        )
+        batch = collector.postproc(collector.multi_turn_rollout())
+    assert env.last_tool_stats["calls"] == 4 and env.last_tool_stats["errors"] == 0
+    assert sorted(batch.get(keys.EPISODE_REWARD).tolist()) == [0.0, 0.0, 1.0, 1.0]
+    stats = env.last_score_stats
+    assert (stats["countdown/correct"], stats["countdown/wrong_value"]) == (2, 2)
+
+
 def test_a_tower_of_powers_is_rejected_at_once():
-    countdown()    # Evaluated, 9**9**9**9 would never end: the rule must refuse it from its syntax alone.
+    countdown()  # Evaluated, 9**9**9**9 would never end: the rule must refuse it from its syntax alone.
     code = "from orz_countdown.arithmetic import judge; print(judge('9**9**9**9', [9, 9, 9, 9], 1))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "rejected", out.stderr
@@ -71,6 +109,7 @@ def test_a_tower_of_powers_is_rejected_at_once():
 def test_countdown_trains_five_steps_on_the_tiny_model_with_rewards_from_its_rule(tiny_model_dir, tmp_path):
     countdown()
     from orz_countdown.arithmetic import judge
+
     # One number each. The tiny model, never trained on this prompt, seldom boxes an answer
     # (255 of 256 responses a step had none in a run of 2026-12-02, earlier runs a few correct
     # ones): what is checked is that every response got the rule's verdict and its reward. The

@@ -11,7 +11,6 @@ import time
 
 import pytest
 import torch
-from tensordict import TensorDictBase
 
 from orz_rl import keys
 from orz_rl.config import SandboxConfig, ToolConfig
@@ -25,32 +24,11 @@ from orz_rl.rewards.sandbox import Sandbox
 from orz_rl.rollout.multi_turn import MultiTurnCollector
 from orz_rl.rollout.policies import Sampling, make_transformers_policy
 from orz_rl.rollout.training_batch import ToTrainingBatch
+from tests.rollout.scripted_policy import ScriptedPolicy
 from tests.sandbox_helpers import ISOLATIONS, sandbox_processes
 
 CALL = "<code>\nprint(6 * 7)\n</code>"
 ANSWER = " So it is 42. </think> <answer>\\boxed{42}</answer>"
-
-
-class ScriptedPolicy:
-    """Writes ``respond(text read so far)`` as each live trajectory's next turn, with log-probs
-    -0.25, -0.5, ... so that they can be followed into the batch."""
-
-    #: What it writes, as TorchRL's LLM wrappers declare it (a collector reads it at start-up).
-    out_keys = [("tokens", "response"), ("log_probs", "response")]
-
-    def __init__(self, tokenizer, respond) -> None:
-        self.tokenizer, self.respond = tokenizer, respond
-        self.calls: list[int] = []
-
-    def __call__(self, td: TensorDictBase) -> TensorDictBase:
-        prefixes = td.get(("tokens", "prompt"), as_list=True)
-        self.calls.append(len(prefixes))
-        for k, ids in enumerate(prefixes):
-            text = self.respond(self.tokenizer.decode(ids.tolist()))
-            response = torch.tensor(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-            td[k].set(("tokens", "response"), response)
-            td[k].set(("log_probs", "response"), -0.25 * torch.arange(1, len(response) + 1))
-        return td
 
 
 @pytest.fixture(scope="module")
