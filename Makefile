@@ -53,7 +53,7 @@ train: $(STAMP)
 
 ## Run ruff, then the test suite.
 test: lint
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=30 $(PYTEST_ARGS)
 
 ## ruff, then the layering (pyproject.toml, [tool.importlinter]) on the package as it installs:
 ## envs/ and recipes/ become orz_rl.envs and orz_rl.recipes, which only an install shows.

@@ -26,7 +26,7 @@ from torchrl.objectives.value import GAE
 from torchrl.record.loggers.csv import CSVLogger
 
 from orz_rl.advantages.token_gae import to_token_steps
-from orz_rl.config import AT_LEAST_1, POSITIVE, bound_problems
+from orz_rl.config import AT_LEAST_1, POSITIVE, ConfigError, bound_problems, raise_if_any
 from orz_rl.models.loading import load_causal_lm, load_tokenizer
 from orz_rl.ppo.actor import make_training_actor
 from orz_rl.ppo.critic import Critic, make_value_operator
@@ -35,7 +35,6 @@ from orz_rl.rollout.engines import make_vllm_engine
 from orz_rl.rollout.policies import Sampling, make_vllm_policy
 from orz_rl.rollout.training_batch import ToTrainingBatch
 from orz_rl.rollout.weight_sync import vLLMInProcessUpdater
-from orz_rl.runtime.preflight import ConfigError, raise_if_any
 
 
 @dataclass(frozen=True)

@@ -133,12 +133,17 @@ def tasks(args: list[str]) -> None:
 
 
 def evaluate(args: list[str]) -> None:
+    from orz_rl.config import bound_problems, raise_if_any
     from orz_rl.runtime.quiet import quiet_known_noise
+    from orz_rl.tools.eval_config import EvalConfig
 
+    cfg = tyro.cli(EvalConfig, args=args, prog="orz-rl eval")
+    # A field out of range is refused before the evaluation's imports (vLLM, TorchRL: ~10 s).
+    raise_if_any(bound_problems(cfg))
     quiet_known_noise()  # before vLLM is imported
-    from orz_rl.tools.evaluation import EvalConfig, run
+    from orz_rl.tools.evaluation import run
 
-    run(tyro.cli(EvalConfig, args=args, prog="orz-rl eval"))
+    run(cfg)
 
 
 def plot(args: list[str]) -> None:

@@ -107,6 +107,17 @@ def bound_problems(cfg: Any, prefix: str = "") -> list[str]:
     return problems
 
 
+class ConfigError(ValueError):
+    """The configuration cannot run; the message lists every problem, one per line, by field."""
+
+
+def raise_if_any(problems: list[str]) -> None:
+    """Raise :class:`ConfigError` listing ``problems``, if there are any."""
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"the configuration cannot run ({len(problems)} problem(s)):\n{listed}")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Which base model the actor and the critic start from."""

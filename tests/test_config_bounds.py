@@ -15,7 +15,7 @@ from orz_rl.config import Bound, TrainConfig, bound_problems
 from orz_rl.curation.commands import STEPS
 from orz_rl.models.real_shape import RealShapeConfig
 from orz_rl.recipes.cpu_default import CPU_DEFAULT
-from orz_rl.tools.evaluation import EvalConfig
+from orz_rl.tools.eval_config import EvalConfig
 from tests.conftest import orz_cli
 
 

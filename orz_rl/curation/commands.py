@@ -7,8 +7,7 @@ from typing import Any
 
 import tyro
 
-from orz_rl.config import bound_problems
-from orz_rl.runtime.preflight import raise_if_any
+from orz_rl.config import bound_problems, raise_if_any
 
 #: step -> (one line of help, module, configuration class, function).
 STEPS: dict[str, tuple[str, str, str, str]] = {

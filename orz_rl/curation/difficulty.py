@@ -66,7 +66,7 @@ def pass_rates(samples_file: Path, count: int, samples: int) -> tuple[list[float
 
 def run(cfg: DifficultyConfig) -> Report:
     """``orz-rl data difficulty``: write ``cfg.out`` and its report."""
-    from orz_rl.tools.evaluation import EvalConfig
+    from orz_rl.tools.eval_config import EvalConfig
     from orz_rl.tools.evaluation import run as evaluate
 
     if cfg.samples < 1:

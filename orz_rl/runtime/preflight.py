@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orz_rl.advantages.registry import get_estimator
-from orz_rl.config import TrainConfig, bound_problems, resumable_fields
+from orz_rl.config import TrainConfig, bound_problems, raise_if_any, resumable_fields
 from orz_rl.envs.registry import UnknownTaskError, get_task
 from orz_rl.envs.task import Task
 from orz_rl.models.loading import ModelFileError, ModelNotFoundError, check_model_path, load_tokenizer
@@ -28,10 +28,6 @@ from orz_rl.runtime.atomic_write import folder_problem
 from orz_rl.runtime.checkpoint import check_checkpoint, checkpoint_dirs, latest_checkpoint
 from orz_rl.runtime.run_log import jsonable
 from orz_rl.runtime.trackers import flatten, tracker_problems
-
-
-class ConfigError(ValueError):
-    """The configuration cannot run; the message lists every problem, one per line, by field."""
 
 
 def length_problems(
@@ -161,12 +157,6 @@ def model_readable(path: str) -> bool:
     except (ModelNotFoundError, ModelFileError):
         return False
     return Path(path).is_dir()
-
-
-def raise_if_any(problems: list[str]) -> None:
-    if problems:
-        listed = "\n".join(f"  - {p}" for p in problems)
-        raise ConfigError(f"the configuration cannot run ({len(problems)} problem(s)):\n{listed}")
 
 
 def build_tiny_model_if_missing(cfg: TrainConfig) -> None:

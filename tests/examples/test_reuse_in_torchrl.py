@@ -11,9 +11,9 @@ import sys
 import pytest
 import torch
 
+from orz_rl.config import ConfigError
 from orz_rl.models.loading import load_causal_lm
 from orz_rl.rollout.weight_sync import vLLMInProcessUpdater
-from orz_rl.runtime.preflight import ConfigError
 
 from ..conftest import REPO
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import pytest
 
+from orz_rl.config import ConfigError
 from orz_rl.curation.items import read_items
 from orz_rl.envs.registry import UnknownTaskError, get_task
 from orz_rl.models.loading import (
@@ -28,7 +29,7 @@ from orz_rl.plugins import PluginError, load_object
 from orz_rl.problems.formats import load_problems
 from orz_rl.problems.tables import DatasetFormatError, iter_rows
 from orz_rl.recipes import RECIPES
-from orz_rl.runtime.preflight import ConfigError, config_problems, load_checked
+from orz_rl.runtime.preflight import config_problems, load_checked
 
 from ..conftest import orz_cli
 
