@@ -93,7 +93,9 @@ def test_training_actor_log_probs_equal_the_models_own_logits_with_and_without_c
         dist = make_training_actor(model, chunk_tokens=chunk, with_entropy=True).get_dist(batch)
         log_prob = dist.log_prob(batch[keys.ACTION])
         torch.testing.assert_close(log_prob[valid], reference.log_prob(batch[keys.ACTION])[valid])
-        torch.testing.assert_close(dist.entropy()[valid], reference.entropy()[valid])
+        # A sum over the vocabulary, added in another order by another CPU's kernels: 1.8e-5 apart
+        # on an AVX2-only EPYC (a wrong chunk would be nats apart).
+        torch.testing.assert_close(dist.entropy()[valid], reference.entropy()[valid], atol=1e-4, rtol=1e-5)
         assert (log_prob[~valid] == 0).all()
 
 

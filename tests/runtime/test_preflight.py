@@ -13,7 +13,7 @@ from ..conftest import orz_cli
 
 
 def test_every_cpu_recipe_is_possible():
-    for name in ("cpu-default", "cpu-mixed"):
+    for name in ("cpu-default", "cpu-mixed", "cpu-tools"):
         assert config_problems(RECIPES[name][1])[1] == [], name
 
 
