@@ -274,9 +274,11 @@ def test_actor_logits_bytes_at_the_backwards_peak_whole_and_chunked(chunk):
 
 def test_one_actor_pass_on_2048_tokens_at_the_real_vocabulary_stays_under_the_plans_figure(tmp_path):
     """Forward and backward of the policy loss on 2 x 1,024 response tokens of Qwen2.5-0.5B's
-    width and 151,936-row vocabulary (one decoder layer, bf16), the LM head chunked as the recipes
-    run it: the most memory alive at once is under ``--dry-run``'s activations plus logits for the
-    same micro-batch, and far under what the whole ``[2,048, vocabulary]`` logits would hold."""
+    width and 151,936-row vocabulary (one decoder layer), the LM head chunked as the recipes run
+    it: the most memory alive at once is under ``--dry-run``'s activations plus logits for the
+    same micro-batch, and far under what the whole ``[2,048, vocabulary]`` logits would hold.
+    In fp32: only bytes are measured, and a CPU without AVX-512 multiplies bf16 ~160x slower
+    (this pass took over 25 minutes in bf16 on one); the bf16 formulas are checked above."""
     from transformers import Qwen2ForCausalLM
 
     from orz_rl.models.dims import qwen2_config as config_of
@@ -284,12 +286,12 @@ def test_one_actor_pass_on_2048_tokens_at_the_real_vocabulary_stays_under_the_pl
     n, prompt, response = 2, 16, 1024
     dims = replace(QWEN25["Qwen/Qwen2.5-0.5B"], layers=1)
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(config_of(dims)).to(torch.bfloat16)
+    model = Qwen2ForCausalLM(config_of(dims))
     model.config.to_json_file(tmp_path / "config.json")
     base = RECIPES["cpu-default"][1]
     cfg = replace(
         base,
-        model=replace(base.model, path=str(tmp_path), dtype="bfloat16"),
+        model=replace(base.model, path=str(tmp_path), dtype="float32"),
         rollout=replace(base.rollout, max_prompt_tokens=prompt, max_new_tokens=response),
         ppo=replace(base.ppo, micro_batch_size=n, pack_tokens=0),
     )
