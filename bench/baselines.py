@@ -12,13 +12,12 @@ estimator is the CPU default's: a run without a critic builds none and so takes 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import tyro
 
-from training import train_cpu_default
+from training import complete, train_cpu_default
 
 
 @dataclass(frozen=True)
@@ -33,15 +32,6 @@ class Args:
     """Where the runs go, one directory ``NAME-SEED`` each."""
     steps: int = 200
     """Steps of each run (the CPU default's whole run)."""
-
-
-def complete(run: Path, steps: int) -> bool:
-    """Whether ``run`` already logged ``steps`` steps."""
-    path = run / "metrics.jsonl"
-    if not path.is_file():
-        return False
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return any(r.get("step") == steps for r in rows)
 
 
 def main(args: Args) -> None:

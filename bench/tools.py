@@ -13,7 +13,6 @@ arms run one after the other on the same machine: compare them within one run of
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,10 @@ from pathlib import Path
 import tyro
 
 from orz_rl.recipes.cpu_default import CPU_TOOLS
+from orz_rl.tools.compare import run_figures
+from orz_rl.tools.plot import read_metrics
 
-from training import train_cpu_default
+from training import complete, train_cpu_default
 
 TARGET = 0.6
 WINDOW = 10
@@ -43,23 +44,13 @@ class Args:
     """The recipe's tiny model (built there if missing)."""
 
 
-def read(run: Path) -> list[dict]:
-    path = run / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def summary(rows: list[dict]) -> dict[str, float | None]:
-    """Steps and seconds to a 10-step mean of 0.6 (``None`` if never), the peak 10-step mean, and
-    tool calls per trajectory over the last ten steps."""
-    rewards = [r["reward/mean"] for r in rows]
-    means = [statistics.mean(rewards[i - WINDOW : i]) for i in range(WINDOW, len(rewards) + 1)]
-    hit = next((i + WINDOW for i, m in enumerate(means) if m >= TARGET), None)
-    seconds = sum(r["time/step"] for r in rows[:hit]) if hit else None
+    """``orz-rl compare``'s figures for the target (steps and seconds to it, ``None`` if never;
+    the peak 10-step mean), and tool calls per trajectory over the last ten steps."""
+    figures = run_figures(rows, (TARGET,), WINDOW)
     n = CPU_TOOLS.rollout.prompts_per_step * CPU_TOOLS.rollout.samples_per_prompt
     calls = statistics.mean(r.get("tool/calls", 0.0) / n for r in rows[-WINDOW:])
-    return {"steps": hit, "seconds": seconds, "peak": max(means, default=0.0), "calls": calls}
+    return {"steps": figures.reached[0], "seconds": figures.seconds[0], "peak": figures.peak, "calls": calls}
 
 
 def main(args: Args) -> None:
@@ -67,8 +58,9 @@ def main(args: Args) -> None:
     for arm, extra in ARMS.items():
         for seed in args.seeds:
             run = args.out / f"{arm}-{seed}"
-            rows = read(run)
-            if not any(r.get("step") == args.steps for r in rows):
+            if complete(run, args.steps):
+                rows = read_metrics(run)
+            else:
                 fields = ["--seed", str(seed), "--max-steps", str(args.steps), "--max-minutes", "-1"]
                 rows = train_cpu_default(
                     run,
@@ -92,6 +84,7 @@ def main(args: Args) -> None:
             f"{arm:6} {'all':>4}: reached {TARGET} on {len(reached)} of {len(runs)} seeds; median peak "
             f"{statistics.median(r['peak'] for r in runs):.3f}"
         )
+    print(f"then: orz-rl compare {args.out}/*")
 
 
 if __name__ == "__main__":

@@ -27,3 +27,12 @@ def train_cpu_default(
         print(" ".join(cmd[1:]), flush=True)
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL if quiet else None)
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def complete(run: Path, steps: int) -> bool:
+    """Whether ``run`` already logged ``steps`` steps."""
+    path = run / "metrics.jsonl"
+    if not path.is_file():
+        return False
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return any(r.get("step") == steps for r in rows)
