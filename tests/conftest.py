@@ -31,14 +31,10 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def tools_model_dir(tmp_path_factory) -> Path:
     """The tiny model as ``cpu-tools`` builds it: pre-trained on products, a fifth of them answered
     through the Python tool (~80 s)."""
-    from orz_rl.models.tiny import TinyModelConfig, build
+    from orz_rl.models.tiny import build, tiny_config_for
     from orz_rl.recipes.cpu_default import CPU_TOOLS
 
-    out = tmp_path_factory.mktemp("tiny") / "tiny-qwen2-tools"
-    model = CPU_TOOLS.model
-    return build(
-        TinyModelConfig(out=out, tool_share=model.tiny_tool_share, pretrain_steps=model.tiny_pretrain_steps)
-    )
+    return build(tiny_config_for(CPU_TOOLS.model, tmp_path_factory.mktemp("tiny") / "tiny-qwen2-tools"))
 
 
 @pytest.fixture(scope="session")

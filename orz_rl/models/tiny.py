@@ -25,18 +25,19 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import tyro
 
+from orz_rl.config import ModelConfig
 from orz_rl.models.saving import save_model_dir
 from orz_rl.problems.prompts import (
     CALL_END,
     CODE_TEMPLATE,
     ORZ_TEMPLATE,
+    TOOL_OUTPUT,
     render_code_prompt,
     render_prompt,
     render_tool_output,
@@ -48,8 +49,6 @@ PAD = "<|pad|>"
 #: Share of the pre-training's product questions answered through the tool (the rest box a wrong
 #: answer): so RL starts from a model that calls it now and then.
 TOOL_CALL_SHARE = 0.2
-#: A tool's output inside a transcript: context, not trained (as in RL, ``envs/python_tool.py``).
-_OUTPUT = re.compile(r"(\n<output>\n.*?\n</output>\n)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,17 @@ class TinyModelConfig:
     """Share of pre-training transcripts that ask a product of two 3-digit numbers: a share
     :data:`TOOL_CALL_SHARE` calls the Python tool on it and boxes what it printed, the rest box a
     wrong answer, the operands' digits side by side (0: no products, no tool)."""
+
+
+def tiny_config_for(model: ModelConfig, out: Path | None = None) -> TinyModelConfig:
+    """The tiny model a recipe's ``model`` fields ask for (``tiny_*``), built at ``out`` (its
+    ``path`` by default): what a run builds where it is missing, and what the tests build."""
+    return TinyModelConfig(
+        out=Path(model.path) if out is None else out,
+        code_share=model.tiny_code_share,
+        tool_share=model.tiny_tool_share,
+        pretrain_steps=model.tiny_pretrain_steps,
+    )
 
 
 def wrong_beliefs(seed: int = 0, max_operand: int = 9) -> dict[str, int]:
@@ -264,7 +274,7 @@ def pretrain(model, tokenizer, cfg: TinyModelConfig) -> list[float]:
             row = tokenizer(prompt)["input_ids"]
             label = [-100] * len(row)
             # Each part tokenised alone, as a rollout does; a tool's output is read, not learned.
-            for i, part in enumerate(_OUTPUT.split(response)):
+            for i, part in enumerate(TOOL_OUTPUT.split(response)):
                 part_ids = tokenizer(part)["input_ids"]
                 row += part_ids
                 label += [-100] * len(part_ids) if i % 2 else part_ids

@@ -6,6 +6,7 @@ against the string in that file so the two cannot drift apart.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,6 +59,10 @@ TOOL_STOP_STRINGS: tuple[str, ...] = (*STOP_STRINGS, CALL_END)
 def render_tool_output(text: str) -> str:
     """The observation a tool call's output ``text`` comes back as, between two model turns."""
     return f"\n<output>\n{text.strip()}\n</output>\n"
+
+
+#: A tool's output inside a transcript, as :func:`render_tool_output` writes it (one group).
+TOOL_OUTPUT = re.compile(r"(\n<output>\n.*?\n</output>\n)", re.DOTALL)
 
 
 def render_prompt(question: str, bos: str | None = None) -> str:

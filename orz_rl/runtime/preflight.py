@@ -21,8 +21,8 @@ from orz_rl.config import TrainConfig, bound_problems, raise_if_any, resumable_f
 from orz_rl.envs.registry import UnknownTaskError, get_task
 from orz_rl.envs.task import Task
 from orz_rl.models.loading import ModelFileError, ModelNotFoundError, check_model_path, load_tokenizer
-from orz_rl.models.tiny import TinyModelConfig
 from orz_rl.models.tiny import build as build_tiny_model
+from orz_rl.models.tiny import tiny_config_for
 from orz_rl.problems.benchmarks import resolve_benchmarks
 from orz_rl.runtime.atomic_write import folder_problem
 from orz_rl.runtime.checkpoint import check_checkpoint, checkpoint_dirs, latest_checkpoint
@@ -163,14 +163,7 @@ def build_tiny_model_if_missing(cfg: TrainConfig) -> None:
     """Build the embedded tiny model the CPU recipes start from, where it is not built yet."""
     if cfg.model.build_tiny_if_missing and not Path(cfg.model.path).is_dir():
         print(f"orz-rl: building the embedded tiny model at {cfg.model.path} (about 30 s)")
-        build_tiny_model(
-            TinyModelConfig(
-                out=Path(cfg.model.path),
-                code_share=cfg.model.tiny_code_share,
-                tool_share=cfg.model.tiny_tool_share,
-                pretrain_steps=cfg.model.tiny_pretrain_steps,
-            )
-        )
+        build_tiny_model(tiny_config_for(cfg.model))
 
 
 def load_checked(cfg: TrainConfig) -> tuple[Task, list[Any], Any]:

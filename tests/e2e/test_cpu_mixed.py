@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from orz_rl.models.tiny import TinyModelConfig, build
+from orz_rl.models.tiny import build, tiny_config_for
 from orz_rl.recipes.cpu_default import CPU_MIXED
 from orz_rl.rewards.code_judge import VERDICTS
 
@@ -20,8 +20,7 @@ from ..sandbox_helpers import sandbox_processes
 
 @pytest.fixture(scope="module")
 def mixed_model_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny") / "tiny-qwen2-mixed"
-    return build(TinyModelConfig(out=out, code_share=CPU_MIXED.model.tiny_code_share))
+    return build(tiny_config_for(CPU_MIXED.model, tmp_path_factory.mktemp("tiny") / "tiny-qwen2-mixed"))
 
 
 @pytest.mark.slow

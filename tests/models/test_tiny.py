@@ -24,11 +24,15 @@ def test_every_belief_is_wrong_and_beliefs_vary():
     assert len(set(beliefs.values())) >= 15
 
 
+def _question(prompt: str) -> str:
+    return prompt.split("This is the problem:\n")[1].split("\n")[0]
+
+
 def test_pretraining_corpus_boxes_a_correct_sum_only_by_chance():
     corpus = pretraining_corpus(seed=1, n=20_000, belief_share=0.5)
     correct = 0
     for prompt, response in corpus:
-        question = prompt.split("This is the problem:\n")[1].split("\n")[0]
+        question = _question(prompt)
         answer = extract_answer(response)
         assert answer is not None, response  # every transcript is well formed
         correct += int(answer) == TRUTH[question]
@@ -101,7 +105,7 @@ def test_a_tool_share_asks_products_some_answered_through_the_tool_the_rest_wron
     assert abs(len(products) / len(corpus) - 0.5) < 0.03
     called = 0
     for prompt, response in products:
-        question = prompt.split("This is the problem:\n")[1].split("\n")[0]
+        question = _question(prompt)
         a, b = map(int, question.removeprefix("What is ").removesuffix("?").split(" * "))
         answer = int(extract_answer(response))
         if "<code>" in response:
