@@ -14,6 +14,9 @@ as tokenised at reset, then the model's sampled ids and the tool's, appended as 
 nothing is re-tokenised. So the policy runs in ``input_mode="tokens"``. Each step also writes
 ``("tokens", "tool")``, the tool's ids it appended, for the collector to mark as not trained on.
 
+A call can start before its step: the collector hands each turn to :meth:`PythonToolEnv.on_response`
+as soon as the engine has sampled it, while the turn's other trajectories still generate.
+
 Budgets (:class:`~orz_rl.config.ToolConfig`): turns, tokens after the prompt (after a tool call
 there must be room for a whole turn of ``turn_tokens``), tool seconds; a trajectory over one
 ends with reward 0, as ORZ scores a response cut by the length limit. Its step metrics are the
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import torch
@@ -45,9 +48,10 @@ from orz_rl.problems.prompts import as_strings, finish_reasons, render_tool_outp
 from orz_rl.rewards.sandbox import RunResult, Sandbox
 
 _CODE = re.compile(r"<code>(.*?)</code>\s*$", re.DOTALL)
-#: Counted per step (``last_tool_stats``): trajectories, turns, tool calls, those that failed,
-#: tool seconds, tool tokens appended, trajectories ended by a budget.
-STAT_NAMES = ("turns", "calls", "errors", "seconds", "output_tokens", "ended_by_budget")
+#: Counted per step (``last_tool_stats``): turns, tool calls, those that failed, tool seconds,
+#: those of them that ran before the step (under other trajectories' generation), tool tokens
+#: appended, trajectories ended by a budget.
+STAT_NAMES = ("turns", "calls", "errors", "seconds", "seconds_hidden", "output_tokens", "ended_by_budget")
 
 
 def tool_call(response: str) -> str | None:
@@ -102,6 +106,9 @@ class PythonToolEnv(EnvBase):
         self.reward_spec = Bounded(low=0.0, high=1.0, shape=(*shape, 1), dtype=torch.float32)
         self._state: list[dict[str, Any]] = []
         self._score_seconds = 0.0
+        # Calls started by on_response, by trajectory: the turn's ids and the running call.
+        self._early: dict[int, tuple[list[int], Future]] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def sampler(self):
@@ -115,11 +122,37 @@ class PythonToolEnv(EnvBase):
 
     @property
     def last_score_seconds(self) -> float:
-        """Wall-clock seconds the rule and the tool took over the rollout (the collector's scoring
-        time; ``tool/seconds`` sums the calls, which run in parallel)."""
+        """Wall-clock seconds the rule took and the steps waited for tool calls over the rollout
+        (the collector's scoring time; ``tool/seconds`` sums the calls, which run in parallel, and
+        ``tool/seconds_hidden`` those that ran before their step, under the generation)."""
         return self._score_seconds
 
+    def on_response(self, i: int, ids: torch.Tensor) -> None:
+        """Trajectory ``i``'s turn ``ids``, as soon as the engine has sampled it and before the
+        step: a tool call starts in the sandbox now, while other trajectories still generate; the
+        step takes its result if the turn it receives is these ids (else it runs its own call)."""
+        state = self._state[i]
+        if state["done"] or state["turns"] + 1 >= self.tool.max_turns:
+            return
+        program = tool_call(self.tokenizer.decode(ids.tolist(), skip_special_tokens=False))
+        if program is not None:
+            self._early[i] = (ids.tolist(), self._workers().submit(self._run, program))
+
+    def _workers(self) -> ThreadPoolExecutor:
+        """The threads that wait on the sandbox's calls (one per sandbox worker)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.sandbox.workers, thread_name_prefix="tool")
+        return self._pool
+
+    def close(self, *, raise_if_closed: bool = True) -> None:
+        """Wait for any call still running, then close."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        super().close(raise_if_closed=raise_if_closed)
+
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
+        self._settle_early()
         base = self.task_env.reset()
         prompts = as_strings(base.get(("text", "prompt")))
         ids = [torch.tensor(self.tokenizer(p)["input_ids"], dtype=torch.int64) for p in prompts]
@@ -176,7 +209,7 @@ class PythonToolEnv(EnvBase):
             else:
                 calls[i] = program
         self._score(finals, [reasons[i] == "stop" for i in finals], reward, stopped, tensordict)
-        self._call_tools(calls, tool_ids)
+        self._call_tools(calls, tool_ids, responses)
         ids = []
         for i in range(n):
             new = torch.cat([prefix[i].reshape(-1), responses[i].reshape(-1), tool_ids[i]])
@@ -217,16 +250,25 @@ class PythonToolEnv(EnvBase):
             reward[i], stopped[i] = scores[k], ended[k]
             self._state[i]["done"] = True
 
-    def _call_tools(self, calls: dict[int, str], tool_ids: list[torch.Tensor]) -> None:
-        """Run every call of this step in parallel over the sandbox's workers; append each output."""
-        if not calls:
-            return
+    def _call_tools(
+        self, calls: dict[int, str], tool_ids: list[torch.Tensor], responses: list[torch.Tensor]
+    ) -> None:
+        """Every call of this step, in parallel over the sandbox's workers (those :meth:`on_response`
+        started for exactly this turn are already running); append each output."""
         stats = self.last_tool_stats
         start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=self.sandbox.workers) as pool:
-            results = dict(zip(calls, pool.map(self._run, calls.values()), strict=True))
+        futures = {}
+        for i, program in calls.items():
+            early = self._early.pop(i, None)
+            same = early is not None and early[0] == responses[i].reshape(-1).tolist()
+            futures[i] = early[1] if same else self._workers().submit(self._run, program)
+        self._settle_early()
+        results = {i: future.result() for i, future in futures.items()}
+        # Scoring time: what the step waited for, not the calls' time under the generation.
         self._score_seconds += time.perf_counter() - start
-        for i, (result, seconds) in results.items():
+        for i, (result, began, ended) in results.items():
+            seconds = ended - began
+            stats["seconds_hidden"] += max(0.0, min(ended, start) - began)
             state = self._state[i]
             state["tool_seconds"] += seconds
             output = tool_output(result)
@@ -239,10 +281,17 @@ class PythonToolEnv(EnvBase):
             if state["tool_seconds"] > self.tool.max_tool_seconds:
                 self._end_by_budget(i)
 
-    def _run(self, program: str) -> tuple[RunResult, float]:
-        start = time.perf_counter()
+    def _settle_early(self) -> None:
+        """Wait for the early calls no step took (a turn received other than it was sampled):
+        nothing of a call outlives its step."""
+        wait([future for _, future in self._early.values()])
+        self._early.clear()
+
+    def _run(self, program: str) -> tuple[RunResult, float, float]:
+        """A call's result, and when it began and ended (``time.perf_counter``)."""
+        began = time.perf_counter()
         result = self.sandbox.run(program, seconds=self.tool.seconds)
-        return result, time.perf_counter() - start
+        return result, began, time.perf_counter()
 
     def _set_seed(self, seed: int | None) -> None:
         self.task_env.set_seed(seed)

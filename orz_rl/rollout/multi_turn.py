@@ -16,6 +16,12 @@ key                                   written   meaning
 ``("next", "stopped")``               step      optional, as for a single turn
 ====================================  ========  ==============================================
 
+An env may also have ``on_response(i, ids)``: each live trajectory's turn as soon as it is
+sampled, before the step (the tool env starts its call there). With a policy that has
+``streaming`` (:class:`~orz_rl.rollout.policies.vLLMRolloutWrapper` on an in-process engine
+hands each response over as it finishes), tool calls run while the turn's other trajectories
+still generate.
+
 The policy (``input_mode="tokens"``) runs once per turn on the live trajectories only. A
 trajectory's response is its turns and the env's insertions in order: the ids as sampled and
 as appended, never re-tokenised, with ``assistant_mask`` True on the sampled ones, whose
@@ -25,6 +31,8 @@ makes the dense batch of :mod:`orz_rl.keys` with its ``assistant_mask``.
 """
 
 from __future__ import annotations
+
+from contextlib import nullcontext
 
 import torch
 from tensordict import NonTensorStack, TensorDict, TensorDictBase, lazy_stack
@@ -68,12 +76,15 @@ class MultiTurnCollector(SingleTurnCollector):
 
     Args:
         max_turns: policy calls a rollout may make (every env also ends its episodes itself).
+        early_responses: hand each sampled turn to the env's ``on_response`` as it is done (the
+            tool calls overlap the turn's generation); False waits for the step (a baseline).
         everything else: :class:`SingleTurnCollector`'s.
     """
 
-    def __init__(self, env, *, policy, max_turns: int = 64, **kwargs) -> None:
+    def __init__(self, env, *, policy, max_turns: int = 64, early_responses: bool = True, **kwargs) -> None:
         super().__init__(env, policy=policy, **kwargs)
         self.max_turns = max_turns
+        self.early_responses = early_responses
 
     @property
     def rollout(self):
@@ -101,7 +112,8 @@ class MultiTurnCollector(SingleTurnCollector):
 
     def _turn(self, td: TensorDictBase, live: torch.Tensor, traj: _Trajectories) -> TensorDictBase:
         """The live trajectories' next turn (one policy call), then the env's step; its next state."""
-        out = self.policy(td[live])
+        with self._early(live):
+            out = self.policy(td[live])
         responses = out.get(("tokens", "response"), as_list=True)
         log_probs = out.get(("log_probs", "response"), as_list=True)
         reasons = as_strings(out.get(keys.FINISH_REASON)) if keys.FINISH_REASON in out.keys() else None
@@ -130,6 +142,15 @@ class MultiTurnCollector(SingleTurnCollector):
             traj.stopped = torch.where(ended, stopped.reshape(n), traj.stopped)
         traj.done = done.clone()
         return nxt
+
+    def _early(self, live: torch.Tensor):
+        """Where the policy hands each turn to the env's ``on_response`` as it is sampled."""
+        on_response = getattr(self.env, "on_response", None)
+        streaming = getattr(self.policy, "streaming", None)
+        if not (self.early_responses and on_response and streaming):
+            return nullcontext()
+        rows = live.tolist()
+        return streaming(lambda k, ids: on_response(rows[k], ids))
 
     def _output(
         self, prompts: list[torch.Tensor], start: TensorDictBase, traj: _Trajectories

@@ -27,7 +27,7 @@ Sampling is ORZ's: temperature 1, top_p 1, no top_k, the stop strings kept in th
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -139,6 +139,10 @@ class _RolloutPath:
     #: Wall-clock seconds spent in the model's ``generate`` so far (its own work, as against the
     #: conversions around it; ``bench/step.py`` reads it). The rollout path counts.
     generate_seconds: float = 0.0
+    #: Whether :meth:`streaming` hands each response over as it finishes, while others still
+    #: generate (an in-process vLLM engine), rather than all at once after the batch.
+    streams: bool = False
+    _on_response: Callable[[int, torch.Tensor], None] | None = None
 
     def __init__(self, model: Any, *, device: torch.device | str | None = None, **kwargs: Any) -> None:
         super().__init__(model, device=device, **kwargs)
@@ -165,6 +169,24 @@ class _RolloutPath:
             return super().forward(
                 tensordict, tensordict_out=tensordict_out, logits_only=logits_only, **kwargs
             )
+
+    @contextmanager
+    def streaming(self, callback: Callable[[int, torch.Tensor], None]) -> Iterator[None]:
+        """While inside, the rollout path calls ``callback(k, ids)`` with element ``k``'s sampled
+        ids as soon as its response is done: as each request finishes where the engine allows it
+        (:attr:`streams`), else for every element once the batch is sampled. A multi-turn env
+        starts a tool call there, while other trajectories still generate."""
+        self._on_response = callback
+        try:
+            yield
+        finally:
+            self._on_response = None
+
+    def _hand_over(self, ids: list[torch.Tensor]) -> None:
+        """Every response to the :meth:`streaming` callback, once the batch is sampled."""
+        if self._on_response is not None:
+            for k, row in enumerate(ids):
+                self._on_response(k, row)
 
     def _generating(self) -> AbstractContextManager:
         """The context both paths run in."""
@@ -200,20 +222,53 @@ class vLLMRolloutWrapper(_RolloutPath, vLLMWrapper):
         texts = self.tokenizer.batch_decode([ids.tolist() for ids in prompt_ids], skip_special_tokens=False)
         return self._generate(tensordict, [{"prompt_token_ids": ids.tolist()} for ids in prompt_ids], texts)
 
+    @property
+    def streams(self) -> bool:
+        """An in-process ``vllm.LLM`` returns each request as it finishes; Ray engines do not."""
+        return hasattr(self.model, "enqueue") and hasattr(self.model, "llm_engine")
+
     def _generate(self, tensordict: TensorDictBase, prompts: list, texts: list[str]) -> TensorDictBase:
         """Sample for ``prompts`` (strings, or vLLM's token prompts), whose text is ``texts``."""
         start = time.perf_counter()
-        # One progress bar per rollout step is noise in a training log.
-        requests = self.model.generate(prompts, sampling_params=self.sampling_params, use_tqdm=False)
+        streamed = self._on_response is not None and self.streams
+        if streamed:
+            requests = self._stream(prompts)
+        else:
+            # One progress bar per rollout step is noise in a training log.
+            requests = self.model.generate(prompts, sampling_params=self.sampling_params, use_tqdm=False)
         self.generate_seconds += time.perf_counter() - start
         completions = [request.outputs[0] for request in requests]
         ids = [torch.tensor(list(c.token_ids), dtype=torch.int64) for c in completions]
+        if not streamed:
+            self._hand_over(ids)
         values = [_sampled_log_probs(c) for c in completions] if self.return_log_probs else None
         prompt_ids = [torch.as_tensor(r.prompt_token_ids, dtype=torch.int64) for r in requests]
         out = _text_outputs(self, tensordict.batch_size, texts, ids, values, prompt_ids)
         result = _written_into(self, tensordict, out)
         result.set(keys.FINISH_REASON, NonTensorStack(*[c.finish_reason for c in completions]))
         return result
+
+    def _stream(self, prompts: list) -> list:
+        """``generate``'s requests, in order, driving the engine step by step (as ``LLM.generate``
+        does) so that each finished response goes to the :meth:`streaming` callback at once."""
+        # enqueue gives the engine's ids ("<counter>-<random>"); outputs carry the counter.
+        enqueued = self.model.enqueue(prompts, self.sampling_params, use_tqdm=False)
+        internal = {rid.split("-")[0]: rid for rid in enqueued}
+        order = {rid.split("-")[0]: k for k, rid in enumerate(enqueued)}
+        requests: list = [None] * len(order)
+        engine = self.model.llm_engine
+        try:
+            while engine.has_unfinished_requests():
+                for request in engine.step():
+                    if request.finished:
+                        k = order.pop(request.request_id)
+                        requests[k] = request
+                        ids = torch.tensor(list(request.outputs[0].token_ids), dtype=torch.int64)
+                        self._on_response(k, ids)
+        finally:  # a callback that raised leaves no request behind for the next call
+            if order:
+                engine.abort_request([internal[rid] for rid in order], internal=True)
+        return requests
 
 
 @dataclass(frozen=True)
@@ -353,6 +408,7 @@ class TransformersRolloutWrapper(_RolloutPath, TransformersWrapper):
             log_probs = logits.log_softmax(-1).gather(-1, response.unsqueeze(-1)).squeeze(-1)
             values = [row[mask] for row, mask in zip(log_probs, keep, strict=True)]
         prompt_ids = [row[mask] for row, mask in zip(input_ids, attention_mask.bool(), strict=True)]
+        self._hand_over(ids)
         return _text_outputs(self, batch_size, prompts, ids, values, prompt_ids)
 
 

@@ -7,6 +7,7 @@ and the training batch are the real ones.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -24,7 +25,7 @@ from orz_rl.rewards.sandbox import Sandbox
 from orz_rl.rollout.multi_turn import MultiTurnCollector
 from orz_rl.rollout.policies import Sampling, make_transformers_policy
 from orz_rl.rollout.training_batch import ToTrainingBatch
-from tests.rollout.scripted_policy import ScriptedPolicy
+from tests.rollout.scripted_policy import ScriptedPolicy, StreamingScriptedPolicy
 from tests.sandbox_helpers import ISOLATIONS, sandbox_processes
 
 CALL = "<code>\nprint(6 * 7)\n</code>"
@@ -42,11 +43,13 @@ def sandbox():
         yield sb
 
 
-def _collector(tokenizer, sandbox, respond, tool: ToolConfig | None = None, samples: int = 2):
+def _collector(
+    tokenizer, sandbox, respond, tool: ToolConfig | None = None, samples: int = 2, make_policy=ScriptedPolicy
+):
     problems = [Problem(question="What is 6 times 7?", answer="42"), Problem(question="6 * 7?", answer="42")]
     task = MathEnv(problems, prompts_per_step=2, samples_per_prompt=samples)
     env = PythonToolEnv(task, tokenizer, sandbox, tool or ToolConfig(), turn_tokens=64)
-    policy = ScriptedPolicy(tokenizer, respond)
+    policy = make_policy(tokenizer, respond)
     return (
         MultiTurnCollector(env, policy=policy, postproc=ToTrainingBatch(tokenizer.pad_token_id)),
         env,
@@ -148,6 +151,53 @@ def test_the_scoring_time_is_wall_clock_so_parallel_calls_count_once(tokenizer, 
     wall = time.perf_counter() - start
     assert env.last_tool_stats["seconds"] >= 1.6
     assert 0.8 <= env.last_score_seconds < wall
+
+
+def test_a_tool_call_starts_while_the_turns_later_trajectories_are_still_being_generated(tokenizer, sandbox):
+    # The policy hands each trajectory's turn over as soon as it is written, as vLLM's engine
+    # does: every later trajectory of the turn is written only once a call has started (or after
+    # 20 s, which fails), and the step takes those calls' results instead of running them again.
+    started, written_after_a_call = threading.Event(), []
+
+    def respond(read: str) -> str:
+        if "<output>" in read:
+            return ANSWER
+        written_after_a_call.append(started.wait(timeout=20) if written_after_a_call else True)
+        return CALL
+
+    collector, env, _ = _collector(tokenizer, sandbox, respond, make_policy=StreamingScriptedPolicy)
+    programs, run = [], env._run
+
+    def recorded(program: str):
+        programs.append(program)
+        started.set()
+        return run(program)
+
+    env._run = recorded
+    batch = collector.postproc(collector.multi_turn_rollout())
+    assert written_after_a_call == [True] * 4
+    assert programs == ["print(6 * 7)"] * 4, "each call ran once"
+    assert batch.get(keys.EPISODE_REWARD).tolist() == [1.0] * 4
+    assert env.last_tool_stats["calls"] == 4 and env.last_tool_stats["seconds_hidden"] > 0
+
+
+def test_a_turn_the_step_receives_other_than_was_handed_over_early_runs_its_own_call(tokenizer, sandbox):
+    handed = torch.tensor(_ids(tokenizer, "<code>\nprint(1)\n</code>"))
+
+    def respond(read: str) -> str:
+        return ANSWER if "<output>" in read else CALL
+
+    def make_policy(tok, respond):
+        return StreamingScriptedPolicy(tok, respond, handed=lambda ids: handed)
+
+    collector, env, _ = _collector(tokenizer, sandbox, respond, make_policy=make_policy)
+    batch = collector.postproc(collector.multi_turn_rollout())
+    mask, sampled = batch.get(keys.RESPONSE_MASK), batch.get(keys.ASSISTANT_MASK)
+    for i in range(4):
+        tool = batch.get(keys.ACTION)[i][mask[i] & ~sampled[i]]
+        assert tokenizer.decode(tool.tolist()) == "\n<output>\n42\n</output>\n"
+    assert batch.get(keys.EPISODE_REWARD).tolist() == [1.0] * 4
+    assert env.last_tool_stats["calls"] == 4 and not env._early
 
 
 def test_a_trajectory_that_keeps_calling_ends_at_its_turn_budget_with_reward_0(tokenizer, sandbox):

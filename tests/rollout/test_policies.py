@@ -190,6 +190,44 @@ def test_the_rollout_path_writes_into_the_input_and_times_the_model(vllm_engine,
     assert not model.training and "generate" not in vars(model)  # the model is left as it was
 
 
+def test_an_in_process_engine_hands_each_response_over_as_it_finishes(vllm_engine, tiny_model_dir):
+    """``streaming``: vLLM's in-process engine hands every response over once, with the ids the
+    policy writes, in the order the requests finish (one token per request per engine step, so
+    by length), while the longer ones still generate; ``generate`` hands them over after the batch."""
+    tok = load_tokenizer(str(tiny_model_dir))
+    prompts = [render_prompt(f"What is {i % 4} + 2?") for i in range(8)]
+    model = load_causal_lm(str(tiny_model_dir)).eval()
+    sampling = Sampling(max_new_tokens=32)
+    for policy, streams in (
+        (make_vllm_policy(vllm_engine, tok, sampling), True),
+        (make_transformers_policy(model, tok, sampling), False),
+    ):
+        handed: list[tuple[int, torch.Tensor]] = []
+        with policy.streaming(lambda k, ids, handed=handed: handed.append((k, ids))):
+            out = policy(_prompt_td(prompts))
+        assert policy.streams is streams and policy._on_response is None
+        responses = out.get(("tokens", "response"), as_list=True)
+        assert sorted(k for k, _ in handed) == list(range(8))
+        assert all(torch.equal(ids, responses[k]) for k, ids in handed)
+        lengths = [len(ids) for _, ids in handed]
+        assert len(set(lengths)) > 1, "the test needs responses of different lengths"
+        assert (lengths == sorted(lengths)) is streams, lengths
+
+
+def test_a_streaming_callback_that_raises_leaves_no_request_in_the_engine(vllm_engine, tiny_model_dir):
+    tok = load_tokenizer(str(tiny_model_dir))
+    policy = make_vllm_policy(vllm_engine, tok, Sampling(max_new_tokens=32))
+
+    def refuse(k: int, ids: torch.Tensor) -> None:
+        raise RuntimeError("the env refused a turn")
+
+    with pytest.raises(RuntimeError, match="refused"), policy.streaming(refuse):
+        policy(_prompt_td([render_prompt(f"What is {i} + 2?") for i in range(6)]))
+    assert not vllm_engine.llm_engine.has_unfinished_requests()
+    out = policy(_prompt_td([render_prompt("What is 1 + 2?")] * 2))
+    assert len(out.get(("tokens", "response"), as_list=True)) == 2
+
+
 def test_a_batch_of_many_dimensions_goes_through_torchrl_back_into_the_rollout_path(
     vllm_engine, tiny_model_dir
 ):
