@@ -37,14 +37,14 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import torch
-from tensordict import TensorDict, TensorDictBase, lazy_stack
+from tensordict import NonTensorStack, TensorDict, TensorDictBase, lazy_stack
 from torchrl.data import Bounded, Composite, NonTensor, Unbounded
 from torchrl.envs import EnvBase
 
 from orz_rl import keys
 from orz_rl.config import ToolConfig
 from orz_rl.envs.rule_reward import RuleRewardEnv
-from orz_rl.problems.prompts import as_strings, finish_reasons, render_tool_output
+from orz_rl.problems.prompts import as_strings, finish_reasons, render_tool_output, with_tool_instruction
 from orz_rl.rewards.sandbox import RunResult, Sandbox
 
 _CODE = re.compile(r"<code>(.*?)</code>\s*$", re.DOTALL)
@@ -155,6 +155,9 @@ class PythonToolEnv(EnvBase):
         self._settle_early()
         base = self.task_env.reset()
         prompts = as_strings(base.get(("text", "prompt")))
+        if self.tool.instruction:
+            prompts = [with_tool_instruction(p) for p in prompts]
+            base.set(("text", "prompt"), NonTensorStack(*prompts))
         ids = [torch.tensor(self.tokenizer(p)["input_ids"], dtype=torch.int64) for p in prompts]
         self._state = [
             {"prompt_len": len(i), "texts": [], "turns": 0, "tool_seconds": 0.0, "done": False} for i in ids

@@ -178,6 +178,9 @@ class ToolConfig:
     """Tokens after the prompt (the model's and the tool's) a trajectory may hold: after a tool
     call, one with too few left for a whole turn (``rollout.max_new_tokens``) ends with reward
     0, as ORZ scores a response cut by the length limit."""
+    instruction: bool = True
+    """Tell the model the call's format in the prompt (``TOOL_INSTRUCTION`` before the problem, in
+    every built-in template; a task's own template says it itself)."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ _CONVERSATION = (
     "</answer>. User: You must put your answer inside <answer> </answer> tags, i.e., "
     "<answer> answer here </answer>. "
 )
-_PROBLEM = "This is the problem:\n{question}\n\nAssistant: <think>"
+#: Where the built-in templates' problem begins; a tool instruction goes right before it.
+PROBLEM_START = "This is the problem:\n"
+_PROBLEM = PROBLEM_START + "{question}\n\nAssistant: <think>"
 
 ORZ_TEMPLATE = (
     _CONVERSATION
@@ -54,6 +56,20 @@ STOP_STRINGS: tuple[str, ...] = ("User:", "Human:", "Assistant:", "</answer>")
 CALL_END = "</code>"
 #: The stop strings of a policy that may call the tool: ORZ's, and the end of a call.
 TOOL_STOP_STRINGS: tuple[str, ...] = (*STOP_STRINGS, CALL_END)
+
+
+#: What a prompt with the Python tool adds (:func:`with_tool_instruction`): the call's format.
+TOOL_INSTRUCTION = (
+    "The Assistant can run Python while it thinks: a program written between <code> and </code> "
+    "runs, and what it prints comes back between <output> and </output>.\n"
+)
+
+
+def with_tool_instruction(prompt: str) -> str:
+    """``prompt`` with :data:`TOOL_INSTRUCTION` before its problem (:data:`PROBLEM_START`, in
+    every built-in template); a prompt of a task's own template, without it, is left as it is."""
+    head, start, problem = prompt.rpartition(PROBLEM_START)
+    return head + TOOL_INSTRUCTION + start + problem if start else prompt
 
 
 def render_tool_output(text: str) -> str:

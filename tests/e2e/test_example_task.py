@@ -81,7 +81,7 @@ def test_countdown_runs_with_the_python_tool_and_is_graded_by_its_own_rule(tiny_
     tokenizer = load_tokenizer(str(tiny_model_dir))
 
     def respond(read: str) -> str:
-        if "<output>" not in read:
+        if "\n<output>\n" not in read:
             return "<code>\nprint((3 + 5) * 2, 3 + 5 + 2)\n</code>"
         # Right for 16; for 15 a wrong value, which countdown's own rule must tell apart.
         return box("(3 + 5) * 2") if "make 16" in read else box("3 + 5 + 2")

@@ -6,7 +6,15 @@ import re
 
 import pytest
 
-from orz_rl.problems.prompts import STOP_STRINGS, render_prompt
+from orz_rl.problems.prompts import (
+    PROBLEM_START,
+    STOP_STRINGS,
+    TOOL_INSTRUCTION,
+    render_choice_prompt,
+    render_code_prompt,
+    render_prompt,
+    with_tool_instruction,
+)
 
 from ..conftest import REPO
 
@@ -32,3 +40,17 @@ def test_template_without_bos_starts_with_the_conversation():
 
 def test_stop_strings_are_orz_s():
     assert set(STOP_STRINGS) == {"User:", "Human:", "Assistant:", "</answer>"}
+
+
+@pytest.mark.parametrize(
+    "render", [render_prompt, render_code_prompt, lambda q: render_choice_prompt(q, "ABCD")], ids=str
+)
+def test_the_tool_instruction_goes_right_before_the_problem_of_every_built_in_template(render):
+    plain = render("What is 6 * 7?")
+    told = with_tool_instruction(plain)
+    assert told == plain.replace(PROBLEM_START, TOOL_INSTRUCTION + PROBLEM_START) != plain
+    assert all(tag in TOOL_INSTRUCTION for tag in ("<code>", "</code>", "<output>", "</output>"))
+
+
+def test_a_prompt_of_ones_own_template_is_left_as_it_is():
+    assert with_tool_instruction("Q: 6 * 7?\nA:") == "Q: 6 * 7?\nA:"

@@ -19,8 +19,9 @@ from orz_rl.envs.math import MathEnv
 from orz_rl.envs.python_tool import PythonToolEnv, tool_call, with_python_tool
 from orz_rl.models.loading import load_causal_lm, load_tokenizer
 from orz_rl.problems.problem import Problem
-from orz_rl.problems.prompts import TOOL_STOP_STRINGS
+from orz_rl.problems.prompts import TOOL_INSTRUCTION, TOOL_STOP_STRINGS, as_strings
 from orz_rl.problems.toy_task import product_problems
+from orz_rl.recipes.cpu_default import CPU_TOOLS
 from orz_rl.rewards.sandbox import Sandbox
 from orz_rl.rollout.multi_turn import MultiTurnCollector
 from orz_rl.rollout.policies import Sampling, make_transformers_policy
@@ -30,6 +31,8 @@ from tests.sandbox_helpers import ISOLATIONS, sandbox_processes
 
 CALL = "<code>\nprint(6 * 7)\n</code>"
 ANSWER = " So it is 42. </think> <answer>\\boxed{42}</answer>"
+#: What a tool call brings back begins so (the prompt's tool instruction names the tags too).
+OUTPUT = "\n<output>\n"
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +76,22 @@ def test_a_task_env_that_is_not_rule_rewarded_is_one_error_naming_it(tokenizer, 
         with_python_tool({}, tokenizer, sandbox, ToolConfig(), turn_tokens=64)
 
 
+@pytest.mark.parametrize("instruction", [True, False])
+def test_the_prompt_tells_the_model_the_calls_format_unless_turned_off(tokenizer, sandbox, instruction):
+    problems = [Problem(question="What is 6 times 7?", answer="42")]
+    task = MathEnv(problems, prompts_per_step=1, samples_per_prompt=2)
+    env = PythonToolEnv(task, tokenizer, sandbox, ToolConfig(instruction=instruction), turn_tokens=64)
+    td = env.reset()
+    texts = as_strings(td.get(("text", "prompt")))
+    read = [tokenizer.decode(ids.tolist()) for ids in td.get(("tokens", "prompt"), as_list=True)]
+    assert read == texts
+    told = TOOL_INSTRUCTION + "This is the problem:\nWhat is 6 times 7?"
+    assert all((told in t) is instruction for t in texts)
+
+
 def test_a_two_turn_trajectory_is_the_sampled_ids_and_the_tools_output_as_tokenised_once(tokenizer, sandbox):
     def respond(read: str) -> str:
-        return ANSWER if "<output>" in read else CALL
+        return ANSWER if OUTPUT in read else CALL
 
     collector, env, policy = _collector(tokenizer, sandbox, respond)
     batch = collector.multi_turn_rollout()
@@ -111,7 +127,7 @@ def test_trajectories_that_call_and_ones_that_answer_at_once_share_a_turn(tokeni
     # The first question's trajectories call the tool, the second's answer in their first turn:
     # the step's tool ids are ragged (a call's output beside nothing), as in any real rollout.
     def respond(read: str) -> str:
-        return ANSWER if "<output>" in read or "6 * 7?" in read else CALL
+        return ANSWER if OUTPUT in read or "6 * 7?" in read else CALL
 
     collector, env, policy = _collector(tokenizer, sandbox, respond)
     batch = collector.postproc(collector.multi_turn_rollout())
@@ -131,7 +147,7 @@ def test_a_tool_output_is_never_graded_as_the_models_answer(tokenizer, sandbox):
     smuggle = "<code>\nprint('\\\\boxed{42}')\n</code>"
 
     def respond(read: str) -> str:
-        return " See above. </think> <answer> above </answer>" if "<output>" in read else smuggle
+        return " See above. </think> <answer> above </answer>" if OUTPUT in read else smuggle
 
     collector, env, _ = _collector(tokenizer, sandbox, respond)
     batch = collector.postproc(collector.multi_turn_rollout())
@@ -143,7 +159,7 @@ def test_the_scoring_time_is_wall_clock_so_parallel_calls_count_once(tokenizer, 
     # Four calls of 0.4 s on two workers: 1.6 s of calls in about 0.8 s. The collector's
     # generation time is its whole time less this one, so a sum of the calls made it negative.
     def respond(read: str) -> str:
-        return ANSWER if "<output>" in read else "<code>\nimport time; time.sleep(0.4); print(42)\n</code>"
+        return ANSWER if OUTPUT in read else "<code>\nimport time; time.sleep(0.4); print(42)\n</code>"
 
     collector, env, _ = _collector(tokenizer, sandbox, respond)
     start = time.perf_counter()
@@ -160,7 +176,7 @@ def test_a_tool_call_starts_while_the_turns_later_trajectories_are_still_being_g
     started, written_after_a_call = threading.Event(), []
 
     def respond(read: str) -> str:
-        if "<output>" in read:
+        if OUTPUT in read:
             return ANSWER
         written_after_a_call.append(started.wait(timeout=20) if written_after_a_call else True)
         return CALL
@@ -185,7 +201,7 @@ def test_a_turn_the_step_receives_other_than_was_handed_over_early_runs_its_own_
     handed = torch.tensor(_ids(tokenizer, "<code>\nprint(1)\n</code>"))
 
     def respond(read: str) -> str:
-        return ANSWER if "<output>" in read else CALL
+        return ANSWER if OUTPUT in read else CALL
 
     def make_policy(tok, respond):
         return StreamingScriptedPolicy(tok, respond, handed=lambda ids: handed)
@@ -212,7 +228,7 @@ def test_a_tool_output_is_cut_to_its_token_budget(tokenizer, sandbox):
     flood = "<code>\nprint('7' * 5000)\n</code>"
 
     def respond(read: str) -> str:
-        return ANSWER if "<output>" in read else flood
+        return ANSWER if OUTPUT in read else flood
 
     collector, env, _ = _collector(tokenizer, sandbox, respond, ToolConfig(max_output_tokens=10))
     batch = collector.postproc(collector.multi_turn_rollout())
@@ -236,7 +252,7 @@ def test_a_hostile_tool_call_is_an_error_observation_and_the_trajectory_goes_on(
     hostile = f"<code>\n{program}\n</code>"
 
     def respond(read: str) -> str:
-        return ANSWER if "<output>" in read else hostile
+        return ANSWER if OUTPUT in read else hostile
 
     collector, env, _ = _collector(tokenizer, sandbox, respond, ToolConfig(seconds=1.0), samples=1)
     batch = collector.postproc(collector.multi_turn_rollout())
@@ -250,7 +266,7 @@ def test_a_hostile_tool_call_is_an_error_observation_and_the_trajectory_goes_on(
 def test_a_call_that_leaves_no_room_for_a_whole_turn_ends_the_trajectory_with_reward_0(tokenizer, sandbox):
     # 90 tokens after the prompt at most, turns of up to 64: after one call (45 tokens) no room.
     def respond(read: str) -> str:
-        return ANSWER if "<output>" in read else CALL
+        return ANSWER if OUTPUT in read else CALL
 
     collector, env, policy = _collector(tokenizer, sandbox, respond, ToolConfig(max_total_tokens=90))
     batch = collector.postproc(collector.multi_turn_rollout())
@@ -283,9 +299,8 @@ def test_a_real_model_calling_the_tool_is_trained_on_exactly_its_sampled_ids(too
         lambda _m, _a, out: sampled.append([t.clone() for t in out.get(("tokens", "response"), as_list=True)])
     )
     problems = [Problem(question=q, answer=a) for q, a in product_problems(seed=3, count=8)]
-    env = PythonToolEnv(
-        MathEnv(problems, prompts_per_step=8, samples_per_prompt=4), tokenizer, sandbox, ToolConfig(), 40
-    )
+    task = MathEnv(problems, prompts_per_step=8, samples_per_prompt=4)
+    env = PythonToolEnv(task, tokenizer, sandbox, CPU_TOOLS.rollout.tool, 40)  # the recipe's prompts
     collector = MultiTurnCollector(env, policy=policy, postproc=ToTrainingBatch(tokenizer.pad_token_id))
     torch.manual_seed(0)
     batch = collector.postproc(collector.multi_turn_rollout())

@@ -443,7 +443,7 @@ def test_with_the_python_tool_each_sample_is_a_whole_trajectory_graded_by_the_ta
     ]
 
     def respond(read: str) -> str:  # calls the tool, then boxes 42: right for the first question only
-        return ANSWER if "<output>" in read else CALL
+        return ANSWER if "\n<output>\n" in read else CALL
 
     with RewardServices(RewardConfig(workers=1), SandboxConfig(workers=1)) as services:
         figures, records = evaluate_benchmark(
