@@ -88,6 +88,12 @@ def train(args: list[str]) -> None:
         raise_if_any(settings_problems(cfg))  # a field out of range is refused here as by a run
         print(format_plan(plan(cfg)))
         return
+    from orz_rl.runtime.preflight import config_problems, load_checked
+
+    if config_problems(cfg)[1]:
+        # Refused with every problem (the data's and the lengths' too) before the trainer's
+        # imports (vLLM: ~5 s); a configuration without one is checked as the trainer loads it.
+        load_checked(cfg)
     from orz_rl.runtime.quiet import quiet_known_noise
 
     quiet_known_noise()  # before vLLM is imported

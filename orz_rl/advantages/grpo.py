@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import torch
 from tensordict import TensorDict
-from torchrl.objectives.llm import MCAdvantage
 
 from orz_rl.advantages.estimator import (
     AdvantageEstimator,
@@ -34,6 +33,10 @@ def grpo_scores(reward: torch.Tensor, group_size: int) -> torch.Tensor:
         batch_size=[n, 1],
     )
     groups(reward, group_size)  # the same check as the others
+    # Imported here: torchrl.objectives.llm imports vLLM (~5 s), and the estimator registry is
+    # read by every `orz-rl train` refusal, which loads no model.
+    from torchrl.objectives.llm import MCAdvantage
+
     out = MCAdvantage(grpo_size=group_size, prompt_key="group").inv(steps)
     advantage = torch.empty(n)
     advantage[out.get("index").reshape(-1)] = out.get("advantage").reshape(-1)
