@@ -319,7 +319,10 @@ class PPOConfig:
     lmbda: Annotated[float, UNIT] = 1.0
     """GAE lambda (ORZ: 1.0)."""
     clip_epsilon: Annotated[float, POSITIVE] = 0.2
-    """Clip range of the policy ratio."""
+    """Clip range of the policy ratio: ``[1 - clip_epsilon, 1 + clip_epsilon]``."""
+    clip_epsilon_high: Annotated[float | None, POSITIVE] = None
+    """The ratio's upper clip, ``1 + clip_epsilon_high`` (DAPO's clip-higher: 0.28 with
+    ``clip_epsilon`` 0.2); None: ``clip_epsilon`` on both sides, as ORZ."""
     value_clip: Annotated[float, POSITIVE] = 0.2
     """Clip range of the critic's value around its rollout-time value."""
     value_loss_coeff: Annotated[float, AT_LEAST_0] = 0.5

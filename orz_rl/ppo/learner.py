@@ -63,9 +63,10 @@ class PPOLearner:
         # The module FSDP wraps is the one the loss calls (ResponseLogProbs): its forward gathers
         # the embeddings and the head around the decoder layers' own gathers.
         dist.shard(self.actor[0].module, self.actor_model.get_decoder().layers)
+        clip = p.clip_epsilon if p.clip_epsilon_high is None else (p.clip_epsilon, p.clip_epsilon_high)
         self.policy_loss = TokenClipPPOLoss(
             self.actor,
-            clip_epsilon=p.clip_epsilon,
+            clip_epsilon=clip,
             aggregation=p.aggregation,
             on_policy_without_old_log_probs=self.old_log_probs_from_update(p),
             norm_tokens=r.max_new_tokens,

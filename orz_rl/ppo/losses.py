@@ -68,11 +68,13 @@ def aggregate_token_loss(
     )
 
 
-def clip_bounds(clip_epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``log(1 - eps)`` and ``log(1 + eps)``, the bounds of the clipped log-ratio, in float32 as
-    TorchRL's ``ClipPPOLoss`` computes them (so the two clip the same tokens)."""
-    eps = torch.tensor(clip_epsilon, dtype=torch.float32)
-    return (-eps).log1p(), eps.log1p()
+def clip_bounds(clip_epsilon: float | tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``log(1 - eps_low)`` and ``log(1 + eps_high)``, the bounds of the clipped log-ratio, in
+    float32 as TorchRL's ``ClipPPOLoss`` computes them (so the two clip the same tokens).
+    ``clip_epsilon``: one epsilon for both sides (PPO, ORZ), or ``(low, high)`` as TorchRL takes
+    it (DAPO's clip-higher: a wider upper side, room for unlikely tokens to grow)."""
+    low, high = clip_epsilon if isinstance(clip_epsilon, tuple) else (clip_epsilon, clip_epsilon)
+    return torch.tensor(-low, dtype=torch.float32).log1p(), torch.tensor(high, dtype=torch.float32).log1p()
 
 
 def clipped_surrogate(
@@ -164,7 +166,7 @@ class TokenClipPPOLoss(LossModule):
         self,
         actor_network: TensorDictModuleBase,
         *,
-        clip_epsilon: float = 0.2,
+        clip_epsilon: float | tuple[float, float] = 0.2,
         aggregation: Aggregation = "seq-mean-token-mean",
         on_policy_without_old_log_probs: bool = False,
         norm_tokens: int | None = None,

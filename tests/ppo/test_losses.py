@@ -97,6 +97,34 @@ def test_clip_ppo_objective_equals_hand_computed_surrogate():
     torch.testing.assert_close(out["clip_fraction"], clipped.sum() / mask.sum())
 
 
+def test_clip_higher_clips_the_ratio_to_1_minus_low_and_1_plus_high():
+    """DAPO's clip-higher against a hand-written surrogate: ratios placed around both bounds, both
+    signs of advantage; a token at ratio 1.25 with a positive advantage still learns under
+    (0.2, 0.28), and is clipped (no gradient) under the symmetric 0.2."""
+    module = _LeafLogits()
+    batch = _batch(seed=2)
+    mask = batch[keys.RESPONSE_MASK]
+    logp = torch.log_softmax(module.logits.detach(), -1).gather(-1, batch[keys.ACTION][..., None]).squeeze(-1)
+    ratio = torch.tensor([0.7, 0.85, 1.1, 1.25, 1.3, 1.25]).repeat(N, 1)
+    adv = torch.tensor([1.0, -1.0, 1.0, 1.0, 1.0, -1.0]).repeat(N, 1)
+    batch[keys.ACTION_LOG_PROB] = logp - ratio.log()
+    batch[keys.ADVANTAGE] = adv.unsqueeze(-1).masked_fill(~mask[..., None], 0.0)
+    out = TokenClipPPOLoss(_actor(module), clip_epsilon=(0.2, 0.28))(batch)
+    per_token = -torch.minimum(ratio * adv, ratio.clamp(0.8, 1.28) * adv)
+    expected = torch.stack([per_token[i][mask[i]].mean() for i in range(N)]).mean()
+    torch.testing.assert_close(out["loss_objective"], expected)
+    clipped = ((ratio < 0.8 - 1e-4) | (ratio > 1.28 + 1e-4)) & mask
+    torch.testing.assert_close(out["clip_fraction"], clipped.sum() / mask.sum())
+    out["loss_objective"].backward()
+    higher = module.logits.grad.abs().sum(-1)
+    module.logits.grad = None
+    TokenClipPPOLoss(_actor(module), clip_epsilon=0.2)(batch)["loss_objective"].backward()
+    symmetric = module.logits.grad.abs().sum(-1)
+    assert higher[0, 3] > 0 and symmetric[0, 3] == 0, "ratio 1.25, advantage > 0"
+    assert higher[0, 4] == 0 and symmetric[0, 4] == 0, "ratio 1.3 is past both"
+    assert higher[0, 5] > 0 and symmetric[0, 5] > 0, "a negative advantage is never clipped above"
+
+
 def test_aggregation_modes_over_micro_batches_equal_full_batch():
     g = torch.Generator().manual_seed(0)
     loss = torch.randn(8, 5, generator=g)
@@ -295,4 +323,3 @@ def test_the_value_loss_counts_the_sampled_tokens_only():
     torch.testing.assert_close(out["loss_critic"], expected)
     out["loss_critic"].backward()
     assert (head.values.grad.squeeze(-1)[_TOOL] == 0).all()
-

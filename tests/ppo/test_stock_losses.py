@@ -65,6 +65,15 @@ def test_stock_gae_and_clip_ppo_loss_run_on_an_orz_batch_and_take_the_token_mean
     token_mean = TokenClipPPOLoss(actor, aggregation="token-mean")(batch)["loss_objective"]
     torch.testing.assert_close(stock(batch)["loss_objective"], token_mean)
 
+    # Clip-higher, (low, high), as TorchRL's loss takes it: the same tokens clip, and some ratios
+    # lie between the symmetric and the higher upper bound, so the two losses differ.
+    higher = ClipPPOLoss(actor, critic_network=None, normalize_advantage=False, clip_epsilon=(0.2, 0.28))
+    ours_higher = TokenClipPPOLoss(actor, aggregation="token-mean", clip_epsilon=(0.2, 0.28))(batch)
+    torch.testing.assert_close(higher(batch)["loss_objective"], ours_higher["loss_objective"])
+    ratio = (current - batch[keys.ACTION_LOG_PROB]).exp()[mask]
+    assert ((ratio > 1.2) & (ratio < 1.28)).any()
+    assert abs(ours_higher["loss_objective"] - token_mean) > 1e-4
+
     # What the mask changes: without it the stock loss averages over padding as well.
     unmasked = stock(batch.exclude(keys.LOSS_MASK))["loss_objective"]
     share = mask.sum() / mask.numel()
