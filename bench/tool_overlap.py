@@ -27,11 +27,12 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import torch
 import tyro
 
-from orz_rl.config import SandboxConfig
+from orz_rl.config import AT_LEAST_0, AT_LEAST_1, SandboxConfig, bound_problems, raise_if_any
 from orz_rl.envs.math import MathEnv
 from orz_rl.envs.python_tool import PythonToolEnv
 from orz_rl.models.loading import load_tokenizer
@@ -50,13 +51,13 @@ from orz_rl.rollout.policies import Sampling, make_vllm_policy
 class Args:
     """What to run."""
 
-    rounds: int = 5
+    rounds: Annotated[int, AT_LEAST_1] = 5
     """Timed rollouts of each arm per latency (after one warm-up rollout each)."""
-    latencies: tuple[float, ...] = (0.0, 0.25)
+    latencies: Annotated[tuple[float, ...], AT_LEAST_0] = (0.0, 0.25)
     """Seconds each tool call waits before it runs (0: the sandbox alone)."""
     model: str = CPU_TOOLS.model.path
     """The model (``cpu-tools``' tiny model, built there if missing, or a run's checkpoint)."""
-    workers: int = 0
+    workers: Annotated[int, AT_LEAST_0] = 0
     """Sandbox workers, the calls that run at once (0: one per CPU core; a waiting tool can
     have more)."""
     seed: int = 0
@@ -110,6 +111,7 @@ def rollout_seconds(collector: MultiTurnCollector, draws: SeededDraws, k: int) -
 
 
 def main(args: Args) -> None:
+    raise_if_any(bound_problems(args))  # before a model is built or an engine starts
     if not Path(args.model).exists():
         build(tiny_config_for(CPU_TOOLS.model, Path(args.model)))
     r = CPU_TOOLS.rollout

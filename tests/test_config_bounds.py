@@ -16,6 +16,7 @@ from orz_rl.curation.commands import STEPS
 from orz_rl.models.real_shape import RealShapeConfig
 from orz_rl.recipes.cpu_default import CPU_DEFAULT
 from orz_rl.tools.eval_config import EvalConfig
+from tests.bench import bench_module
 from tests.conftest import orz_cli
 
 
@@ -39,6 +40,7 @@ COMMANDS = {
     "eval": EvalConfig(),
     **{f"data {step}": data_config(step) for step in STEPS},
     "real-shape model (bench/real_shape.py)": RealShapeConfig(),
+    "bench/tool_overlap.py": bench_module("tool_overlap").Args(),
 }
 
 

@@ -4,7 +4,6 @@ and its JSON holds what the GPU run is judged by."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import REPO
+from . import bench_module
 
 STEPS = 2
 
@@ -123,11 +123,7 @@ H200 = {"cuda_available": True, "gpu": "NVIDIA H200", "bf16_supported": True, "g
 
 
 def _gpu_check_module():
-    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "bench" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("gpu_check")
 
 
 def test_on_cuda_the_runs_train_in_bfloat16_and_are_planned_as_one_training_gpu(tiny_model_dir, tmp_path):

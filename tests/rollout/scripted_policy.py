@@ -42,7 +42,6 @@ class StreamingScriptedPolicy(ScriptedPolicy):
     def __init__(self, tokenizer, respond, handed=lambda ids: ids) -> None:
         super().__init__(tokenizer, respond)
         self.handed, self.callback = handed, None
-        self.streams = True
 
     @contextmanager
     def streaming(self, callback):
