@@ -216,6 +216,13 @@ class RolloutConfig:
     policy loss is weighted by ``min(pi_trainer / pi_engine, tis_cap)`` of its old log-probs, so
     that tokens the engine sampled more readily than the trainer would are not over-weighted
     (``orz_rl.ppo.mismatch``; Yao et al. 2025 use 2)."""
+    dynamic_sampling: bool = False
+    """DAPO's dynamic sampling: a group whose rewards are all equal (every response right, or every
+    one wrong) is dropped, and the next prompts are sampled until ``prompts_per_step`` groups
+    differ, ``max_sampling_rounds`` rollouts at most (``orz_rl.rollout.dynamic_sampling``)."""
+    max_sampling_rounds: Annotated[int, AT_LEAST_1] = 3
+    """With ``dynamic_sampling``: rollouts a step may sample, the first included; a batch still short
+    after them is filled with dropped groups (``sampling/groups_short``)."""
 
     tools: Literal["none", "python"] = "none"
     """``python``: multi-turn rollouts in which the model may run Python in the sandbox between
@@ -275,13 +282,23 @@ class SandboxConfig:
 
 @dataclass(frozen=True)
 class RewardConfig:
-    """The math reward's checker (``orz_rl.rewards.math_grader``)."""
+    """The math reward's checker (``orz_rl.rewards.math_grader``), and DAPO's overlong handling of
+    the env's rewards (``orz_rl.rewards.overlong``; off, as ORZ)."""
 
     workers: Annotated[int, AT_LEAST_0, RESUMABLE] = 0
     """Worker processes that run math-verify (0: one per CPU core)."""
     timeout: Annotated[float, POSITIVE] = 5.0
     """Seconds one answer comparison may take; past it the worker is killed and the reward is 0
     (counted as ``grader/timeouts``). ``inf``: no limit, which a hostile answer can hang."""
+    overlong_filter: bool = False
+    """DAPO's overlong filtering: a response cut by the length limit (not ``stopped``) is masked out
+    of the actor's and critic's losses instead of trained on with the reward of an unfinished
+    answer; its reward still counts in its group's statistics (``reward/overlong_filtered_share``)."""
+    overlong_penalty: Annotated[int, AT_LEAST_0] = 0
+    """DAPO's soft overlong punishment, over this many tokens before the response limit L
+    (``rollout.max_new_tokens``; with a tool ``rollout.tool.max_total_tokens``): a response of
+    length l > L - n loses ``(l - L + n) / n`` of reward, 1 at the limit (DAPO: 4096 of 20480).
+    0: none. ``reward/mean`` stays the env's reward."""
 
 
 @dataclass(frozen=True)

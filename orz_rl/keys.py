@@ -24,7 +24,9 @@ key                           shape        meaning
 ``("collector", "mask")``     [N, R, 1]    ``assistant_mask`` where TorchRL's losses look for a mask
 ``advantage``                 [N, R, 1]    GAE advantage, normalised over the batch's valid tokens
 ``value_target``              [N, R, 1]    GAE return, the critic's regression target
-``episode_reward``            [N]          the environment's reward of the response
+``episode_reward``            [N]          the response's reward trained on: the env's, shaped where
+                                           ``reward.overlong_penalty`` is set
+``score``                     [N]          the env's reward before that shaping (only where shaped)
 ``stopped``                   [N]          True if the response ended on a stop string (or EOS)
 ``finish_reason``             [N] (str)    ``"stop"`` (stop string or EOS) or ``"length"`` (cut by the limit)
 ``policy_version``            [N]          version of the weights that sampled the response
@@ -56,6 +58,7 @@ LOSS_MASK = ("collector", "mask")
 ADVANTAGE = "advantage"
 VALUE_TARGET = "value_target"
 EPISODE_REWARD = "episode_reward"
+SCORE = "score"
 STOPPED = "stopped"
 FINISH_REASON = "finish_reason"
 POLICY_VERSION = "policy_version"
@@ -70,3 +73,9 @@ def assistant_mask(td):
     """The tokens trained on: ``assistant_mask``, or ``response_mask`` in a batch without one."""
     mask = td.get(ASSISTANT_MASK, None)
     return td.get(RESPONSE_MASK) if mask is None else mask
+
+
+def score(td):
+    """The env's reward of each response: ``score`` where the trainer shaped ``episode_reward``."""
+    value = td.get(SCORE, None)
+    return td.get(EPISODE_REWARD) if value is None else value

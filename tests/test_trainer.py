@@ -24,6 +24,7 @@ from orz_rl.ppo.critic import Critic
 from orz_rl.problems.problem import Problem
 from orz_rl.problems.prompts import CALL_END, render_prompt
 from orz_rl.recipes import RECIPES
+from orz_rl.rollout.dynamic_sampling import differing_groups
 from orz_rl.rollout.weight_sync import vLLMInProcessUpdater
 from orz_rl.runtime.preflight import length_problems
 from orz_rl.trainer import Trainer
@@ -304,10 +305,15 @@ def test_an_engine_that_missed_a_sync_shows_in_the_next_steps_mismatch_metrics(
 class _RecordingTrainer(Trainer):
     """Keeps each step's sampled tokens, advantages and critic weights (after its update)."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.records: list[tuple] = []
+
     def train_step(self) -> dict[str, float]:
         metrics = super().train_step()
         rows = self.last_buffer[:]
-        critic = {n: p.detach().clone() for n, p in self.learner.critic.named_parameters()}
+        critic = self.learner.critic
+        critic = {n: p.detach().clone() for n, p in critic.named_parameters()} if critic is not None else {}
         self.records.append((rows[keys.ACTION].clone(), rows[keys.ADVANTAGE].clone(), critic))
         return metrics
 
@@ -324,7 +330,6 @@ def test_sampling_the_next_rollout_during_the_critic_update_changes_no_number(
             tiny_model_dir, tmp_path / str(overlap), backend=backend, ppo=ppo, max_steps=4, save_interval=0
         )
         trainer = _RecordingTrainer(cfg, llm=llm)
-        trainer.records = []
         try:
             history = trainer.train()
         finally:
@@ -384,3 +389,48 @@ def test_a_run_with_the_python_tool_samples_token_in_token_out_turns_and_logs_th
     assert row["rollout/logprob_abs_diff_max"] < 0.05, "the engine sampled what the trainer scores"
     rows = trainer.last_buffer[:]
     assert torch.equal(rows[keys.ASSISTANT_MASK], rows[keys.RESPONSE_MASK])
+
+
+def test_dapos_knobs_train_on_differing_groups_with_shaped_rewards_and_resume_where_the_prompts_stopped(
+    tiny_model_dir, tmp_path
+):
+    """Dynamic sampling, the overlong penalty and filter and clip-higher in one GRPO run: each step
+    trains on groups whose env rewards differ (or says how many it lacked), on the env's reward plus
+    DAPO's penalty, truncated responses out of the loss; a run stopped after step 1 and resumed
+    samples step 2 from the prompts the uninterrupted run reached (a step may draw several
+    rollouts' prompts, so no count of steps says where)."""
+    ppo = PPOConfig(micro_batch_size=8, advantage="grpo", clip_epsilon_high=0.28)
+    base = _small_cpu_default(
+        tiny_model_dir, tmp_path / "whole", backend="transformers", ppo=ppo, max_steps=2
+    )
+    cfg = replace(
+        base,
+        # The embedded model's answers run 19 or 20 tokens: at 19 the longer ones are cut.
+        rollout=replace(base.rollout, max_new_tokens=19, dynamic_sampling=True, max_sampling_rounds=3),
+        reward=replace(base.reward, overlong_penalty=8, overlong_filter=True),
+    )
+    whole = _RecordingTrainer(cfg)
+    history = whole.train()
+    rows = whole.last_buffer[:]
+    score, length, stopped = rows[keys.SCORE], rows[keys.RESPONSE_LENGTH], rows[keys.STOPPED]
+    assert 0 < int(stopped.sum()) < len(stopped), "some responses were cut, some were not"
+    penalty = [min(max((19 - 8 - n) / 8, -1.0), 0.0) for n in length.tolist()]
+    torch.testing.assert_close(rows[keys.EPISODE_REWARD], score + torch.tensor(penalty))
+    assert torch.equal(rows[keys.ASSISTANT_MASK], rows[keys.RESPONSE_MASK] & stopped[:, None])
+    differ = differing_groups(score, 4)
+    last = history[-1]
+    assert int(differ.sum()) == 4 - last["sampling/groups_short"]
+    assert last["reward/overlong_filtered_share"] == pytest.approx(1 - stopped.float().mean().item())
+    assert last["reward/mean"] == pytest.approx(score.mean().item()), "the figure is the env's reward"
+    drawn = [m["sampling/rounds"] * 4 for m in history]
+    assert sum(drawn) > 8, "the tiny model's groups are mostly all wrong: steps sampled again"
+    assert whole.rollouts.sampler.position == sum(drawn)
+
+    cut = replace(cfg, run_dir=tmp_path / "cut", max_steps=1)
+    _RecordingTrainer(cut).train()
+    resumed = _RecordingTrainer(replace(cut, resume=cut.run_dir, max_steps=2))
+    assert resumed.step == 1
+    [row] = resumed.train()
+    assert resumed.prompt_log[1] == whole.prompt_log[1]
+    assert torch.equal(resumed.records[0][0], whole.records[1][0]), "the same responses"
+    assert row["sampling/rounds"] == history[1]["sampling/rounds"]

@@ -8,6 +8,7 @@ TorchRL LLM env trains.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from tensordict import NonTensorStack, TensorDict, TensorDictBase
 from torch.nn.utils.rnn import pad_sequence
 
@@ -108,3 +109,34 @@ class ToTrainingBatch:
         if sampled is not None:
             batch.set(keys.ASSISTANT_MASK, sampled)
         return batch
+
+
+#: The batch's left-padded entries (prompts); its other ``[N, width]`` entries are right-padded.
+_LEFT_PADDED = (keys.PROMPT_TOKENS, keys.PROMPT_MASK)
+
+
+def cat_batches(batches: list[TensorDict], pad_token_id: int) -> TensorDict:
+    """Training batches (as :class:`ToTrainingBatch` makes them) one after the other, each padded to
+    the widest prompt and response: token ids with ``pad_token_id``, masks with False, log-probs
+    with 0, prompts on the left and responses on the right."""
+    if len(batches) == 1:
+        return batches[0]
+    out = {}
+    for key in batches[0].keys():
+        values = [b.get(key) for b in batches]
+        if isinstance(values[0], NonTensorStack):
+            out[key] = NonTensorStack(*[s for v in values for s in v.tolist()])
+            continue
+        if values[0].dim() > 1:
+            width = max(v.shape[1] for v in values)
+            fill = (
+                False
+                if values[0].dtype == torch.bool
+                else pad_token_id
+                if key in (keys.ACTION, keys.PROMPT_TOKENS)
+                else 0
+            )
+            side = (1, 0) if key in _LEFT_PADDED else (0, 1)
+            values = [F.pad(v, tuple(n * (width - v.shape[1]) for n in side), value=fill) for v in values]
+        out[key] = torch.cat(values)
+    return TensorDict(out, batch_size=[sum(b.shape[0] for b in batches)])

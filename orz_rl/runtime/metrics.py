@@ -35,7 +35,7 @@ def reflection_counts(text: str) -> Counter[str]:
 
 def rollout_metrics(batch: TensorDict, samples_per_prompt: int, max_new_tokens: int) -> dict[str, float]:
     """Reward, pass@n, lengths, truncation, repetition and reflection figures of one rollout."""
-    reward = batch.get(keys.EPISODE_REWARD).float()
+    reward = keys.score(batch).float()
     length = batch.get(keys.RESPONSE_LENGTH).float()
     stopped = batch.get(keys.STOPPED)
     correct = reward > 0.5
@@ -66,6 +66,8 @@ def training_batch_metrics(batch: TensorDict) -> dict[str, float]:
     are the estimator's own, and there are no values."""
     mask = keys.assistant_mask(batch)
     out = {"data/policy_version": batch.get(keys.POLICY_VERSION).max().item()}
+    if not mask.any():  # every response masked out (reward.overlong_filter): nothing to average
+        return out
     if keys.STATE_VALUE not in batch.keys():
         advantage = batch.get(keys.ADVANTAGE).squeeze(-1)
         return out | {

@@ -101,7 +101,24 @@ def settings_problems(cfg: TrainConfig) -> list[str]:
                 f"rollout.prompts_per_step x rollout.samples_per_prompt = {n} responses cannot be split into "
                 f"ppo.{field}_steps_per_rollout = {steps} {field} mini-batches (one response at least each)"
             )
-    return problems + estimator_problems(cfg) + tracker_problems(cfg.log)
+    return problems + shaping_problems(cfg) + estimator_problems(cfg) + tracker_problems(cfg.log)
+
+
+def shaping_problems(cfg: TrainConfig) -> list[str]:
+    """DAPO's knobs against the lengths and groups they act on."""
+    r, buffer, out = cfg.rollout, cfg.reward.overlong_penalty, []
+    if buffer > r.response_tokens:
+        limit = "rollout.tool.max_total_tokens" if r.tools != "none" else "rollout.max_new_tokens"
+        out.append(
+            f"reward.overlong_penalty = {buffer} tokens is longer than the response limit it counts back "
+            f"from ({limit} = {r.response_tokens})"
+        )
+    if r.dynamic_sampling and r.samples_per_prompt < 2:
+        out.append(
+            "rollout.dynamic_sampling drops groups whose rewards are all equal: with "
+            f"rollout.samples_per_prompt = {r.samples_per_prompt} every group would be dropped (2 at least)"
+        )
+    return out
 
 
 def run_dir_problems(cfg: TrainConfig) -> list[str]:

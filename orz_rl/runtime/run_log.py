@@ -155,7 +155,7 @@ class RunLog:
         and, with a critic, value; ``null`` without); return the ids."""
         ids = list(dict.fromkeys(batch.get(keys.PROMPT_ID).tolist()))
         self._prompts.write(json.dumps({"step": step, "prompt_ids": ids}) + "\n")
-        rewards = batch.get(keys.EPISODE_REWARD).tolist()
+        rewards = keys.score(batch).tolist()
         picks = [rewards.index(r) for r in (1.0, 0.0) if r in rewards]
         mask = batch.get(keys.RESPONSE_MASK)
         prompts = as_strings(batch.get(keys.PROMPT_TEXT))

@@ -24,6 +24,7 @@ from orz_rl.config import TrainConfig
 from orz_rl.models.loading import load_tokenizer
 from orz_rl.ppo.learner import PPOLearner
 from orz_rl.ppo.update import optimise
+from orz_rl.rewards.overlong import shape_overlong
 from orz_rl.rollout.buffers import ReplayBuffer, rollout_buffer, step_generator
 from orz_rl.rollout.engines import resolve_backend
 from orz_rl.runtime import checkpoint as ckpt
@@ -99,7 +100,8 @@ class Trainer:
         if state is not None:
             self._restore(state)
         if main:
-            self.rollouts.open_log(self.step, self.history, self.prompt_log, self.total_steps)
+            saved = state.get("sampler") if state is not None else None
+            self.rollouts.open_log(self.step, self.history, self.prompt_log, self.total_steps, saved)
         if state is not None:
             # Last, after every set-up step that draws random numbers (vLLM seeds torch's
             # generator when it starts): the next step draws exactly what it would have.
@@ -134,6 +136,15 @@ class Trainer:
         if not ahead or step >= self.total_steps or (interval > 0 and step % interval == 0):
             return
         self.rollouts.sample_ahead()
+
+    def shape_rewards(self, batch: TensorDict) -> dict[str, float]:
+        """DAPO's overlong handling of the env's rewards (``reward.overlong_penalty``,
+        ``reward.overlong_filter``; off, as ORZ): the penalty into ``episode_reward``, truncated
+        responses out of the loss mask."""
+        rw, limit = self.cfg.reward, self.cfg.rollout.response_tokens
+        return shape_overlong(
+            batch, limit=limit, penalty=rw.overlong_penalty, mask_truncated=rw.overlong_filter
+        )
 
     def evaluate_old_policy_and_values(self, batch: TensorDict, timer: Timer) -> None:
         """PPO's old log-probs (the trainer's actor's, as ORZ's), the critic's V_old and, with a KL
@@ -184,11 +195,12 @@ class Trainer:
         timer, self.model_clock = Timer(), Timer()
         start = time.perf_counter()
         batch, engine_seconds = self.collect(timer)
+        shaping = self.shape_rewards(batch)
         self.evaluate_old_policy_and_values(batch, timer)
         self.assign_advantages(batch, timer)
         # A generator of the step's own: a rollout sampled meanwhile keeps torch's draws in order.
         buffer = self.last_buffer = rollout_buffer(batch.exclude(*_TEXT_KEYS), step_generator())
-        metrics = self.rollout_figures(batch)
+        metrics = self.rollout_figures(batch) | shaping
         metrics |= self.update_policy(buffer, timer)
         self.sync_weights(timer)
         self.start_next_rollout()

@@ -18,6 +18,7 @@ from orz_rl.ppo.packing import pad_share_metrics
 from orz_rl.rewards.services import RewardServices
 from orz_rl.rollout.ahead import RolloutAhead, sample_rollout
 from orz_rl.rollout.collector import SingleTurnCollector, make_collector
+from orz_rl.rollout.dynamic_sampling import sample_differing_groups
 from orz_rl.rollout.generation import describe_generation, start_generation
 from orz_rl.rollout.multi_turn import MultiTurnCollector
 from orz_rl.runtime import checkpoint as ckpt
@@ -46,6 +47,7 @@ class RolloutSide:
         eval_sets: the benchmarks evaluated during training, by name.
         generation, collector: the engine and policy, and the TorchRL collector over the env.
         ahead: a rollout sampled during the critic update (``ppo.overlap_critic_update``).
+        sampling_figures: the last rollout's ``sampling/`` figures (``rollout.dynamic_sampling``).
         log: the run log (metrics, rollouts, trackers), opened by :meth:`open_log`.
     """
 
@@ -67,6 +69,7 @@ class RolloutSide:
         if cfg.eval.interval > 0:
             self.eval_sets = training_benchmarks(task, cfg.eval.benchmarks, cfg.eval.limit)
         self.generation = self.collector = self.ahead = self.log = None
+        self.sampling_figures: dict[str, float] = {}
 
     def env_args(self, prompts_per_step: int, samples_per_prompt: int) -> EnvArgs:
         bos, eos = self.tokenizer.bos_token, self.tokenizer.eos_token
@@ -82,13 +85,29 @@ class RolloutSide:
         self.collector = make_collector(
             self.env, gen.policy, pad, weight_updater=gen.weight_updater, collector_class=turns
         )
-        self._sample = partial(sample_rollout, iter(self.collector), gen.policy, self.env)
+        self._sample_one = partial(sample_rollout, iter(self.collector), gen.policy, self.env)
         self.ahead = RolloutAhead() if overlap else None
 
-    def open_log(self, step: int, history: list, prompt_log: list, total_steps: int) -> None:
+    def _sample(self) -> tuple[TensorDict, dict[str, float], dict[str, float]]:
+        """One step's rollout, its seconds and its sampling figures (``rollout.dynamic_sampling``:
+        rollouts until enough groups' rewards differ)."""
+        r = self.cfg.rollout
+        if not r.dynamic_sampling:
+            return *self._sample_one(), {}
+        sizes = dict(group_size=r.samples_per_prompt, prompts=r.prompts_per_step)
+        pad, rounds = self.tokenizer.pad_token_id, r.max_sampling_rounds
+        return sample_differing_groups(self._sample_one, **sizes, max_rounds=rounds, pad_token_id=pad)
+
+    def open_log(
+        self, step: int, history: list, prompt_log: list, total_steps: int, sampler: dict | None = None
+    ) -> None:
         """Rewind the sampler to the prompts after the last step trained (the collector's first
-        reset drew a batch it discards) and open the run log at ``step``."""
-        if self.sampler is not None:
+        reset drew a batch it discards): to the checkpoint's ``sampler`` state where given (a step
+        may draw more than ``prompts_per_step``: ``rollout.dynamic_sampling``); and open the run
+        log at ``step``."""
+        if self.sampler is not None and sampler is not None:
+            self.sampler.load_state_dict(sampler)
+        elif self.sampler is not None:
             self.sampler.seek(step * self.cfg.rollout.prompts_per_step)
         cfg = self.cfg
         logged = dict(step=step, history=history, prompt_log=prompt_log, total_steps=total_steps)
@@ -98,9 +117,9 @@ class RolloutSide:
         """The next rollout (the one sampled ahead, if any) and the seconds inside the engine."""
         if self.ahead is not None and self.ahead.pending:  # sampled during the last critic update
             with timer("generation_wait"):
-                batch, seconds = self.ahead.take()
+                batch, seconds, self.sampling_figures = self.ahead.take()
         else:
-            batch, seconds = self._sample()
+            batch, seconds, self.sampling_figures = self._sample()
         timer.seconds |= {"generation": seconds["generation"], "scoring": seconds["scoring"]}
         return batch, seconds["engine"]
 
@@ -117,6 +136,7 @@ class RolloutSide:
         metrics |= self.task.metrics(self.env)
         metrics |= pad_share_metrics(batch, p.micro_batch_size, pack_tokens)
         metrics |= {"data/epoch": self.sampler.epoch} if self.sampler is not None else {}
+        metrics |= self.sampling_figures
         return metrics, prompt_ids
 
     def sync_weights(self, weights) -> None:

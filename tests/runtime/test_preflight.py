@@ -136,6 +136,20 @@ def test_estimator_problems_are_named_unknown_too_few_samples_wrong_aggregation_
     assert config_problems(replace(cpu, ppo=replace(penalty, kl_in="loss")))[1] == []
 
 
+def test_an_overlong_buffer_past_the_limit_and_dynamic_sampling_of_lone_samples_are_named():
+    _, cpu = RECIPES["cpu-default"]
+    r = replace(cpu.rollout, max_new_tokens=64, samples_per_prompt=1, dynamic_sampling=True)
+    bad = replace(cpu, rollout=r, reward=replace(cpu.reward, overlong_penalty=65))
+    assert config_problems(bad)[1] == [
+        "reward.overlong_penalty = 65 tokens is longer than the response limit it counts back from "
+        "(rollout.max_new_tokens = 64)",
+        "rollout.dynamic_sampling drops groups whose rewards are all equal: with "
+        "rollout.samples_per_prompt = 1 every group would be dropped (2 at least)",
+    ]
+    tools = replace(r, samples_per_prompt=2, tools="python", tool=replace(r.tool, max_total_tokens=80))
+    assert config_problems(replace(bad, rollout=tools))[1] == []
+
+
 def test_a_resume_may_change_the_fields_marked_resumable_and_no_other():
     _, cpu = RECIPES["cpu-default"]
     saved = jsonable(asdict(cpu))
