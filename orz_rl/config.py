@@ -216,6 +216,12 @@ class RolloutConfig:
     policy loss is weighted by ``min(pi_trainer / pi_engine, tis_cap)`` of its old log-probs, so
     that tokens the engine sampled more readily than the trainer would are not over-weighted
     (``orz_rl.ppo.mismatch``; Yao et al. 2025 use 2)."""
+    max_staleness: Annotated[int, AT_LEAST_0] = 0
+    """Bounded-staleness rollouts: the next k steps' rollouts are sampled while a step trains, each
+    from the weights synced before it starts, so a response trains an actor at most k updates
+    newer than the policy that sampled it (``rollout/staleness_max``). The loss weights each token
+    by ``min(pi_old / pi_behaviour, tis_cap)`` of the engine's log-probs: set ``tis_cap``. A
+    checkpoint saves the rollouts in flight. 0: each step samples from the actor it trains (ORZ)."""
     dynamic_sampling: bool = False
     """DAPO's dynamic sampling: a group whose rewards are all equal (every response right, or every
     one wrong) is dropped, and the next prompts are sampled until ``prompts_per_step`` groups

@@ -41,6 +41,7 @@ COMMANDS = {
     **{f"data {step}": data_config(step) for step in STEPS},
     "real-shape model (bench/real_shape.py)": RealShapeConfig(),
     "bench/tool_overlap.py": bench_module("tool_overlap").Args(),
+    "bench/staleness_model.py": bench_module("staleness_model").Args(),
 }
 
 

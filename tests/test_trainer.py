@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -434,3 +435,116 @@ def test_dapos_knobs_train_on_differing_groups_with_shaped_rewards_and_resume_wh
     assert resumed.prompt_log[1] == whole.prompt_log[1]
     assert torch.equal(resumed.records[0][0], whole.records[1][0]), "the same responses"
     assert row["sampling/rounds"] == history[1]["sampling/rounds"]
+
+
+class _VersionedTrainer(_RecordingTrainer):
+    """Also keeps the actor's weights at the start of each step (version = updates so far) and each
+    step's batch."""
+
+    def train_step(self) -> dict[str, float]:
+        self.versions[self.step] = {
+            n: p.detach().clone() for n, p in self.learner.actor_model.state_dict().items()
+        }
+        metrics = super().train_step()
+        self.batches.append(self.last_buffer[:])
+        return metrics
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.versions: dict[int, dict] = {}
+        self.batches: list = []
+
+
+def _stale(model_dir, tmp_path, backend: str, steps: int, **fields) -> TrainConfig:
+    """The small CPU default with rollout.max_staleness 1 and a learning rate that moves the actor."""
+    optim = OptimConfig(actor_lr=5e-4, warmup_steps=1, critic_lr=2e-3, critic_warmup_steps=1)
+    ppo = PPOConfig(micro_batch_size=8, critic_steps_per_rollout=2)
+    cfg = _small_cpu_default(
+        model_dir, tmp_path, backend=backend, ppo=ppo, optim=optim, max_steps=steps, **fields
+    )
+    return replace(cfg, rollout=replace(cfg.rollout, max_staleness=1, tis_cap=2.0))
+
+
+def test_with_max_staleness_1_each_step_trains_on_the_last_versions_rollout_and_resumes_mid_flight(
+    tiny_model_dir, tmp_path
+):
+    """transformers generate on a copy of the actor: each step after the first trains on responses
+    sampled by the actor one update older, whose log-probs are the behaviour's in the loss's
+    importance weight; a checkpoint taken with the next rollout in flight saves it, and a run
+    resumed from it samples and trains exactly what the uninterrupted run did."""
+    cfg = _stale(tiny_model_dir, tmp_path / "whole", "transformers", 3, save_interval=1)
+    whole = _VersionedTrainer(cfg)
+    assert whole.rollouts.generation.policy.model is not whole.learner.actor_model
+    history = whole.train()
+    assert [m["rollout/staleness_max"] for m in history] == [0.0, 1.0, 1.0]
+    assert [m["rollout/staleness_mean"] for m in history] == [0.0, 1.0, 1.0]
+    assert [int(b[keys.POLICY_VERSION].max()) for b in whole.batches] == [0, 0, 1]
+    assert all(0 <= m["actor/tis_clip_fraction"] <= 1 for m in history)
+    # Step 3's responses came from version 1 (the actor after one update), not the one it trains.
+    batch, mask = whole.batches[2], whole.batches[2][keys.RESPONSE_MASK]
+    actor = load_causal_lm(str(tiny_model_dir))
+    behaviour = []
+    for version in (1, 2):
+        actor.load_state_dict(whole.versions[version])
+        behaviour.append(_log_probs_of(actor, batch)[mask])
+    engine = batch[keys.GENERATION_LOG_PROB][mask]
+    torch.testing.assert_close(engine, behaviour[0], atol=2e-4, rtol=0)
+    assert (engine - behaviour[1]).abs().max() > 1e-2, "the actor it trains has moved on"
+    assert history[2]["rollout/logprob_abs_diff_mean"] > 1e-3, "the mismatch metric sees the staleness"
+
+    state = torch.load(cfg.run_dir / "checkpoints" / "step_1" / "trainer_state.pt", weights_only=False)
+    assert len(state["rollouts_ahead"]) == 1, "step 2's rollout was in flight: saved"
+    cut = tmp_path / "cut"
+    shutil.copytree(cfg.run_dir / "checkpoints" / "step_1", cut / "checkpoints" / "step_1")
+    resumed = _VersionedTrainer(replace(cfg, run_dir=cut, resume=cut))
+    assert resumed.step == 1
+    again = resumed.train()
+    for step in (1, 2):
+        assert torch.equal(resumed.records[step - 1][0], whole.records[step][0]), (
+            f"step {step + 1}: responses"
+        )
+        assert torch.equal(resumed.records[step - 1][1], whole.records[step][1]), (
+            f"step {step + 1}: advantages"
+        )
+    assert [m["rollout/staleness_max"] for m in again] == [1.0, 1.0]
+
+
+def _log_probs_of(model, batch) -> torch.Tensor:
+    """``[N, R]``: each response token's log-prob under ``model``, given its prompt."""
+    out = torch.zeros(batch[keys.ACTION].shape)
+    with torch.no_grad():
+        for i in range(batch.shape[0]):
+            prompt = batch[keys.PROMPT_TOKENS][i][batch[keys.PROMPT_MASK][i]]
+            response = batch[keys.ACTION][i][batch[keys.RESPONSE_MASK][i]]
+            ids = torch.cat([prompt, response]).tolist()
+            lp = _hf_log_probs(model, ids)[-len(response) :]
+            out[i, : len(response)] = lp
+    return out
+
+
+def test_with_max_staleness_1_the_vllm_engine_samples_ahead_and_evaluates_the_actor_it_trains(
+    tiny_model_dir, vllm_engine, tmp_path
+):
+    eval_file = tmp_path / "toy_eval.json"
+    items = [
+        {"prompt": [{"from": "user", "value": f"What is {a} + 1?"}], "final_answer": str(a + 1)}
+        for a in range(2)
+    ]
+    eval_file.write_text(json.dumps(items))
+    evaluation = EvalDuringTrainingConfig(interval=2, benchmarks=(str(eval_file),), samples=2)
+    cfg = _stale(tiny_model_dir, tmp_path, "vllm", 3, eval=evaluation)
+    trainer = _VersionedTrainer(cfg, llm=vllm_engine)
+    try:
+        history = trainer.train()
+        # The evaluation after step 2 waited for step 3's rollout (sampled from version 1), then
+        # synced the actor it evaluated, version 2, into the engine: the engine serves its log-probs.
+        assert [m["rollout/staleness_max"] for m in history] == [0.0, 1.0, 1.0]
+        assert "eval/toy_eval/avg@2" in history[1]
+        ids = trainer.batches[2][keys.ACTION][0][trainer.batches[2][keys.RESPONSE_MASK][0]].tolist()
+        prompt = trainer.batches[2][keys.PROMPT_TOKENS][0][trainer.batches[2][keys.PROMPT_MASK][0]].tolist()
+        served = _vllm_log_probs(vllm_engine, prompt + ids)[-len(ids) :]
+        actor = load_causal_lm(str(tiny_model_dir))
+        actor.load_state_dict(trainer.versions[2])
+        torch.testing.assert_close(served, _hf_log_probs(actor, prompt + ids)[-len(ids) :], atol=1e-4, rtol=0)
+    finally:
+        vLLMInProcessUpdater(vllm_engine).push_weights(load_causal_lm(str(tiny_model_dir)))

@@ -141,7 +141,8 @@ class TokenClipPPOLoss(LossModule):
     Where the batch holds the engine's ``generation_log_prob``, every token's distance between
     them and the old log-probs goes to :attr:`mismatch` (:mod:`orz_rl.ppo.mismatch`), and with
     ``tis_cap > 0`` each token's surrogate is weighted by ``min(pi_old / pi_engine, tis_cap)``
-    (gradient-free, inside the min of the clip). ``entropy_coef > 0`` adds an entropy bonus,
+    (gradient-free, inside the min of the clip; ``tis_clip_fraction``: the tokens the cap truncated).
+    ``entropy_coef > 0`` adds an entropy bonus,
     ``-coef * H`` per token, aggregated as the objective is (``loss_entropy``; ORZ has none).
     ``kl_coef > 0`` adds the KL to the batch's ``ref_log_prob`` (:mod:`orz_rl.advantages.kl`), aggregated
     likewise (``loss_kl``); where the batch has reference log-probs, ``kl_ref`` is the mean
@@ -214,6 +215,7 @@ class TokenClipPPOLoss(LossModule):
             if self.tis_cap > 0:
                 # Capped above, so finite everywhere (padding included, which the mask drops).
                 log_is_weight = (old - engine).clamp_max(math.log(self.tis_cap))
+                capped = ((old - engine) > math.log(self.tis_cap)) & mask
         advantage = torch.where(mask, tensordict.get(k.advantage).reshape(mask.shape), 0.0)
         bounds = clip_bounds(self.clip_epsilon)
         loss, log_weight = clipped_surrogate(log_prob, old, advantage, bounds, log_is_weight)
@@ -223,6 +225,8 @@ class TokenClipPPOLoss(LossModule):
             valid = mask.sum().clamp_min(1)
             clipped = ((log_weight < bounds[0]) | (log_weight > bounds[1])) & mask
             out["clip_fraction"] = clipped.sum() / valid
+            if log_is_weight is not None:  # tokens whose importance weight the cap truncated
+                out["tis_clip_fraction"] = capped.sum() / valid
             # k3 estimator of KL(old || new) over valid tokens, for logging only.
             out["approx_kl"] = torch.where(mask, log_weight.exp() - 1 - log_weight, 0.0).sum() / valid
         if self.entropy_coef > 0:

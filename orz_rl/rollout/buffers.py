@@ -37,6 +37,7 @@ def rollout_buffer(batch: TensorDictBase, generator: torch.Generator | None = No
     )
 
 
-def step_generator() -> torch.Generator:
-    """A generator for one rollout's mini-batches, seeded from torch's global one (one draw)."""
-    return torch.Generator().manual_seed(int(torch.randint(2**62, ())))
+def step_generator(seed: int | None = None) -> torch.Generator:
+    """A generator for one rollout's mini-batches, seeded from torch's global one (one draw), or
+    from ``seed`` where rollouts sampled in another thread draw from the global one meanwhile."""
+    return torch.Generator().manual_seed(int(torch.randint(2**62, ())) if seed is None else seed)

@@ -5,11 +5,13 @@
 * else vLLM in the trainer's process (:func:`~orz_rl.rollout.engines.make_vllm_engine`),
   weights handed over by reference;
 * where vLLM does not import (or ``rollout.backend = transformers``): ``generate`` on the
-  actor itself, whose weights need no copy.
+  actor itself, whose weights need no copy (with ``rollout.max_staleness``, on a copy of it,
+  which samples while the actor trains).
 """
 
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +25,7 @@ from orz_rl.problems.prompts import STOP_STRINGS, TOOL_STOP_STRINGS
 from orz_rl.rollout.engines import CPU_GENERATE_UP_TO_TOKENS, make_vllm_engine
 from orz_rl.rollout.policies import InputMode, Sampling, make_transformers_policy, make_vllm_policy
 from orz_rl.rollout.ray_engines import RayEngineUpdater, RayvLLMEngines
-from orz_rl.rollout.weight_sync import vLLMInProcessUpdater
+from orz_rl.rollout.weight_sync import ModuleCopyUpdater, vLLMInProcessUpdater
 
 
 @dataclass
@@ -63,7 +65,8 @@ def describe_generation(cfg: TrainConfig, backend: EngineBackend, dist=None) -> 
             if cfg.rollout.backend == "auto"
             else ""
         )
-        return f"transformers generate on the actor{why}"
+        on = "a copy of the actor" if cfg.rollout.max_staleness > 0 else "the actor"
+        return f"transformers generate on {on}{why}"
     engines = cfg.layout.vllm_engines
     return f"{engines} vLLM engine(s) in Ray actors" if engines > 0 else "vLLM in this process"
 
@@ -87,6 +90,13 @@ def start_sampling(
     return Generation(make_vllm_policy(llm, tokenizer, sampling, input_mode), vLLMInProcessUpdater(llm), llm)
 
 
+def copy_for_sampling(model: nn.Module) -> nn.Module:
+    """A frozen copy of ``model`` to sample from while it trains."""
+    copy = deepcopy(model)
+    copy.requires_grad_(False)
+    return copy
+
+
 def start_generation(
     cfg: TrainConfig,
     backend: EngineBackend,
@@ -102,6 +112,10 @@ def start_generation(
     sampling = Sampling(r.max_new_tokens, r.temperature, r.top_p, r.top_k, stop_strings=stops)
     # With a tool, token in and token out: each turn continues from the ids as sampled.
     mode: InputMode = "tokens" if r.tools != "none" else "text"
+    if backend == "transformers" and r.max_staleness > 0:  # a copy samples while the actor trains
+        copy = copy_for_sampling(actor_model)
+        policy = start_sampling(backend, model_path, tokenizer, copy, sampling, mode).policy
+        return Generation(policy, ModuleCopyUpdater(copy))
     if backend == "transformers":
         return start_sampling(backend, model_path, tokenizer, actor_model, sampling, mode)
     engine_args = dict(

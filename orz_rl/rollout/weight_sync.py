@@ -102,3 +102,24 @@ class vLLMInProcessUpdater(CheckpointWeightUpdater):
         # Cached prefixes hold keys/values of the old weights.
         self.llm.reset_prefix_cache()
         self.last_sync_seconds = time.perf_counter() - start
+
+
+class ModuleCopyUpdater(CheckpointWeightUpdater):
+    """Loads the actor's weights into a copy of it that samples while the actor trains
+    (transformers' ``generate`` with ``rollout.max_staleness``).
+
+    Args:
+        module: the copy the collector's policy samples from.
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.last_sync_seconds = 0.0
+
+    def _sync_weights_with_worker(
+        self, *, worker_id: int | None = None, server_weights: dict[str, torch.Tensor]
+    ) -> None:
+        start = time.perf_counter()
+        with torch.no_grad():
+            self.module.load_state_dict(server_weights)
+        self.last_sync_seconds = time.perf_counter() - start

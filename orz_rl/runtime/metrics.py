@@ -105,3 +105,38 @@ def memory_metrics() -> dict[str, float]:
         out["system/gpu_mem_gib"] = torch.cuda.memory_allocated() / 2**30
         out["system/gpu_mem_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
     return out
+
+
+#: Steps whose mean ``reward/mean`` is held against ``stop_at_reward``.
+REWARD_WINDOW = 10
+
+
+def reward_target_reached(history: list[dict[str, float]], target: float | None) -> str | None:
+    """What to print if the last :data:`REWARD_WINDOW` steps' mean reward reached ``target``."""
+    rewards = [m["reward/mean"] for m in history[-REWARD_WINDOW:] if "reward/mean" in m]
+    if target is None or len(rewards) < REWARD_WINDOW:
+        return None
+    mean = sum(rewards) / REWARD_WINDOW
+    if mean < target:
+        return None
+    return f"the last {REWARD_WINDOW} steps' mean reward, {mean:.3f}, reached {target}"
+
+
+def staleness_metrics(batch: TensorDict, version: int, bound: int) -> dict[str, float]:
+    """How many policy versions each response is behind the actor that trains on it (``version``:
+    its updates so far): ``rollout/staleness_mean`` and ``_max``.
+
+    Raises:
+        RuntimeError: if a response is more than ``bound`` versions old (``rollout.max_staleness``),
+            which the trainer's order of syncs and rollouts rules out.
+    """
+    behind = version - batch.get(keys.POLICY_VERSION)
+    if int(behind.max()) > bound:
+        raise RuntimeError(
+            f"a response sampled by policy version {int(batch.get(keys.POLICY_VERSION).min())} would train "
+            f"the actor of version {version}: more than rollout.max_staleness = {bound} behind"
+        )
+    return {
+        "rollout/staleness_mean": behind.float().mean().item(),
+        "rollout/staleness_max": float(behind.max()),
+    }

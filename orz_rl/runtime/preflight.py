@@ -105,13 +105,24 @@ def settings_problems(cfg: TrainConfig) -> list[str]:
 
 
 def shaping_problems(cfg: TrainConfig) -> list[str]:
-    """DAPO's knobs against the lengths and groups they act on."""
+    """Off-policy knobs against what they need: the lengths and groups DAPO's act on, the
+    importance weight bounded staleness trains with."""
     r, buffer, out = cfg.rollout, cfg.reward.overlong_penalty, []
     if buffer > r.response_tokens:
         limit = "rollout.tool.max_total_tokens" if r.tools != "none" else "rollout.max_new_tokens"
         out.append(
             f"reward.overlong_penalty = {buffer} tokens is longer than the response limit it counts back "
             f"from ({limit} = {r.response_tokens})"
+        )
+    if r.max_staleness > 0 and r.tis_cap == 0:
+        out.append(
+            f"rollout.max_staleness = {r.max_staleness} trains on responses of older policies: set "
+            "rollout.tis_cap (2, say) so that each token is weighted by its behaviour log-prob"
+        )
+    if r.max_staleness > 0 and cfg.ppo.overlap_critic_update:
+        out.append(
+            "ppo.overlap_critic_update and rollout.max_staleness: rollouts ahead already sample "
+            "during the whole step; choose one"
         )
     if r.dynamic_sampling and r.samples_per_prompt < 2:
         out.append(
@@ -219,6 +230,11 @@ def check_ranks(cfg: TrainConfig, backend: str, world_size: int) -> None:
         raise ValueError(
             "under torchrun, rollouts come from vLLM engines in Ray actors: the transformers "
             "backend would generate with a sharded actor on rank 0 alone"
+        )
+    if world_size > 1 and cfg.rollout.max_staleness > 0:
+        raise ValueError(
+            f"rollout.max_staleness = {cfg.rollout.max_staleness} samples on rank 0 while it trains: "
+            "not under torchrun yet (each rank would have to wait for rank 0's rollouts ahead)"
         )
     if world_size > 1 and cfg.layout.vllm_engines < 1:
         raise ValueError(

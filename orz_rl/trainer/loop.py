@@ -30,7 +30,8 @@ from orz_rl.rollout.engines import resolve_backend
 from orz_rl.runtime import checkpoint as ckpt
 from orz_rl.runtime import preflight
 from orz_rl.runtime.distributed import Distributed
-from orz_rl.runtime.metrics import memory_metrics, training_batch_metrics
+from orz_rl.runtime.metrics import memory_metrics, reward_target_reached, staleness_metrics
+from orz_rl.runtime.metrics import training_batch_metrics as batch_metrics
 from orz_rl.runtime.run_log import jsonable
 from orz_rl.runtime.signals import StopRequest
 from orz_rl.runtime.timing import Timer, step_time_metrics, throughput_metrics
@@ -83,8 +84,11 @@ class Trainer:
         self.learner = PPOLearner(cfg, actor_path, critic_path, self.dist, reference_path)
         # ppo.overlap_critic_update: the next rollout sampled during the critic update.
         overlap = cfg.ppo.overlap_critic_update and not self.dist.active and self.learner.critic is not None
+        self.overlap = overlap
         if main:
             self.rollouts.start(self.backend, actor_path, self.learner.actor_model, llm, overlap)
+            if state is not None and state.get("rollouts_ahead"):  # rollout.max_staleness: sampled
+                self.rollouts.ahead.preload(state["rollouts_ahead"])
         steps_per_episode = math.ceil(self.dist.broadcast(len(problems)) / r.prompts_per_step)
         self.total_steps = steps_per_episode * cfg.num_episodes
         if cfg.max_steps >= 0:
@@ -100,6 +104,7 @@ class Trainer:
         if state is not None:
             self._restore(state)
         if main:
+            self.rollouts.engine_version = self.step  # the engine holds the actor it started from
             saved = state.get("sampler") if state is not None else None
             self.rollouts.open_log(self.step, self.history, self.prompt_log, self.total_steps, saved)
         if state is not None:
@@ -132,10 +137,20 @@ class Trainer:
         """``ppo.overlap_critic_update``: sample the next rollout while the critic updates (not
         before an evaluation, which samples from the same engine, nor after the last step)."""
         step, interval = self.step + 1, self.cfg.eval.interval
-        ahead = self.rollouts is not None and self.rollouts.ahead is not None
+        ahead = self.rollouts is not None and self.overlap
         if not ahead or step >= self.total_steps or (interval > 0 and step % interval == 0):
             return
         self.rollouts.sample_ahead()
+
+    def sample_ahead(self, timer: Timer) -> None:
+        """``rollout.max_staleness k``: the engine takes the actor's weights (where it has older
+        ones), and the rollouts of the next k steps start, sampled while this one trains."""
+        k = self.cfg.rollout.max_staleness
+        if k == 0 or self.rollouts is None:
+            return
+        with timer("weight_sync"):
+            self.rollouts.sync_ahead(self.learner.actor_model, self.step)
+        self.rollouts.fill_ahead(self.step + 1, min(self.step + k, self.total_steps - 1))
 
     def shape_rewards(self, batch: TensorDict) -> dict[str, float]:
         """DAPO's overlong handling of the env's rewards (``reward.overlong_penalty``,
@@ -181,7 +196,9 @@ class Trainer:
     def sync_weights(self, timer: Timer) -> None:
         """The updated actor's weights into the generation engine before the next rollout."""
         with timer("weight_sync"):
-            if self.backend == "vllm":  # known on every rank; the engines are rank 0's
+            # An engine of its own (known on every rank; the engines are rank 0's), or the actor's
+            # copy that samples while it trains (rollout.max_staleness).
+            if self.backend == "vllm" or self.cfg.rollout.max_staleness > 0:
                 # Sharded under torchrun: gathered whole, onto rank 0 (a collective).
                 model = self.learner.actor_model
                 weights = self.dist.full_state_dict(model) if self.dist.active else model
@@ -195,15 +212,20 @@ class Trainer:
         timer, self.model_clock = Timer(), Timer()
         start = time.perf_counter()
         batch, engine_seconds = self.collect(timer)
-        shaping = self.shape_rewards(batch)
+        self.sample_ahead(timer)
+        stale = self.cfg.rollout.max_staleness
+        shaping = self.shape_rewards(batch) | (staleness_metrics(batch, self.step, stale) if stale else {})
         self.evaluate_old_policy_and_values(batch, timer)
         self.assign_advantages(batch, timer)
-        # A generator of the step's own: a rollout sampled meanwhile keeps torch's draws in order.
-        buffer = self.last_buffer = rollout_buffer(batch.exclude(*_TEXT_KEYS), step_generator())
+        # A generator of the step's own: a rollout sampled meanwhile keeps torch's draws in order
+        # (with rollouts ahead, which sample during the whole step, it draws nothing from torch's).
+        own = self.cfg.seed * 1_000_003 + self.step if stale else None
+        buffer = self.last_buffer = rollout_buffer(batch.exclude(*_TEXT_KEYS), step_generator(own))
         metrics = self.rollout_figures(batch) | shaping
         metrics |= self.update_policy(buffer, timer)
-        self.sync_weights(timer)
-        self.start_next_rollout()
+        if not stale:
+            self.sync_weights(timer)
+            self.start_next_rollout()
         metrics |= self.update_critic(buffer, timer) if self.learner.critic is not None else {}
         timer.seconds["step"] = time.perf_counter() - start
         generated = int(batch.get(keys.RESPONSE_LENGTH).sum())
@@ -216,7 +238,7 @@ class Trainer:
     def rollout_figures(self, batch: TensorDict) -> dict[str, float]:
         """The batch's figures; on rank 0 (which holds the texts, and alone logs) also the rollout's
         and the env's, and the step's prompts and two of its responses go to the run log."""
-        metrics = training_batch_metrics(batch)
+        metrics = batch_metrics(batch)
         if self.rollouts is not None:
             figures, prompt_ids = self.rollouts.figures(batch, self.step + 1, self.learner.pack_tokens)
             self.prompt_log.append(prompt_ids)
@@ -226,14 +248,12 @@ class Trainer:
     def state(self) -> dict:
         """Everything beyond the two models that the next step depends on (``orz_rl.runtime.checkpoint``)."""
         ahead = self.rollouts.ahead if self.rollouts is not None else None
+        saved = {}
+        if ahead is not None and self.cfg.rollout.max_staleness > 0:  # rollouts in flight, saved
+            saved["rollouts_ahead"] = ahead.settle()
         draws = (ahead.before if ahead else None) or self._draw_state()  # before one sampled ahead
-        return self.learner.state_dict() | {
-            "step": self.step,
-            **draws,
-            "history": self.history,
-            "prompt_log": self.prompt_log,
-            "config": jsonable(asdict(self.cfg)),
-        }
+        saved |= {"step": self.step, **draws, "history": self.history, "prompt_log": self.prompt_log}
+        return self.learner.state_dict() | saved | {"config": jsonable(asdict(self.cfg))}
 
     def _draw_state(self) -> dict:
         """Where the random draws and the prompt sampler stand now (``rng``, ``sampler``)."""
@@ -293,7 +313,7 @@ class Trainer:
                     self.step += 1
                     if cfg.eval.interval > 0 and self.step % cfg.eval.interval == 0 and main:
                         start = time.perf_counter()
-                        metrics |= self.rollouts.evaluate()
+                        metrics |= self.rollouts.evaluate(self.learner.actor_model, self.step)
                         metrics["time/eval"] = time.perf_counter() - start
                     if main:
                         self.rollouts.log.log(self.step, metrics)
@@ -304,7 +324,7 @@ class Trainer:
                     if cfg.save_interval > 0 and self.step % cfg.save_interval == 0:
                         self.save(f"step_{self.step}")
                     late = cfg.max_minutes > 0 and time.monotonic() - started > cfg.max_minutes * 60
-                    reached = _target_reached(self.history, cfg.stop_at_reward) if main else None
+                    reached = reward_target_reached(self.history, cfg.stop_at_reward) if main else None
                     if reached:
                         print(f"orz-rl: step {self.step}: {reached}")
                     if self.dist.any(late or reached is not None):
@@ -315,18 +335,3 @@ class Trainer:
                 self.rollouts.close()
         self.save("final")
         return history
-
-
-#: Steps whose mean ``reward/mean`` is held against ``stop_at_reward``.
-REWARD_WINDOW = 10
-
-
-def _target_reached(history: list[dict[str, float]], target: float | None) -> str | None:
-    """What to print if the last :data:`REWARD_WINDOW` steps' mean reward reached ``target``."""
-    rewards = [m["reward/mean"] for m in history[-REWARD_WINDOW:] if "reward/mean" in m]
-    if target is None or len(rewards) < REWARD_WINDOW:
-        return None
-    mean = sum(rewards) / REWARD_WINDOW
-    if mean < target:
-        return None
-    return f"the last {REWARD_WINDOW} steps' mean reward, {mean:.3f}, reached {target}"

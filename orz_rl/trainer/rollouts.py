@@ -69,6 +69,9 @@ class RolloutSide:
         if cfg.eval.interval > 0:
             self.eval_sets = training_benchmarks(task, cfg.eval.benchmarks, cfg.eval.limit)
         self.generation = self.collector = self.ahead = self.log = None
+        #: The actor version (its updates so far) whose weights the engine holds, where rollouts
+        #: run ahead (``rollout.max_staleness``; the trainer sets it once it knows its step).
+        self.engine_version = 0
         self.sampling_figures: dict[str, float] = {}
 
     def env_args(self, prompts_per_step: int, samples_per_prompt: int) -> EnvArgs:
@@ -86,7 +89,7 @@ class RolloutSide:
             self.env, gen.policy, pad, weight_updater=gen.weight_updater, collector_class=turns
         )
         self._sample_one = partial(sample_rollout, iter(self.collector), gen.policy, self.env)
-        self.ahead = RolloutAhead() if overlap else None
+        self.ahead = RolloutAhead() if overlap or self.cfg.rollout.max_staleness > 0 else None
 
     def _sample(self) -> tuple[TensorDict, dict[str, float], dict[str, float]]:
         """One step's rollout, its seconds and its sampling figures (``rollout.dynamic_sampling``:
@@ -127,6 +130,25 @@ class RolloutSide:
         """Start sampling the next rollout while the critic updates."""
         self.ahead.start(self._sample, draw_state(self.sampler))
 
+    def fill_ahead(self, first: int, last: int) -> None:
+        """``rollout.max_staleness``: start the rollouts of steps ``first`` to ``last`` not started
+        yet (those of the first ``ahead.pending`` of them are)."""
+        for _ in range(first + self.ahead.pending, last + 1):
+            self.ahead.start(self._sample)
+
+    def sync_ahead(self, model, version: int) -> None:
+        """``rollout.max_staleness``: the engine takes ``model``'s weights (actor version
+        ``version``) before the next rollout started, where it holds older ones; behind rollouts in
+        flight, a copy of them is queued (the model trains on)."""
+        if self.engine_version >= version:
+            return
+        if self.ahead.pending:
+            copy = {name: t.detach().clone() for name, t in model.state_dict().items()}
+            self.ahead.queue(partial(self.sync_weights, copy))
+        else:
+            self.sync_weights(model)
+        self.engine_version = version
+
     def figures(self, batch: TensorDict, step: int, pack_tokens: int) -> tuple[dict[str, float], list[int]]:
         """The rollout's and the env's figures, and the step's prompt ids (its prompts and two of
         its responses go to the run log)."""
@@ -143,9 +165,15 @@ class RolloutSide:
         """The engine takes ``weights`` (a module or a state dict); the policy version moves on."""
         self.collector.update_policy_weights_(weights)
 
-    def evaluate(self) -> dict[str, float]:
-        """avg@n, pass@n and maj@n on the configured benchmarks (ORZ's protocol)."""
+    def evaluate(self, model, version: int) -> dict[str, float]:
+        """avg@n, pass@n and maj@n on the configured benchmarks (ORZ's protocol), sampled from the
+        actor ``model`` of version ``version`` (with rollouts ahead, once they are sampled)."""
         r = self.cfg.rollout
+        if r.max_staleness > 0:
+            self.ahead.settle()  # nothing runs in the thread now: the engine is the evaluation's
+            if self.engine_version < version:
+                self.sync_weights(model)
+                self.engine_version = version
         out, e = {}, dict(samples=self.cfg.eval.samples, max_prompt_tokens=r.max_prompt_tokens)
         if r.tools != "none":  # the policy reads tokens: it evaluates with the tool it trains with
             e |= dict(tool=r.tool, turn_tokens=r.max_new_tokens)

@@ -69,8 +69,11 @@ def test_truncated_importance_sampling_weights_each_tokens_surrogate_by_the_capp
     per_token = -weight * torch.minimum(ratio * adv, ratio.clamp(0.8, 1.2) * adv)
     expected = torch.stack([per_token[i][mask[i]].mean() for i in range(N)]).mean()
     torch.testing.assert_close(out["loss_objective"], expected)
+    raw = (batch[keys.ACTION_LOG_PROB] - engine).exp()
+    torch.testing.assert_close(out["tis_clip_fraction"], ((raw > cap) & mask).sum() / mask.sum())
     plain = TokenClipPPOLoss(_actor(module))(batch)
     assert not torch.allclose(plain["loss_objective"], expected), "off by default"
+    assert "tis_clip_fraction" not in plain.keys()
 
 
 def test_the_entropy_bonus_is_the_coefficient_times_the_mean_entropy_and_its_gradient():

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
+import pytest
+
 from orz_rl.config import TrainConfig, resumable_fields
 from orz_rl.recipes import RECIPES
-from orz_rl.runtime.preflight import config_problems, resume_problems
+from orz_rl.runtime.preflight import check_ranks, config_problems, resume_problems
 from orz_rl.runtime.run_log import jsonable
 
 from ..conftest import orz_cli
@@ -148,6 +150,22 @@ def test_an_overlong_buffer_past_the_limit_and_dynamic_sampling_of_lone_samples_
     ]
     tools = replace(r, samples_per_prompt=2, tools="python", tool=replace(r.tool, max_total_tokens=80))
     assert config_problems(replace(bad, rollout=tools))[1] == []
+
+
+def test_staleness_without_an_importance_weight_beside_the_critic_overlap_or_under_torchrun_is_named():
+    _, cpu = RECIPES["cpu-default"]
+    stale = replace(cpu, rollout=replace(cpu.rollout, max_staleness=1))
+    assert config_problems(replace(stale, ppo=replace(cpu.ppo, overlap_critic_update=True)))[1] == [
+        "rollout.max_staleness = 1 trains on responses of older policies: set rollout.tis_cap (2, say) so "
+        "that each token is weighted by its behaviour log-prob",
+        "ppo.overlap_critic_update and rollout.max_staleness: rollouts ahead already sample during the "
+        "whole step; choose one",
+    ]
+    weighted = replace(stale, rollout=replace(stale.rollout, tis_cap=2.0))
+    assert config_problems(weighted)[1] == []
+    check_ranks(weighted, "vllm", 1)
+    with pytest.raises(ValueError, match="rollout.max_staleness = 1 samples on rank 0 .* not under torchrun"):
+        check_ranks(replace(weighted, layout=replace(cpu.layout, vllm_engines=2)), "vllm", 2)
 
 
 def test_a_resume_may_change_the_fields_marked_resumable_and_no_other():
