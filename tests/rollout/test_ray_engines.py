@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from orz_rl.models.loading import load_causal_lm, load_tokenizer
 from orz_rl.ppo.actor import make_training_actor
 from orz_rl.problems.problem import Problem
 from orz_rl.problems.toy_task import addition_problems
+from orz_rl.rollout.ahead import RolloutAhead
 from orz_rl.rollout.collector import make_collector
 from orz_rl.rollout.engines import BackendUnavailableError
 from orz_rl.rollout.policies import Sampling, make_vllm_policy
@@ -121,6 +123,46 @@ def test_two_engines_collect_one_batch_and_both_sample_from_the_pushed_weights(t
         actor_lp = make_training_actor(model).get_dist(after).log_prob(after[keys.ACTION]).detach()
         assert (after[keys.GENERATION_LOG_PROB] - actor_lp)[mask].abs().max() < 1e-4
     finally:
+        collector.shutdown()
+
+
+def test_rollouts_ahead_each_sample_from_the_weights_synced_before_them_while_the_actor_moves_on(
+    tiny_model_dir, engines
+):
+    """``rollout.max_staleness`` over Ray engines: a sync queued behind a rollout in flight carries
+    a copy of the weights, and the rollout after it samples that copy, not the actor, which has
+    trained on meanwhile."""
+    torch.manual_seed(1)
+    tok = load_tokenizer(str(tiny_model_dir))
+    model = load_causal_lm(str(tiny_model_dir)).eval()
+    problems = [Problem(q, a) for q, a in addition_problems()]
+    env = MathEnv(problems, prompts_per_step=2, samples_per_prompt=4, eos=tok.eos_token)
+    policy = make_vllm_policy(engines, tok, Sampling(max_new_tokens=16))
+    collector = make_collector(env, policy, tok.pad_token_id, weight_updater=RayEngineUpdater(engines))
+    rollouts, ahead = iter(collector), RolloutAhead()
+    try:
+        collector.update_policy_weights_(model)  # the engines hold the base model: version 1
+        ahead.start(lambda: next(rollouts))
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p) * 0.05)
+        synced = copy.deepcopy(model)
+        weights = {name: t.detach().clone() for name, t in model.state_dict().items()}
+        ahead.queue(partial(collector.update_policy_weights_, weights))
+        ahead.start(lambda: next(rollouts))
+        with torch.no_grad():  # the actor trains on while the engines sample
+            for p in model.parameters():
+                p.add_(torch.randn_like(p) * 0.05)
+        first, second = ahead.take(), ahead.take()
+        assert (first[keys.POLICY_VERSION] == 1).all() and (second[keys.POLICY_VERSION] == 2).all()
+        mask = second[keys.RESPONSE_MASK]
+        engine = second[keys.GENERATION_LOG_PROB][mask]
+        behaviour = make_training_actor(synced).get_dist(second).log_prob(second[keys.ACTION]).detach()[mask]
+        moved = make_training_actor(model).get_dist(second).log_prob(second[keys.ACTION]).detach()[mask]
+        assert (engine - behaviour).abs().max() < 1e-4
+        assert (engine - moved).abs().max() > 1e-2
+    finally:
+        ahead.close()
         collector.shutdown()
 
 
