@@ -46,7 +46,8 @@ class RolloutSide:
         services: the reward workers the env's rule needs.
         eval_sets: the benchmarks evaluated during training, by name.
         generation, collector: the engine and policy, and the TorchRL collector over the env.
-        ahead: a rollout sampled during the critic update (``ppo.overlap_critic_update``).
+        ahead: rollouts sampled in a thread: the next, during the critic update
+            (``ppo.overlap_critic_update``), or the next k, during the step (``rollout.max_staleness``).
         sampling_figures: the last rollout's ``sampling/`` figures (``rollout.dynamic_sampling``).
         log: the run log (metrics, rollouts, trackers), opened by :meth:`open_log`.
     """
