@@ -44,7 +44,7 @@ def shape_overlong(batch: TensorDict, *, limit: int, penalty: int = 0, mask_trun
         batch.set(keys.EPISODE_REWARD, reward + shaped)
         out["reward/overlong_penalty_mean"] = shaped.mean().item()
         out["reward/overlong_penalised_share"] = (shaped < 0).float().mean().item()
-        out["reward/shaped_mean"] = (reward + shaped).mean().item()
+        out["reward/shaped_mean"] = batch.get(keys.EPISODE_REWARD).mean().item()
     if mask_truncated:
         truncated = ~batch.get(keys.STOPPED)
         batch.set(keys.ASSISTANT_MASK, keys.assistant_mask(batch) & ~truncated[:, None])

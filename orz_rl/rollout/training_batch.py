@@ -129,13 +129,7 @@ def cat_batches(batches: list[TensorDict], pad_token_id: int) -> TensorDict:
             continue
         if values[0].dim() > 1:
             width = max(v.shape[1] for v in values)
-            fill = (
-                False
-                if values[0].dtype == torch.bool
-                else pad_token_id
-                if key in (keys.ACTION, keys.PROMPT_TOKENS)
-                else 0
-            )
+            fill = pad_token_id if key in (keys.ACTION, keys.PROMPT_TOKENS) else 0  # masks: 0 is False
             side = (1, 0) if key in _LEFT_PADDED else (0, 1)
             values = [F.pad(v, tuple(n * (width - v.shape[1]) for n in side), value=fill) for v in values]
         out[key] = torch.cat(values)

@@ -114,12 +114,9 @@ class ModuleCopyUpdater(CheckpointWeightUpdater):
 
     def __init__(self, module: nn.Module) -> None:
         self.module = module
-        self.last_sync_seconds = 0.0
 
     def _sync_weights_with_worker(
         self, *, worker_id: int | None = None, server_weights: dict[str, torch.Tensor]
     ) -> None:
-        start = time.perf_counter()
         with torch.no_grad():
             self.module.load_state_dict(server_weights)
-        self.last_sync_seconds = time.perf_counter() - start
