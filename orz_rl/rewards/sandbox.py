@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,6 +259,7 @@ class Sandbox:
             self._slots.put(slot)
         self.warm = cfg.warm
         self._warm_failure = ""
+        self._launcher = ThreadPoolExecutor(1, thread_name_prefix="orz-rl-sandbox")  # see _launch
         try:
             self.isolation, self.python = self._choose()
         except SandboxUnavailable:
@@ -505,8 +507,15 @@ class Sandbox:
             slot.server.close()
             slot.server = None
         if slot.server is None:
-            slot.server = WarmServer(self._command(slot.uid, 0.0, warm=True), dict(_ENV))
+            slot.server = WarmServer(self._command(slot.uid, 0.0, warm=True), dict(_ENV), self._launch)
         return slot.server
+
+    def _launch(self, *args, **kwargs) -> subprocess.Popen:
+        """``subprocess.Popen(*args, **kwargs)`` on the sandbox's own thread. A server outlives
+        the call that starts it, and its launcher's parent-death signal (``setpriv --pdeathsig``)
+        follows the *thread* that started it: started by a caller's worker thread, a server was
+        killed when that pool shut down, and the slot's next program never ran."""
+        return self._launcher.submit(subprocess.Popen, *args, **kwargs).result()
 
     def _kill(self, proc: subprocess.Popen | WarmRun) -> None:
         if isinstance(proc, WarmRun):  # its server kills it, and its namespace with it
@@ -615,6 +624,7 @@ class Sandbox:
 
     def close(self) -> None:
         self._close_servers()
+        self._launcher.shutdown()
         for lock in self._locks:
             lock.close()
         self._locks.clear()

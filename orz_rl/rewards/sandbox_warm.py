@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from orz_rl.rewards import sandbox_server
@@ -29,15 +30,21 @@ class WarmServerFailed(RuntimeError):
 
 
 class WarmServer:
-    """One slot's server, started with ``command`` (the slot's sandbox around the server)."""
+    """One slot's server, started with ``command`` (the slot's sandbox around the server) by
+    ``launch`` (``subprocess.Popen`` or a stand-in taking its arguments)."""
 
-    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        env: dict[str, str],
+        launch: Callable[..., subprocess.Popen] = subprocess.Popen,
+    ) -> None:
         self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - read when it ends, then closed
         self.errors = ""
         """What it wrote to stderr, once closed."""
         try:
-            self.proc = subprocess.Popen(
+            self.proc = launch(
                 command,
                 stdin=theirs,
                 stdout=subprocess.DEVNULL,

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import types
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -219,6 +220,22 @@ def test_a_server_that_died_is_started_again_for_the_next_run(warm):
         os.killpg(slot.server.proc.pid, 9)
         slot.server.proc.wait()
     assert warm.run("print(6 * 7)").stdout == b"42\n"
+
+
+def test_a_server_started_by_a_worker_thread_outlives_the_thread(warm):
+    # A server outlives the run that starts it, and the launcher's parent-death signal follows
+    # the thread that started it: a tool env's or a judge's pool shutting down killed its servers,
+    # and a slot's next program then never ran (sandbox_error) in a test module's later tests.
+    warm._close_servers()
+    with ThreadPoolExecutor(2) as pool:
+        assert [r.status for r in pool.map(warm.run, ["print(1)"] * 2)] == ["ok", "ok"]
+    servers = [slot.server for slot in warm._all_slots if slot.server is not None]
+    assert servers, "the runs started no server"
+    for server in servers:
+        with pytest.raises(subprocess.TimeoutExpired):
+            server.proc.wait(timeout=1.0)  # killed, it went within 0.1 s of its thread
+    assert [warm.run("print(7)").stdout for _ in warm._all_slots] == [b"7\n"] * len(warm._all_slots)
+    assert [slot.server for slot in warm._all_slots if slot.server is not None] == servers
 
 
 def test_the_runner_and_the_server_share_no_name():
