@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -9,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from tensordict import set_list_to_stack
+
+from orz_rl.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,6 +62,26 @@ def orz_cli(*args: str, timeout: int = 300, env: dict[str, str] | None = None) -
         cwd=REPO,
         env=None if env is None else os.environ | env,
     )
+
+
+def orz_cli_here(*args: str) -> subprocess.CompletedProcess:
+    """``orz-rl ARGS`` run by :func:`orz_rl.cli.main` in this process: its exit code and what it
+    printed, as :func:`orz_cli` returns them. For the commands' answers to bad input and for
+    ``--dry-run``, which end before a model, engine or run starts: the same code without a fresh
+    interpreter's ~5 s of imports. A command that trains or evaluates runs in :func:`orz_cli`."""
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    environ = dict(os.environ)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main(list(args))
+    except SystemExit as e:  # as the interpreter ends: an int is the code, anything else is printed
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+        if not isinstance(e.code, int | None):
+            err.write(f"{e.code}\n")
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)  # quiet_known_noise sets vLLM's logging level for the process
+    return subprocess.CompletedProcess(["orz-rl", *args], code, out.getvalue(), err.getvalue())
 
 
 def cpu_default_on(model_dir: Path, tmp_path: Path) -> list[str]:

@@ -8,7 +8,7 @@ import json
 from orz_rl.cli import COMMANDS
 from orz_rl.recipes import RECIPES
 
-from .conftest import cpu_default_on, orz_cli
+from .conftest import cpu_default_on, orz_cli, orz_cli_here
 
 
 def test_help_lists_every_sub_command_with_one_line_and_exits_0():
@@ -21,14 +21,14 @@ def test_help_lists_every_sub_command_with_one_line_and_exits_0():
 
 
 def test_recipes_lists_every_built_in_recipe_with_one_line():
-    out = orz_cli("recipes")
+    out = orz_cli_here("recipes")
     assert out.returncode == 0
     for name, (line, _) in RECIPES.items():
         assert name in out.stdout and line in out.stdout
 
 
 def test_train_help_says_how_to_name_a_recipe_and_lists_the_built_in_ones():
-    out = orz_cli("train", "--help")
+    out = orz_cli_here("train", "--help")
     assert out.returncode == 0
     assert "path/to/file.py:NAME" in out.stdout
     for name in ("cpu-default", "orz-0.5b", "orz-1.5b", "orz-7b", "orz-32b"):
@@ -36,7 +36,7 @@ def test_train_help_says_how_to_name_a_recipe_and_lists_the_built_in_ones():
 
 
 def test_recipe_help_shows_the_command_and_documents_fields():
-    out = orz_cli("train", "cpu-default", "--help")
+    out = orz_cli_here("train", "cpu-default", "--help")
     assert out.returncode == 0
     assert "usage: orz-rl train cpu-default [-h]" in out.stdout
     assert "--task STR" in out.stdout and "--rollout.samples-per-prompt" in out.stdout
@@ -45,31 +45,31 @@ def test_recipe_help_shows_the_command_and_documents_fields():
 
 
 def test_an_unknown_recipe_lists_the_built_in_ones_and_how_to_name_ones_own():
-    out = orz_cli("train", "cpu-defualt")
+    out = orz_cli_here("train", "cpu-defualt")
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "unknown recipe 'cpu-defualt'; built-in: cpu-default, cpu-mixed" in out.stderr
     assert "path/to/file.py:NAME" in out.stderr
 
 
 def test_a_recipe_file_that_is_missing_or_names_no_train_config_is_one_error(tmp_path):
-    missing = orz_cli("train", f"{tmp_path / 'none.py'}:MINE")
+    missing = orz_cli_here("train", f"{tmp_path / 'none.py'}:MINE")
     assert missing.returncode == 1 and f"file {str(tmp_path / 'none.py')!r} does not exist" in missing.stderr
     mine = tmp_path / "mine.py"
     mine.write_text("MINE = {'task': 'math'}\n")
-    wrong = orz_cli("train", f"{mine}:MINE")
+    wrong = orz_cli_here("train", f"{mine}:MINE")
     assert wrong.returncode == 1 and "is a dict, not an orz_rl TrainConfig" in wrong.stderr
-    absent = orz_cli("train", f"{mine}:OTHER")
+    absent = orz_cli_here("train", f"{mine}:OTHER")
     assert absent.returncode == 1 and "defines no 'OTHER'" in absent.stderr
 
 
 def test_an_unknown_task_lists_the_registered_ones(tmp_path):
-    out = orz_cli("train", "cpu-default", "--task", "poetry", "--model.path", str(tmp_path / "m"))
+    out = orz_cli_here("train", "cpu-default", "--task", "poetry", "--model.path", str(tmp_path / "m"))
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "task: task 'poetry' is not registered; known: math, code, mixed" in out.stderr
 
 
 def test_unknown_recipe_field_is_rejected_with_the_valid_names():
-    out = orz_cli("train", "cpu-default", "--rollout.samples-per-promt", "4")
+    out = orz_cli_here("train", "cpu-default", "--rollout.samples-per-promt", "4")
     assert out.returncode != 0
     assert "samples-per-promt" in out.stderr
     assert "--rollout.samples-per-prompt" in out.stderr
@@ -81,7 +81,7 @@ def test_missing_model_path_names_the_path(tmp_path):
         json.dumps([[{"from": "human", "value": "Q"}, {"from": "assistant", "ground_truth": {"value": "1"}}]])
     )
     missing = tmp_path / "no-such-model"
-    out = orz_cli(
+    out = orz_cli_here(
         "train",
         "cpu-default",
         "--model.path",
@@ -103,7 +103,7 @@ def test_malformed_dataset_names_file_and_line(tmp_path):
     data.write_text(
         '[{"from": "human", "value": "Q"}, {"from": "assistant", "ground_truth": {"value": "1"}}]\n[1]\n'
     )
-    out = orz_cli(
+    out = orz_cli_here(
         "train",
         "cpu-default",
         "--data.train-file",
@@ -132,7 +132,7 @@ def test_a_kv_cache_vllm_cannot_allocate_is_one_error_naming_the_recipe_field(ti
 
 
 def test_code_problems_without_network_isolation_are_refused_before_any_model_loads(tmp_path):
-    out = orz_cli(
+    out = orz_cli_here(
         "train",
         "cpu-mixed",
         "--model.path",
@@ -151,7 +151,7 @@ def test_code_problems_without_network_isolation_are_refused_before_any_model_lo
 
 
 def test_a_missing_code_file_names_the_field(tmp_path):
-    out = orz_cli(
+    out = orz_cli_here(
         "train",
         "cpu-mixed",
         "--data.no-generate-toy-code",
@@ -171,7 +171,7 @@ def _words(text: str) -> str:
 
 
 def test_task_help_names_every_way_to_name_a_task():
-    field = _words(orz_cli("train", "cpu-default", "--help").stdout)
+    field = _words(orz_cli_here("train", "cpu-default", "--help").stdout)
     for form in (
         "a built-in name (math, code, mixed)",
         "entry point group orz_rl.tasks",
@@ -179,14 +179,14 @@ def test_task_help_names_every_way_to_name_a_task():
         "package.module:NAME, a Task in an importable module",
     ):
         assert form in field
-    bare = orz_cli("train", "--help").stdout
+    bare = orz_cli_here("train", "--help").stdout
     assert "--task names what a run trains on" in bare and "FILE.py:NAME or package.module:NAME" in bare
 
 
 def test_tasks_lists_built_in_and_installed_tasks_then_how_to_name_ones_own():
     from orz_rl.envs.registry import BUILTIN, registered_tasks
 
-    out = orz_cli("tasks")
+    out = orz_cli_here("tasks")
     assert out.returncode == 0 and "Traceback" not in out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == "built-in tasks (--task NAME):"
@@ -221,7 +221,7 @@ def test_tasks_says_when_no_package_registers_one_and_survives_a_broken_one(monk
 def test_eval_of_a_file_in_no_built_in_format_is_one_error_suggesting_task(tmp_path):
     data = tmp_path / "countdown.jsonl"
     data.write_text(json.dumps({"numbers": [7, 1, 5], "target": 1}) + "\n")
-    out = orz_cli("eval", "--benchmarks", str(data), "--out-dir", str(tmp_path / "out"))
+    out = orz_cli_here("eval", "--benchmarks", str(data), "--out-dir", str(tmp_path / "out"))
     assert out.returncode == 1 and "Traceback" not in out.stderr
     errors = [line for line in out.stderr.splitlines() if line.startswith("orz-rl: error:")]
     assert len(errors) == 1

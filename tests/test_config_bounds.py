@@ -17,7 +17,7 @@ from orz_rl.models.real_shape import RealShapeConfig
 from orz_rl.recipes.cpu_default import CPU_DEFAULT
 from orz_rl.tools.eval_config import EvalConfig
 from tests.bench import bench_module
-from tests.conftest import orz_cli
+from tests.conftest import orz_cli_here
 
 
 def data_config(step):
@@ -117,7 +117,7 @@ def test_a_value_outside_a_fields_bound_is_one_line_naming_field_value_and_range
 
 
 def test_the_train_cli_names_every_bad_field_at_once_before_loading_a_model(tmp_path):
-    out = orz_cli(
+    out = orz_cli_here(
         *("train", "cpu-default", "--run-dir", str(tmp_path / "run"), "--model.path", str(tmp_path / "none")),
         *("--ppo.clip-epsilon", "-0.2", "--ppo.gamma", "5", "--ppo.lmbda", "-3", "--reward.workers", "-2"),
         *("--reward.timeout", "0", "--rollout.top-p", "0", "--optim.actor-lr", "nan"),
@@ -141,13 +141,13 @@ def test_the_train_cli_names_every_bad_field_at_once_before_loading_a_model(tmp_
 
 def test_dry_run_refuses_what_a_run_would_refuse_instead_of_planning_it(tmp_path):
     run = ("train", "cpu-default", "--run-dir", str(tmp_path / "run"), "--dry-run")
-    out = orz_cli(
+    out = orz_cli_here(
         *run, "--ppo.gamma", "5", "--rollout.prompts-per-step", "4", "--rollout.samples-per-prompt", "2"
     )
     assert out.returncode == 1 and "Traceback" not in out.stderr and "memory per" not in out.stdout
     assert "ppo.gamma = 5.0: must be in [0, 1]" in out.stderr
     assert "= 8 responses cannot be split into ppo.critic_steps_per_rollout = 12" in out.stderr
-    assert orz_cli(*run).returncode == 0 and not (tmp_path / "run").exists()
+    assert orz_cli_here(*run).returncode == 0 and not (tmp_path / "run").exists()
 
 
 def test_eval_with_no_samples_refuses_before_touching_an_earlier_run(tmp_path):
@@ -156,14 +156,14 @@ def test_eval_with_no_samples_refuses_before_touching_an_earlier_run(tmp_path):
     (earlier / "samples.jsonl").write_text(json.dumps({"item": 0}) + "\n")
     (earlier / "eval.json").write_text("{}")
     for args in (("--samples", "0"), ("--samples", "-3"), ("--grader-timeout", "-1"), ("--top-p", "0")):
-        out = orz_cli("eval", "--model", str(tmp_path / "none"), "--out-dir", str(earlier), *args)
+        out = orz_cli_here("eval", "--model", str(tmp_path / "none"), "--out-dir", str(earlier), *args)
         assert out.returncode == 1 and "Traceback" not in out.stderr
         assert "must be" in out.stderr and args[0].lstrip("-").replace("-", "_") in out.stderr
     assert (earlier / "samples.jsonl").read_text() == json.dumps({"item": 0}) + "\n"
 
 
 def test_a_data_step_refuses_an_out_of_range_option_before_reading(tmp_path):
-    out = orz_cli(
+    out = orz_cli_here(
         "data", "dedup", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o.jsonl"), "--num-perm", "1"
     )
     assert out.returncode == 1 and "num_perm = 1: must be at least 2" in out.stderr

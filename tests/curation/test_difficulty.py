@@ -6,7 +6,7 @@ from orz_rl.curation.difficulty import SelectConfig, band, select
 from orz_rl.curation.items import read_items
 from orz_rl.problems.formats import DatasetFormatError
 from orz_rl.problems.toy_task import write_orz_train_file
-from tests.conftest import orz_cli
+from tests.conftest import orz_cli_here
 from tests.curation.sources import report, write_items
 
 
@@ -16,9 +16,9 @@ def test_difficulty_writes_the_pass_rates_orz_rl_eval_gives_for_the_same_items_a
     toy = write_orz_train_file(tmp_path / "toy.json")
     common = ("--model", str(tiny_model_dir), "--samples", "8", "--seed", "3", "--max-new-tokens", "32")
     common += ("--no-progress",)
-    evaluated = orz_cli("eval", "--benchmarks", str(toy), "--out-dir", str(tmp_path / "eval"), *common)
+    evaluated = orz_cli_here("eval", "--benchmarks", str(toy), "--out-dir", str(tmp_path / "eval"), *common)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    graded = orz_cli("data", "difficulty", str(toy), "--out", str(tmp_path / "graded.jsonl"), *common)
+    graded = orz_cli_here("data", "difficulty", str(toy), "--out", str(tmp_path / "graded.jsonl"), *common)
     assert graded.returncode == 0, graded.stderr[-3000:]
 
     correct = [0] * 100

@@ -4,7 +4,7 @@ verifiable -> stats, on planted cases; the result loads in the trainer."""
 from orz_rl.curation.text import words
 from orz_rl.problems.benchmarks import resolve_benchmark
 from orz_rl.problems.formats import load_problems
-from tests.conftest import orz_cli
+from tests.conftest import orz_cli_here
 from tests.curation.sources import report, write_json, write_jsonl, write_parquet
 
 #: Clean problems, all different, each with a gradable answer: every one must survive.
@@ -73,7 +73,7 @@ def test_import_dedup_decontaminate_verifiable_stats_removes_the_planted_items_a
         ],
     )
     for src, preset in ((a, "problem-answer"), (b, "question-final_answer"), (c, "solution-boxed")):
-        out = orz_cli(
+        out = orz_cli_here(
             "data", "import", str(src), "--out", str(tmp_path / f"{src.stem}.jsonl"), "--preset", preset
         )
         assert out.returncode == 0, out.stderr[-3000:]
@@ -84,9 +84,9 @@ def test_import_dedup_decontaminate_verifiable_stats_removes_the_planted_items_a
     ]
     for step, *args in steps:
         paths = [str(tmp_path / a) if a.endswith(".jsonl") else a for a in args]
-        out = orz_cli("data", step, *paths)
+        out = orz_cli_here("data", step, *paths)
         assert out.returncode == 0, out.stderr[-3000:]
-    stats = orz_cli("data", "stats", str(tmp_path / "train.jsonl"))
+    stats = orz_cli_here("data", "stats", str(tmp_path / "train.jsonl"))
     assert stats.returncode == 0, stats.stderr[-3000:]
 
     problems = load_problems(tmp_path / "train.jsonl")  # the trainer's own loader

@@ -31,7 +31,7 @@ from orz_rl.problems.tables import DatasetFormatError, iter_rows
 from orz_rl.recipes import RECIPES
 from orz_rl.runtime.preflight import config_problems, load_checked
 
-from ..conftest import orz_cli
+from ..conftest import orz_cli, orz_cli_here
 
 #: Bytes no UTF-8 text starts with, then noise: a binary file.
 BINARY = b"\xff\xfe\x00\x83" + os.urandom(4092)
@@ -236,7 +236,7 @@ def test_a_module_named_for_a_task_that_raises_is_named_and_a_missing_one_is_one
 
 def test_the_cli_names_a_truncated_model_in_one_line(tiny_model_dir, tmp_path):
     model = truncated_model(tiny_model_dir, tmp_path)
-    out = orz_cli("eval", "--model", str(model), "--benchmarks", "math500", "--limit", "2")
+    out = orz_cli_here("eval", "--model", str(model), "--benchmarks", "math500", "--limit", "2")
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     errors = [line for line in out.stderr.splitlines() if line.startswith("orz-rl: error:")]

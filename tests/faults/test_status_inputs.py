@@ -10,7 +10,7 @@ from orz_rl.tools.status import read_status
 from tests.faults.test_run_history import checkpoint
 from tests.tools.test_status import fake_run
 
-from ..conftest import orz_cli
+from ..conftest import orz_cli_here
 
 
 def test_a_live_process_that_took_the_runs_pid_is_not_the_run(tmp_path):
@@ -51,13 +51,13 @@ def test_garbled_metrics_lines_are_counted_not_averaged_in_silence(tmp_path):
     status = read_status(run, window=10)
     assert status["unreadable_metrics_lines"] == 2  # the cut last line is a live run's, not counted
     assert status["means"]["reward"] == 0.25  # steps 1 and 4
-    out = orz_cli("status", str(run))
+    out = orz_cli_here("status", str(run))
     assert "metrics.jsonl: 2 unreadable line(s), left out of the means" in out.stdout
 
 
 def test_a_progress_file_of_the_wrong_shape_is_one_line_naming_it(tmp_path):
     run = fake_run(tmp_path / "run", step=1, total=10, pid=0, ended=True)
     (run / "progress.json").write_text("[1, 2]")
-    out = orz_cli("status", str(run))
+    out = orz_cli_here("status", str(run))
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert f"{run / 'progress.json'}: a JSON list, not the object orz-rl writes" in out.stderr

@@ -11,7 +11,7 @@ from orz_rl.recipes import RECIPES
 from orz_rl.runtime.preflight import check_ranks, config_problems, resume_problems
 from orz_rl.runtime.run_log import jsonable
 
-from ..conftest import orz_cli
+from ..conftest import orz_cli_here
 
 
 def test_every_cpu_recipe_is_possible():
@@ -37,7 +37,7 @@ def test_responses_fewer_than_mini_batches_and_bad_counts_are_each_named():
 
 
 def test_the_cli_lists_every_problem_at_once_and_loads_no_model(tmp_path, tiny_model_dir):
-    out = orz_cli(
+    out = orz_cli_here(
         *(
             "train",
             "cpu-default",
@@ -70,7 +70,7 @@ def test_the_cli_lists_every_problem_at_once_and_loads_no_model(tmp_path, tiny_m
 
 
 def test_prompt_and_response_lengths_join_the_list_before_the_model_loads(tmp_path, tiny_model_dir):
-    out = orz_cli(
+    out = orz_cli_here(
         *("train", "cpu-default", "--model.path", str(tiny_model_dir), "--model.no-build-tiny-if-missing"),
         *("--data.train-file", str(tmp_path / "toy.json"), "--run-dir", str(tmp_path / "run")),
         *("--rollout.max-prompt-tokens", "8", "--rollout.max-new-tokens", "1020", "--keep-last", "0"),

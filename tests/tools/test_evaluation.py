@@ -24,7 +24,7 @@ from orz_rl.tools.evaluation import evaluate_benchmark, markdown_table, publishe
 from tests.problems.published_rows import MATH500 as MATH500_ROWS
 from tests.problems.published_rows import write
 
-from ..conftest import orz_cli
+from ..conftest import orz_cli, orz_cli_here
 
 MATH500 = DATA_DIR / "math500.json"
 
@@ -294,7 +294,7 @@ def test_eval_command_writes_one_table_with_breakdowns_a_record_that_reruns_to_t
 
 def test_eval_command_refuses_two_benchmarks_of_one_name_before_loading_a_model(tmp_path):
     mine = write(tmp_path / "math500.jsonl", MATH500_ROWS)
-    out = orz_cli("eval", "--model", str(tmp_path / "none"), "--benchmarks", "math500", str(mine))
+    out = orz_cli_here("eval", "--model", str(tmp_path / "none"), "--benchmarks", "math500", str(mine))
     assert out.returncode == 1
     assert "two benchmarks named 'math500'" in out.stderr and str(mine) in out.stderr
 
@@ -317,13 +317,13 @@ def test_each_benchmark_gets_the_task_of_its_problems(tmp_path):
 
 
 def test_eval_command_rejects_a_k_above_the_samples_before_loading_a_model(tmp_path):
-    out = orz_cli("eval", "--model", str(tmp_path / "none"), "--samples", "4", "--pass-k", "1", "8")
+    out = orz_cli_here("eval", "--model", str(tmp_path / "none"), "--samples", "4", "--pass-k", "1", "8")
     assert out.returncode == 1
     assert "--pass-k / --maj-k: 8 is not between 1 and --samples = 4" in out.stderr
 
 
 def test_eval_command_rejects_an_unknown_benchmark_before_loading_a_model(tmp_path):
-    out = orz_cli("eval", "--model", str(tmp_path / "none"), "--benchmarks", "nope")
+    out = orz_cli_here("eval", "--model", str(tmp_path / "none"), "--benchmarks", "nope")
     assert out.returncode == 1
     assert "orz-rl: error: unknown benchmark 'nope'; known: math500, aime2024, gpqa_diamond" in out.stderr
 

@@ -34,7 +34,7 @@ from orz_rl.tools.plan import (
     shared_layer_input_bytes,
 )
 
-from ..conftest import orz_cli
+from ..conftest import orz_cli_here
 
 ORZ = ["orz-0.5b", "orz-1.5b", "orz-7b", "orz-32b"]
 #: What every dry run prints: the layout, the memory of a training device, the batch sizes.
@@ -324,7 +324,7 @@ def _dry_run_args(name: str, tmp_path) -> list[str]:
 
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_dry_run_prints_layout_memory_and_batches_and_builds_nothing(name, tmp_path):
-    out = orz_cli(*_dry_run_args(name, tmp_path))
+    out = orz_cli_here(*_dry_run_args(name, tmp_path))
     assert out.returncode == 0, out.stderr[-3000:]
     for line in PLAN_LINES:
         assert line in out.stdout, line
@@ -378,7 +378,7 @@ def test_orz_7b_and_32b_fit_only_with_activation_checkpointing(name):
 
 
 def test_dry_run_of_orz_7b_without_activation_checkpointing_does_not_fit():
-    out = orz_cli("train", "orz-7b", "--dry-run", "--ppo.no-activation-checkpointing")
+    out = orz_cli_here("train", "orz-7b", "--dry-run", "--ppo.no-activation-checkpointing")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "DOES NOT FIT in 80.0 GiB" in out.stdout
     assert "total with --ppo.activation-checkpointing" in out.stdout
@@ -420,7 +420,7 @@ def test_zero_micro_batch_is_one_clear_error():
 
 
 def test_dry_run_of_an_unknown_model_names_it_without_a_traceback():
-    out = orz_cli("train", "orz-7b", "--dry-run", "--model.path", "someone/unknown-model")
+    out = orz_cli_here("train", "orz-7b", "--dry-run", "--model.path", "someone/unknown-model")
     assert out.returncode == 1
     assert "orz-rl: error: model.path 'someone/unknown-model'" in out.stderr
     assert "Traceback" not in out.stderr

@@ -9,11 +9,11 @@ from PIL import Image
 
 from orz_rl.tools.plot import PANELS, advantages_html, plot_curves, read_metrics
 
-from ..conftest import SHORT_RUN_STEPS, orz_cli
+from ..conftest import SHORT_RUN_STEPS, orz_cli_here
 
 
 def test_plot_writes_a_png_of_every_panel_and_an_advantage_page(short_run, tmp_path):
-    out = orz_cli("plot", str(short_run), "--out", str(tmp_path / "plots"))
+    out = orz_cli_here("plot", str(short_run), "--out", str(tmp_path / "plots"))
     assert out.returncode == 0, out.stderr[-2000:]
     with Image.open(tmp_path / "plots" / "curves.png") as image:
         image.verify()  # a complete, valid PNG

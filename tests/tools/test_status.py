@@ -14,7 +14,7 @@ import pytest
 
 from orz_rl.tools.status import read_status
 
-from ..conftest import REPO, cpu_default_on, orz_cli
+from ..conftest import REPO, cpu_default_on, orz_cli, orz_cli_here
 
 
 def fake_run(run_dir, *, step, total, pid, ended, seconds=2.0):
@@ -50,7 +50,7 @@ def test_a_run_stopped_before_its_end_says_how_to_resume(tmp_path):
 
 
 def test_status_of_a_finished_run_shows_its_last_step_means_and_checkpoints(short_run):
-    out = orz_cli("status", str(short_run))
+    out = orz_cli_here("status", str(short_run))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == f"{short_run}: finished" and lines[1] == "step 6 of 6"
@@ -79,11 +79,11 @@ def test_status_of_a_live_training_run_says_running_with_the_time_to_the_end(tin
 
 
 def test_a_directory_that_is_no_run_is_one_error_naming_it(tmp_path):
-    out = orz_cli("status", str(tmp_path))
+    out = orz_cli_here("status", str(tmp_path))
     assert out.returncode == 1 and "is not a run directory" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_a_progress_file_that_is_not_json_is_one_error_naming_it(tmp_path):
     (tmp_path / "progress.json").write_text("{not json")
-    out = orz_cli("status", str(tmp_path))
+    out = orz_cli_here("status", str(tmp_path))
     assert out.returncode == 1 and "progress.json: not JSON" in out.stderr and "Traceback" not in out.stderr

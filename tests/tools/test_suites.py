@@ -12,7 +12,7 @@ from orz_rl.tools.suites import ORZ, find_suite, suite_table
 from tests.problems import published_rows as rows
 from tests.problems.test_livecodebench import STDIN
 
-from ..conftest import orz_cli
+from ..conftest import orz_cli_here
 
 
 def downloads(root):
@@ -96,7 +96,7 @@ def test_the_table_puts_this_run_beside_the_papers_rows():
 def test_eval_suite_orz_runs_the_seven_and_prints_the_papers_table(tiny_model_dir, tmp_path):
     root = downloads(tmp_path / "downloads")
     out_dir = tmp_path / "eval"
-    out = orz_cli(
+    out = orz_cli_here(
         *("eval", "--suite", "orz", "--data-dir", str(root), "--model", str(tiny_model_dir)),
         *(
             "--samples",
