@@ -66,9 +66,9 @@ def orz_cli(*args: str, timeout: int = 300, env: dict[str, str] | None = None) -
 
 def orz_cli_here(*args: str) -> subprocess.CompletedProcess:
     """``orz-rl ARGS`` run by :func:`orz_rl.cli.main` in this process: its exit code and what it
-    printed, as :func:`orz_cli` returns them. For the commands' answers to bad input and for
-    ``--dry-run``, which end before a model, engine or run starts: the same code without a fresh
-    interpreter's ~5 s of imports. A command that trains or evaluates runs in :func:`orz_cli`."""
+    printed, as :func:`orz_cli` returns them: the same code without a fresh interpreter's ~5 s
+    of imports. For answers to bad input, ``--dry-run``, ``status`` and short evaluations; a run
+    that trains, starts vLLM, or whose process is under test (its first screen) uses :func:`orz_cli`."""
     out, err, code = io.StringIO(), io.StringIO(), 0
     environ = dict(os.environ)
     try:
